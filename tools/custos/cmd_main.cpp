@@ -1,0 +1,32 @@
+#include <cstdio>
+
+#include "tools/custos/cli.hpp"
+
+namespace custos::cli {
+
+int run(int argc, char** argv) {
+    CLI::App app{"custos: TPM-backed attestation for GPU hosts and closed model weights"};
+    app.require_subcommand(1);
+    app.set_version_flag("--version", "custos 0.1.0");
+    command_list cmds;
+    register_quote_commands(app, cmds);
+    register_tpm_commands(app, cmds);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        app.exit(e);
+        return exit_usage;
+    }
+    for (auto& c : cmds)
+        if (c.app->parsed()) return c.action();
+    std::fputs("custos: no command given; see --help\n", stderr);
+    return exit_usage;
+}
+
+}  // namespace custos::cli
