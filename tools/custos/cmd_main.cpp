@@ -1,6 +1,7 @@
 #include <cstdio>
 
 #include "tools/custos/cli.hpp"
+#include "tools/custos/cli_support.hpp"
 
 namespace custos::cli {
 
@@ -8,6 +9,8 @@ int run(int argc, char** argv) {
     CLI::App app{"custos: TPM-backed attestation for GPU hosts and closed model weights"};
     app.require_subcommand(1);
     app.set_version_flag("--version", "custos 0.1.0");
+    bool verbose = false;
+    app.add_flag("-v,--verbose", verbose, "Log debug details to stderr");
     command_list cmds;
     register_quote_commands(app, cmds);
     register_tpm_commands(app, cmds);
@@ -23,6 +26,7 @@ int run(int argc, char** argv) {
         app.exit(e);
         return exit_usage;
     }
+    init_logging(verbose);
     for (auto& c : cmds)
         if (c.app->parsed()) return c.action();
     std::fputs("custos: no command given; see --help\n", stderr);

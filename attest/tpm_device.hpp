@@ -1,0 +1,63 @@
+// TPM operations custos needs, each opening the TPM, doing its work and flushing every transient object
+// before it returns: swtpm has no resource manager, 3 transient slots and one connection at a time.
+#pragma once
+
+#include <tss2/tss2_tpm2_types.h>
+
+#include <optional>
+#include <string>
+
+#include "attest/credential.hpp"
+#include "attest/pcr_selection.hpp"
+#include "attest/templates.hpp"
+#include "crypto/bytes.hpp"
+
+namespace custos::attest {
+
+struct tpm_vendor {
+    std::string manufacturer;   // TPM2_PT_MANUFACTURER as four characters ("IFX", "NTC", "IBM")
+    std::string vendor_string;  // TPM2_PT_VENDOR_STRING_1..4 concatenated, trailing blanks trimmed
+    std::uint64_t firmware_version = 0;
+    bool software = false;  // swtpm/libtpms or the Microsoft simulator: no hardware protection of keys
+};
+
+// An AK's key blobs: loadable again under the same EK (they are wrapped by it), so no TPM slot is held.
+struct ak_key {
+    ek_kind parent = ek_kind::rsa2048;
+    TPM2B_PUBLIC pub{};
+    TPM2B_PRIVATE priv{};
+};
+
+struct quote_output {
+    bytes attest;     // marshalled TPMS_ATTEST, what tpm2_quote -m writes
+    bytes signature;  // marshalled TPMT_SIGNATURE, what tpm2_quote -s writes
+    TPML_PCR_SELECTION selection{};
+    pcr_values pcrs;  // values read in the same operation, consistent with the quote's PCR digest
+};
+
+class tpm_device {
+public:
+    explicit tpm_device(std::string tcti) : tcti_(std::move(tcti)) {}
+    const std::string& tcti() const noexcept { return tcti_; }
+
+    result<tpm_vendor> vendor() const;
+    // std::nullopt when the TPM has no certificate at that NV index.
+    result<std::optional<bytes>> read_ek_certificate(ek_kind kind) const;
+    // Recreates the EK from its TCG template (deterministic from the endorsement seed).
+    result<TPM2B_PUBLIC> ek_public(ek_kind kind) const;
+    result<ak_key> create_ak(ek_kind parent, ak_alg alg) const;
+    result<pcr_values> pcr_read(const TPML_PCR_SELECTION& sel) const;
+    // Quotes and reads the PCRs in one operation; retries (3x) if a PCR was extended in between.
+    result<quote_output> quote(const ak_key& ak, byte_view qualification, const TPML_PCR_SELECTION& sel) const;
+    // Proves the AK and the EK live in this TPM: returns the secret MakeCredential sealed to them.
+    result<secret_bytes> activate_credential(const ak_key& ak, const credential_blob& blob) const;
+
+private:
+    std::string tcti_;
+};
+
+// On-disk form of ak_key: "CAK1" || u8 parent kind || TPM2B_PUBLIC || TPM2B_PRIVATE (Tss2_MU encodings).
+bytes serialize_ak_key(const ak_key& ak);
+result<ak_key> parse_ak_key(byte_view data);
+
+}  // namespace custos::attest
