@@ -17,15 +17,17 @@ struct credential_blob {
     bytes encrypted_secret;  // marshalled TPM2B_ENCRYPTED_SECRET
 };
 
-// `ek` must be a restricted decryption key (RSA with OAEP-capable size, or ECC P-256/P-384) with an
-// AES-CFB symmetric definition; `ak_name` is the name (nameAlg || digest) of the key being certified;
-// `secret` at most the EK nameAlg's digest size.
+// `ek` must be a restricted decryption key shaped like a TCG EK: RSA-2048/3072 or ECC P-256/P-384, nameAlg
+// sha256 or sha384, null scheme, AES-128/256-CFB symmetric definition (anything else: errc::structure or
+// errc::unsupported). `ak_name` is the name (hash alg || digest) of the key being certified, `secret` 1 to
+// digest-size-of-the-EK-nameAlg bytes (errc::invalid_argument otherwise). A fresh seed every call.
 result<credential_blob> make_credential(const TPMT_PUBLIC& ek, byte_view ak_name, byte_view secret);
 
 // KDFa(hash, key, label, contextU, contextV, bits) — label without its terminating zero; the KDF adds it.
+// bits 1..65536; when not a multiple of 8, the unused leading bits of the first byte are zero.
 result<secret_bytes> kdfa(hash_alg h, byte_view key, std::string_view label, byte_view context_u,
                           byte_view context_v, std::size_t bits);
-// KDFe(hash, Z, label, partyUInfo, partyVInfo, bits).
+// KDFe(hash, Z, label, partyUInfo, partyVInfo, bits), same label and bits conventions.
 result<secret_bytes> kdfe(hash_alg h, byte_view z, std::string_view label, byte_view party_u,
                           byte_view party_v, std::size_t bits);
 
