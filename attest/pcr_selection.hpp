@@ -29,6 +29,10 @@ struct pcr_value {
 // PCR values in selection order: banks in order, indices ascending within a bank.
 using pcr_values = std::vector<pcr_value>;
 
+// Checks that `values` holds exactly the selected PCRs, in selection order, each with its bank's digest
+// size (banks must be sha1/sha256/sha384/sha512).
+result<void> check_pcr_values(const TPML_PCR_SELECTION& sel, const pcr_values& values);
+
 // H(value_1 || ... || value_n) over the values in selection order, as TPM2_Quote computes pcrDigest.
 // Errors if `values` does not hold exactly the selected PCRs, in order, with the bank's digest size.
 result<bytes> pcr_composite_digest(TPMI_ALG_HASH hash, const TPML_PCR_SELECTION& sel, const pcr_values& values);

@@ -8,8 +8,12 @@
 
 namespace custos::attest {
 
-// TPM2B_PUBLIC as marshalled by Tss2_MU (size-prefixed); strict, no trailing bytes.
+// TPM2B_PUBLIC as marshalled by Tss2_MU (size-prefixed); strict: the size field covers exactly the public
+// area and nothing follows. (The TPMT_PUBLIC is unmarshalled on its own: tss2-mu 3.2's
+// Tss2_MU_TPM2B_PUBLIC_Unmarshal ignores errors inside the structure.)
 result<TPM2B_PUBLIC> unmarshal_public(byte_view data);
+// Both return an empty byte string if Tss2_MU cannot marshal the area (an unknown type or scheme).
+// marshal_public writes the size field from the marshalled area, not from pub.size.
 bytes marshal_public(const TPM2B_PUBLIC& pub);
 // TPMT_PUBLIC body without the size prefix (what the object name hashes).
 bytes marshal_public_area(const TPMT_PUBLIC& pub);
