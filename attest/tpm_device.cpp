@@ -10,6 +10,7 @@
 
 #include "attest/esys.hpp"
 #include "attest/tpm_alg.hpp"
+#include "attest/tpm_public.hpp"
 
 namespace custos::attest {
 
@@ -321,10 +322,10 @@ result<secret_bytes> tpm_device::activate_credential(const ak_key& ak, const cre
 
 bytes serialize_ak_key(const ak_key& ak) {
     bytes out{'C', 'A', 'K', '1', static_cast<std::uint8_t>(ak.parent)};
+    append(out, marshal_public(ak.pub));
     std::size_t base = out.size();
-    out.resize(base + sizeof(TPM2B_PUBLIC) + sizeof(TPM2B_PRIVATE));
+    out.resize(base + sizeof(TPM2B_PRIVATE));
     size_t off = base;
-    (void)Tss2_MU_TPM2B_PUBLIC_Marshal(&ak.pub, out.data(), out.size(), &off);
     (void)Tss2_MU_TPM2B_PRIVATE_Marshal(&ak.priv, out.data(), out.size(), &off);
     out.resize(off);
     return out;
@@ -337,9 +338,14 @@ result<ak_key> parse_ak_key(byte_view data) {
         return make_error(errc::parse, "AK key file names an unknown parent EK kind");
     ak_key ak;
     ak.parent = static_cast<ek_kind>(data[4]);
-    size_t off = 5;
-    if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(data.data(), data.size(), &off, &ak.pub) != TSS2_RC_SUCCESS)
-        return make_error(errc::parse, "AK key file: malformed TPM2B_PUBLIC");
+    if (data.size() < 7) return make_error(errc::parse, "AK key file: truncated before the public area");
+    // unmarshal_public works on an exact slice (tss2-mu's TPM2B_PUBLIC unmarshaller may overrun its size).
+    const std::size_t pub_len = 2 + (static_cast<std::size_t>(data[5]) << 8 | data[6]);
+    if (data.size() < 5 + pub_len) return make_error(errc::parse, "AK key file: truncated public area");
+    auto pub = unmarshal_public(data.subspan(5, pub_len));
+    if (!pub.ok()) return with_context(std::move(pub).err(), "AK key file");
+    ak.pub = *pub;
+    size_t off = 5 + pub_len;
     if (Tss2_MU_TPM2B_PRIVATE_Unmarshal(data.data(), data.size(), &off, &ak.priv) != TSS2_RC_SUCCESS)
         return make_error(errc::parse, "AK key file: malformed TPM2B_PRIVATE");
     if (off != data.size()) return make_error(errc::parse, "AK key file: trailing bytes");

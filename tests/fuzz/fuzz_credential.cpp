@@ -6,11 +6,15 @@
 #include <cstdlib>
 
 #include "attest/credential.hpp"
+#include "attest/tpm_public.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    TPM2B_PUBLIC pub{};
-    std::size_t off = 0;
-    if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(data, size, &off, &pub) != TSS2_RC_SUCCESS || off >= size) return 0;
+    if (size < 2) return 0;
+    std::size_t off = 2 + (static_cast<std::size_t>(data[0]) << 8 | data[1]);
+    if (off >= size) return 0;
+    auto parsed = custos::attest::unmarshal_public(custos::byte_view(data, off));
+    if (!parsed.ok()) return 0;
+    const TPM2B_PUBLIC& pub = *parsed;
     const std::size_t name_len = data[off++];
     if (size - off < name_len) return 0;
     const custos::byte_view name(data + off, name_len);
@@ -26,7 +30,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (es.size() < 2 || ((es[0] << 8) | es[1]) + 2u != es.size()) std::abort();
     TPM2B_ID_OBJECT id_obj{};
     TPM2B_ENCRYPTED_SECRET enc{};
-    off = 0;
+    off = 0;  // reused for the output checks
     if (Tss2_MU_TPM2B_ID_OBJECT_Unmarshal(id.data(), id.size(), &off, &id_obj) != TSS2_RC_SUCCESS) std::abort();
     off = 0;
     if (Tss2_MU_TPM2B_ENCRYPTED_SECRET_Unmarshal(es.data(), es.size(), &off, &enc) != TSS2_RC_SUCCESS) std::abort();
