@@ -6,19 +6,10 @@
 
 #include "crypto/file_io.hpp"
 #include "tests/attest/soft_quote.hpp"
+#include "tests/attest/test_data.hpp"
 
 namespace custos::attest {
 namespace {
-
-const std::filesystem::path data_dir = std::filesystem::path(CUSTOS_TEST_DATA_DIR) / "tpm2-tools";
-
-bytes load(const std::filesystem::path& p) {
-    auto b = read_file(p);
-    EXPECT_TRUE(b.ok()) << p << ": " << (b.ok() ? "" : b.err().message);
-    return b.ok() ? *b : bytes{};
-}
-
-TPML_PCR_SELECTION sel(std::string_view text) { return *parse_pcr_selection(text); }
 
 void put_u32_le(bytes& b, std::size_t off, std::uint32_t v) {
     for (int i = 0; i < 4; ++i) b[off + static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(v >> (8 * i));

@@ -8,19 +8,10 @@
 #include "attest/tpm_public.hpp"
 #include "crypto/file_io.hpp"
 #include "tests/attest/soft_quote.hpp"
+#include "tests/attest/test_data.hpp"
 
 namespace custos::attest {
 namespace {
-
-const std::filesystem::path data_dir = std::filesystem::path(CUSTOS_TEST_DATA_DIR) / "tpm2-tools";
-
-bytes load(const std::filesystem::path& p) {
-    auto b = read_file(p);
-    EXPECT_TRUE(b.ok()) << p << ": " << (b.ok() ? "" : b.err().message);
-    return b.ok() ? *b : bytes{};
-}
-
-TPML_PCR_SELECTION sel(std::string_view text) { return *parse_pcr_selection(text); }
 
 const bytes nonce = *from_hex("5ca1ab1e0ddba11c0ffeec0ffee15deadbeef0123456789abcdef0123456789a");
 

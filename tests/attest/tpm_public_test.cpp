@@ -6,17 +6,10 @@
 #include "attest/templates.hpp"
 #include "crypto/file_io.hpp"
 #include "tests/attest/soft_quote.hpp"
+#include "tests/attest/test_data.hpp"
 
 namespace custos::attest {
 namespace {
-
-const std::filesystem::path data_dir = std::filesystem::path(CUSTOS_TEST_DATA_DIR) / "tpm2-tools";
-
-bytes load(const std::filesystem::path& p) {
-    auto b = read_file(p);
-    EXPECT_TRUE(b.ok()) << p << ": " << (b.ok() ? "" : b.err().message);
-    return b.ok() ? *b : bytes{};
-}
 
 bytes der_of(EVP_PKEY* k) {
     auto d = ossl::public_to_der(k);
