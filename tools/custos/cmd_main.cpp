@@ -14,6 +14,7 @@ int run(int argc, char** argv) {
     command_list cmds;
     register_quote_commands(app, cmds);
     register_tpm_commands(app, cmds);
+    register_weights_commands(app, cmds);
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
