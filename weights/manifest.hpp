@@ -32,10 +32,13 @@ struct manifest {
     digest model_root{};
 };
 
-// Checks a relative model path: '/'-separated, no "..", ".", empty component, leading '/', NUL or backslash.
+// Checks a relative model path: '/'-separated valid UTF-8, at most 4096 bytes, no "..", "." or empty
+// component, no leading '/', NUL, backslash or control character.
 result<void> check_model_path(std::string_view path);
 // Chunk size: a power of two in [64 KiB, 64 MiB].
 result<void> check_chunk_size(std::uint64_t chunk_size);
+// Chunks of a file of `size` bytes: ceil(size / chunk_size), and 1 for an empty file.
+std::uint64_t chunk_count(std::uint64_t size, std::uint64_t chunk_size);
 // Model ids: 1-128 characters of [A-Za-z0-9._:/@+-].
 result<void> check_model_id(std::string_view id);
 
@@ -51,7 +54,8 @@ result<std::vector<model_file>> list_model_files(const std::filesystem::path& ro
 digest file_root(std::span<const digest> chunks);
 digest model_root(const std::vector<file_entry>& files);
 
-// Hashes every file with `threads` workers (0 = all cores); memory is bounded by threads x chunk size.
+// Hashes every file with `threads` workers (0 = all cores), each reading 1 MiB at a time: memory is
+// bounded by threads x 1 MiB whatever the chunk and model sizes.
 result<manifest> build_manifest(const std::filesystem::path& root, std::string_view model_id,
                                 std::uint64_t chunk_size = default_chunk_size, unsigned threads = 0);
 
