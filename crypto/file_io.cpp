@@ -13,14 +13,12 @@ namespace {
 error io_error(const std::string& what, const std::filesystem::path& p, int err) {
     return make_error(errc::io, what + " " + p.string() + ": " + std::strerror(err));
 }
-
-struct fd_guard {
-    int fd;
-    ~fd_guard() {
-        if (fd >= 0) ::close(fd);
-    }
-};
 }  // namespace
+
+void fd_guard::reset(int f) noexcept {
+    if (fd >= 0) ::close(fd);
+    fd = f;
+}
 
 result<bytes> read_file(const std::filesystem::path& path, std::size_t max_size) {
     fd_guard g{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};

@@ -8,6 +8,17 @@
 
 namespace custos {
 
+// A file descriptor closed when it goes out of scope; `fd` < 0 means none.
+struct fd_guard {
+    int fd = -1;
+    fd_guard() = default;
+    explicit fd_guard(int f) : fd(f) {}
+    fd_guard(const fd_guard&) = delete;
+    fd_guard& operator=(const fd_guard&) = delete;
+    ~fd_guard() { reset(); }
+    void reset(int f = -1) noexcept;
+};
+
 // Reads at most max_size bytes; a larger file is an error naming the path and the limit.
 result<bytes> read_file(const std::filesystem::path& path, std::size_t max_size = 16u << 20);
 // Writes via a temp file in the same directory; never leaves a partial file under `path`.

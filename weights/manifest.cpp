@@ -18,6 +18,7 @@
 
 #include <boost/json.hpp>
 
+#include "crypto/file_io.hpp"
 #include "crypto/ossl.hpp"
 
 namespace custos::weights {
@@ -108,19 +109,6 @@ std::uint64_t chunk_count(std::uint64_t size, std::uint64_t chunk_size) {
 // Listing a model
 
 namespace {
-struct fd_guard {
-    int fd = -1;
-    fd_guard() = default;
-    explicit fd_guard(int f) : fd(f) {}
-    fd_guard(const fd_guard&) = delete;
-    fd_guard& operator=(const fd_guard&) = delete;
-    ~fd_guard() { reset(); }
-    void reset(int f = -1) {
-        if (fd >= 0) ::close(fd);
-        fd = f;
-    }
-};
-
 error io_error(const std::string& what, const fs::path& p, int err) {
     return make_error(errc::io, what + " " + p.string() + ": " + std::strerror(err));
 }

@@ -134,10 +134,6 @@ result<box_contents> parse_box_plaintext(byte_view plain) {
     return c;
 }
 
-fd_guard::~fd_guard() {
-    if (fd >= 0) ::close(fd);
-}
-
 result<void> pread_full(int fd, std::uint8_t* buf, std::size_t n, std::uint64_t off, const std::string& name) {
     while (n > 0) {
         ssize_t r = ::pread(fd, buf, n, static_cast<off_t>(off));

@@ -8,6 +8,7 @@
 #include <functional>
 #include <string>
 
+#include "crypto/file_io.hpp"
 #include "crypto/ossl.hpp"
 #include "weights/sealed.hpp"
 
@@ -47,14 +48,6 @@ struct box_contents {
 };
 result<box_contents> parse_box_plaintext(byte_view plain);
 
-struct fd_guard {
-    int fd = -1;
-    fd_guard() = default;
-    explicit fd_guard(int f) : fd(f) {}
-    fd_guard(const fd_guard&) = delete;
-    fd_guard& operator=(const fd_guard&) = delete;
-    ~fd_guard();
-};
 
 result<void> pread_full(int fd, std::uint8_t* buf, std::size_t n, std::uint64_t off, const std::string& name);
 result<void> pwrite_full(int fd, const std::uint8_t* buf, std::size_t n, std::uint64_t off, const std::string& name);

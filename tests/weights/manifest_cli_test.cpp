@@ -8,6 +8,7 @@
 #include <random>
 
 #include "crypto/file_io.hpp"
+#include "tests/support/cli_runner.hpp"
 #include "tools/custos/cli.hpp"
 #include "weights/manifest.hpp"
 
@@ -39,21 +40,8 @@ protected:
         std::ofstream(p, std::ios::binary) << s;
     }
 
-    struct outcome {
-        int rc;
-        std::string out, err;
-    };
-    static outcome cli(std::vector<std::string> args) {
-        args.insert(args.begin(), "custos");
-        std::vector<char*> argv;
-        for (auto& a : args) argv.push_back(a.data());
-        ::testing::internal::CaptureStdout();
-        ::testing::internal::CaptureStderr();
-        const int rc = run(static_cast<int>(argv.size()), argv.data());
-        std::string out = ::testing::internal::GetCapturedStdout();
-        std::string err = ::testing::internal::GetCapturedStderr();
-        return {rc, out, err};
-    }
+    using outcome = test::cli_outcome;
+    static outcome cli(std::vector<std::string> args) { return test::run_cli(std::move(args)); }
     static std::size_t lines(const std::string& s) { return static_cast<std::size_t>(std::count(s.begin(), s.end(), '\n')); }
 
     outcome make_manifest(const std::vector<std::string>& extra = {}) {

@@ -16,6 +16,7 @@
 #include <sstream>
 #include <thread>
 
+#include "tests/support/cli_runner.hpp"
 #include "tools/custos/cli.hpp"
 #include "weights/sealed.hpp"
 
@@ -65,21 +66,8 @@ protected:
         fs::remove_all(dir_, ec);
     }
 
-    struct outcome {
-        int rc;
-        std::string out, err;
-    };
-    static outcome cli(std::vector<std::string> args) {
-        args.insert(args.begin(), "custos");
-        std::vector<char*> argv;
-        for (auto& a : args) argv.push_back(a.data());
-        ::testing::internal::CaptureStdout();
-        ::testing::internal::CaptureStderr();
-        const int rc = run(static_cast<int>(argv.size()), argv.data());
-        std::string out = ::testing::internal::GetCapturedStdout();
-        std::string err = ::testing::internal::GetCapturedStderr();
-        return {rc, out, err};
-    }
+    using outcome = test::cli_outcome;
+    static outcome cli(std::vector<std::string> args) { return test::run_cli(std::move(args)); }
     std::string p(const char* rel) const { return (dir_ / rel).string(); }
     void keygen() { ASSERT_EQ(cli({"weights", "keygen", "--out-dir", p("keys")}).rc, exit_ok); }
     outcome seal(const char* out = "sealed", std::vector<std::string> extra = {}) {
