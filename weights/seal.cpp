@@ -97,13 +97,9 @@ result<manifest> seal_model(const fs::path& src, std::string_view model_id, cons
 
     // Each worker streams its chunk through one reusable context and a 1 MiB buffer.
     const unsigned workers = worker_count(opts.threads);
-    std::vector<ossl::cipher_ctx_ptr> ctxs;
-    std::vector<bytes> bufs;
-    for (unsigned w = 0; w < workers; ++w) {
-        ctxs.emplace_back(EVP_CIPHER_CTX_new());
-        if (!ctxs.back()) return ossl::crypto_error("allocating a cipher context");
-        bufs.emplace_back(io_piece);
-    }
+    CUSTOS_TRY(wb, make_worker_buffers(workers));
+    auto& ctxs = wb.ctxs;
+    auto& bufs = wb.bufs;
     auto r = parallel_for(total, workers, [&](std::uint64_t job, unsigned w) -> result<void> {
         const std::size_t fi = file_of(first_chunk, job);
         const auto& f = idx.files[fi];

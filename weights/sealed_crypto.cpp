@@ -208,6 +208,16 @@ result<void> gcm_chunk(EVP_CIPHER_CTX* ctx, bool encrypt, const secret_bytes& ke
     return {};
 }
 
+result<worker_buffers> make_worker_buffers(unsigned workers) {
+    worker_buffers wb;
+    for (unsigned w = 0; w < workers; ++w) {
+        wb.ctxs.emplace_back(EVP_CIPHER_CTX_new());
+        if (!wb.ctxs.back()) return ossl::crypto_error("allocating a cipher context");
+        wb.bufs.emplace_back(io_piece);
+    }
+    return wb;
+}
+
 unsigned worker_count(unsigned requested) {
     const unsigned hw = std::thread::hardware_concurrency();
     const unsigned n = requested != 0 ? requested : (hw == 0 ? 1 : hw);

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "crypto/file_io.hpp"
 #include "crypto/ossl.hpp"
@@ -75,6 +76,13 @@ result<void> parallel_for(std::uint64_t n, unsigned threads,
                           const std::function<result<void>(std::uint64_t, unsigned)>& job);
 // `requested` workers (0 = all cores), at most max_workers.
 unsigned worker_count(unsigned requested);
+
+// What each worker reuses for every chunk it handles: one cipher context and one io_piece buffer.
+struct worker_buffers {
+    std::vector<ossl::cipher_ctx_ptr> ctxs;
+    std::vector<bytes> bufs;
+};
+result<worker_buffers> make_worker_buffers(unsigned workers);
 
 // Temporary sibling of `target`: "<parent>/.<name>.<what>-XXXXXX", created 0700.
 result<std::filesystem::path> make_temp_sibling(const std::filesystem::path& target, const char* what);

@@ -207,13 +207,9 @@ result<void> unseal_model(const fs::path& dir, const recipient_private_key& key,
         total += f.chunks;
     }
     const unsigned workers = worker_count(threads);
-    std::vector<ossl::cipher_ctx_ptr> ctxs;
-    std::vector<bytes> bufs;
-    for (unsigned w = 0; w < workers; ++w) {
-        ctxs.emplace_back(EVP_CIPHER_CTX_new());
-        if (!ctxs.back()) return ossl::crypto_error("allocating a cipher context");
-        bufs.emplace_back(io_piece);
-    }
+    CUSTOS_TRY(wb, make_worker_buffers(workers));
+    auto& ctxs = wb.ctxs;
+    auto& bufs = wb.bufs;
     std::optional<chunk_ref> failed;
     std::mutex failed_m;
     auto r = parallel_for(total, workers, [&](std::uint64_t job, unsigned w) -> result<void> {
