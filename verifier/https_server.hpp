@@ -1,0 +1,76 @@
+// A generic HTTPS server core: TLS 1.3 only, optional mutual TLS, exact method+path routes, limits on every read.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "crypto/result.hpp"
+
+namespace custos::verifier {
+
+// Whether a route needs a client certificate that verified against the configured client CA bundle.
+enum class auth { none, client_cert };
+
+struct http_request {
+    std::string method;        // "GET", "POST", ...
+    std::string target;        // path plus any query string, as sent
+    std::string content_type;  // empty when absent
+    std::string body;
+};
+
+struct http_response {
+    unsigned status = 200;
+    std::string content_type = "application/json";
+    std::string body;
+};
+
+// What the TLS layer established about the peer; handlers see only this, never the socket.
+struct request_context {
+    bool client_verified = false;  // a client certificate was offered and verified against the client CA
+    std::string client_cn;         // that certificate's subject CN, empty when none
+};
+
+using route_handler = std::function<http_response(const http_request&, const request_context&)>;
+
+struct https_server_options {
+    std::string cert_pem_path;       // server certificate (chain) in PEM
+    std::string key_pem_path;        // server private key in PEM
+    std::string client_ca_pem_path;  // CA bundle for client certificates; empty disables mutual TLS
+    std::size_t body_limit = 1024 * 1024;
+    std::uint32_t header_limit = 16 * 1024;
+    std::chrono::milliseconds read_timeout{10'000};  // TLS handshake and each request read
+    unsigned threads = 2;
+};
+
+// {"error":"<error>","detail":"<detail>"} with the given status.
+http_response json_error(unsigned status, std::string_view error, std::string_view detail);
+
+class https_server {
+public:
+    [[nodiscard]] static result<std::unique_ptr<https_server>> create(https_server_options opts);
+    ~https_server();
+    https_server(const https_server&) = delete;
+    https_server& operator=(const https_server&) = delete;
+
+    // Register before run(); routes are matched on exact method and path (query string ignored).
+    void route(std::string method, std::string path, auth required, route_handler handler);
+
+    [[nodiscard]] result<void> listen(const std::string& host, std::uint16_t port);  // port 0: any free port
+    std::uint16_t bound_port() const noexcept;
+
+    void run();   // starts the worker threads and returns
+    void stop();  // closes the listener and every connection, joins the workers; idempotent
+
+    struct impl;
+
+private:
+    explicit https_server(std::unique_ptr<impl> p);
+    std::unique_ptr<impl> impl_;
+};
+
+}  // namespace custos::verifier
