@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "tests/support/files.hpp"
 #include "crypto/file_io.hpp"
 #include "weights/recipient_key.hpp"
 
@@ -17,12 +18,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string slurp(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
+using test::read_text;
 
 int sh(const std::string& cmd) {
     const int rc = std::system(cmd.c_str());
@@ -53,11 +49,11 @@ TEST_F(RecipientKey, KeygenWritesPemThatOpensslReads) {
     EXPECT_EQ(sh("openssl pkey -pubin -in " + pub.string() + " -noout"), 0);
     // openssl derives the same public key from the private one, and reports X25519.
     ASSERT_EQ(sh("openssl pkey -in " + key.string() + " -pubout -out " + (dir_ / "derived.pub").string()), 0);
-    EXPECT_EQ(slurp(dir_ / "derived.pub"), slurp(pub));
+    EXPECT_EQ(read_text(dir_ / "derived.pub"), read_text(pub));
     ASSERT_EQ(sh("openssl pkey -in " + key.string() + " -noout -text > " + (dir_ / "text").string()), 0);
-    EXPECT_NE(slurp(dir_ / "text").find("X25519"), std::string::npos);
-    EXPECT_NE(slurp(key).find("-----BEGIN PRIVATE KEY-----"), std::string::npos);
-    EXPECT_NE(slurp(pub).find("-----BEGIN PUBLIC KEY-----"), std::string::npos);
+    EXPECT_NE(read_text(dir_ / "text").find("X25519"), std::string::npos);
+    EXPECT_NE(read_text(key).find("-----BEGIN PRIVATE KEY-----"), std::string::npos);
+    EXPECT_NE(read_text(pub).find("-----BEGIN PUBLIC KEY-----"), std::string::npos);
 
     auto priv = load_recipient_private(key);
     ASSERT_TRUE(priv.ok()) << priv.err().message;
@@ -102,11 +98,11 @@ TEST_F(RecipientKey, InteroperatesWithLibsodiumSealedBoxes) {
 
 TEST_F(RecipientKey, KeygenRefusesToOverwrite) {
     ASSERT_TRUE(write_recipient_keypair(dir_).ok());
-    const std::string before = slurp(dir_ / "recipient.key");
+    const std::string before = read_text(dir_ / "recipient.key");
     auto r = write_recipient_keypair(dir_);
     ASSERT_FALSE(r.ok());
     EXPECT_NE(r.err().message.find("already exists; refusing to overwrite"), std::string::npos) << r.err().message;
-    EXPECT_EQ(slurp(dir_ / "recipient.key"), before);
+    EXPECT_EQ(read_text(dir_ / "recipient.key"), before);
     fs::remove(dir_ / "recipient.key");
     r = write_recipient_keypair(dir_);  // recipient.pub alone is enough to refuse
     ASSERT_FALSE(r.ok());

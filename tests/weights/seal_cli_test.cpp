@@ -16,6 +16,7 @@
 #include <sstream>
 #include <thread>
 
+#include "tests/support/files.hpp"
 #include "tests/support/cli_runner.hpp"
 #include "tools/custos/cli.hpp"
 #include "weights/sealed.hpp"
@@ -25,12 +26,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string slurp(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
+using test::read_text;
 
 void write_random(const fs::path& p, std::size_t n, unsigned seed) {
     fs::create_directories(p.parent_path());
@@ -93,7 +89,7 @@ TEST_F(SealCli, KeygenSealInspectUnseal) {
     ASSERT_EQ(s.rc, exit_ok) << s.err;
     ASSERT_EQ(s.out.size(), 65u) << s.out;  // the model root, hex, one line
     const std::string root = s.out.substr(0, 64);
-    const auto man = boost::json::parse(slurp(dir_ / "manifest.json")).as_object();
+    const auto man = boost::json::parse(read_text(dir_ / "manifest.json")).as_object();
     EXPECT_EQ(man.at("model_root").as_string(), root);
     for (auto& e : fs::recursive_directory_iterator(dir_ / "sealed"))
         EXPECT_NE(e.path().filename(), "manifest.json");
@@ -116,7 +112,7 @@ TEST_F(SealCli, KeygenSealInspectUnseal) {
     auto u = cli({"weights", "unseal", p("sealed"), "--recipient-key", p("keys/recipient.key"), "--out", p("out")});
     ASSERT_EQ(u.rc, exit_ok) << u.err;
     for (const char* f : {"a.bin", "sub/b.bin", "sub/c.bin"})
-        EXPECT_EQ(slurp(dir_ / "out" / f), slurp(dir_ / "model" / f)) << f;
+        EXPECT_EQ(read_text(dir_ / "out" / f), read_text(dir_ / "model" / f)) << f;
 }
 
 TEST_F(SealCli, ManifestOutMayNotBeInsideTheSealedDir) {
@@ -130,7 +126,7 @@ TEST_F(SealCli, ManifestOutMayNotBeInsideTheSealedDir) {
 TEST_F(SealCli, UnsealFailureExitsNonZeroAndLeavesNothing) {
     keygen();
     ASSERT_EQ(seal().rc, exit_ok);
-    std::string d = slurp(dir_ / "sealed" / "data" / "000000.enc");
+    std::string d = read_text(dir_ / "sealed" / "data" / "000000.enc");
     d[10] = static_cast<char>(d[10] ^ 0x80);
     std::ofstream(dir_ / "sealed" / "data" / "000000.enc", std::ios::binary | std::ios::trunc) << d;
     auto u = cli({"weights", "unseal", p("sealed"), "--recipient-key", p("keys/recipient.key"), "--out", p("out")});
