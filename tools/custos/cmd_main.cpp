@@ -15,6 +15,8 @@ int run(int argc, char** argv) {
     register_quote_commands(app, cmds);
     register_tpm_commands(app, cmds);
     register_weights_commands(app, cmds);
+    register_result_commands(app, cmds);
+    register_fleet_commands(app, cmds);
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {

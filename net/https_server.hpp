@@ -8,10 +8,11 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "crypto/result.hpp"
 
-namespace custos::verifier {
+namespace custos::net {
 
 // Whether a route needs a client certificate that verified against the configured client CA bundle.
 enum class auth { none, client_cert };
@@ -33,9 +34,16 @@ struct http_response {
 struct request_context {
     bool client_verified = false;  // a client certificate was offered and verified against the client CA
     std::string client_cn;         // that certificate's subject CN, empty when none
+    std::string client_ou;         // its subject OU (custos puts the role there: "operator", "agent")
+    std::string client_sha256;     // lowercase hex SHA-256 of the DER certificate
+    std::vector<std::string> client_uris;  // its subjectAltName URIs
 };
 
 using route_handler = std::function<http_response(const http_request&, const request_context&)>;
+
+// Called after each request with "METHOD route" (the exact path, or a prefix followed by '*', or
+// "unmatched"), the status sent and the handling time; must be thread-safe.
+using request_observer = std::function<void(const std::string& route, unsigned status, std::chrono::nanoseconds took)>;
 
 struct https_server_options {
     std::string cert_pem_path;       // server certificate (chain) in PEM
@@ -45,6 +53,7 @@ struct https_server_options {
     std::uint32_t header_limit = 16 * 1024;
     std::chrono::milliseconds read_timeout{10'000};  // TLS handshake and each request read
     unsigned threads = 2;
+    request_observer observer;  // optional
 };
 
 // {"error":"<error>","detail":"<detail>"} with the given status.
@@ -59,6 +68,9 @@ public:
 
     // Register before run(); routes are matched on exact method and path (query string ignored).
     void route(std::string method, std::string path, auth required, route_handler handler);
+    // A path prefix ("/v1/hosts/"): matched when no exact route matches, longest prefix first; the handler
+    // parses the rest of the path itself.
+    void route_prefix(std::string method, std::string prefix, auth required, route_handler handler);
 
     [[nodiscard]] result<void> listen(const std::string& host, std::uint16_t port);  // port 0: any free port
     std::uint16_t bound_port() const noexcept;
@@ -73,4 +85,4 @@ private:
     std::unique_ptr<impl> impl_;
 };
 
-}  // namespace custos::verifier
+}  // namespace custos::net

@@ -1,5 +1,5 @@
 // Tests for verifier::https_server against a real Beast TLS client and certificates made in-test.
-#include "verifier/https_server.hpp"
+#include "net/https_server.hpp"
 
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
@@ -34,7 +34,7 @@ namespace http = beast::http;
 namespace ssl = asio::ssl;
 namespace fs = std::filesystem;
 using tcp = asio::ip::tcp;
-using namespace custos::verifier;
+using namespace custos::net;
 
 // ---- throwaway PKI -------------------------------------------------------------------------
 

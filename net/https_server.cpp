@@ -1,5 +1,7 @@
 // Beast/Asio/OpenSSL implementation of https_server; all Beast types stay in this file.
-#include "verifier/https_server.hpp"
+#include "net/https_server.hpp"
+
+#include "crypto/bytes.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
@@ -10,6 +12,7 @@
 #include <boost/json.hpp>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include <array>
 #include <map>
@@ -18,7 +21,7 @@
 #include <utility>
 #include <vector>
 
-namespace custos::verifier {
+namespace custos::net {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -41,20 +44,39 @@ struct route_entry {
 };
 
 // path -> method -> route; exact matches only, so 404 and 405 can be told apart.
-using route_table = std::map<std::string, std::map<std::string, route_entry>, std::less<>>;
+using method_table = std::map<std::string, route_entry, std::less<>>;
+struct route_table {
+    std::map<std::string, method_table, std::less<>> exact;
+    std::map<std::string, method_table, std::greater<>> prefixes;  // longest first among shared prefixes
+};
 
-std::string subject_cn(X509* cert) {
+std::string subject_entry(X509* cert, int nid) {
     X509_NAME* name = X509_get_subject_name(cert);
     if (name == nullptr) return {};
-    int idx = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
+    int idx = X509_NAME_get_index_by_NID(name, nid, -1);
     if (idx < 0) return {};
     ASN1_STRING* data = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, idx));
     unsigned char* utf8 = nullptr;
     int len = ASN1_STRING_to_UTF8(&utf8, data);
     if (len < 0) return {};
-    std::string cn(reinterpret_cast<char*>(utf8), static_cast<std::size_t>(len));
+    std::string out(reinterpret_cast<char*>(utf8), static_cast<std::size_t>(len));
     OPENSSL_free(utf8);
-    return cn;
+    return out;
+}
+
+std::vector<std::string> san_uris(X509* cert) {
+    std::vector<std::string> out;
+    auto* names = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+    if (names == nullptr) return out;
+    for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {
+        const GENERAL_NAME* gn = sk_GENERAL_NAME_value(names, i);
+        if (gn->type != GEN_URI) continue;
+        const ASN1_IA5STRING* s = gn->d.uniformResourceIdentifier;
+        out.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
+                         static_cast<std::size_t>(ASN1_STRING_length(s)));
+    }
+    GENERAL_NAMES_free(names);
+    return out;
 }
 
 request_context peer_context(SSL* ssl_handle) {
@@ -62,18 +84,39 @@ request_context peer_context(SSL* ssl_handle) {
     X509* peer = SSL_get0_peer_certificate(ssl_handle);
     if (peer != nullptr && SSL_get_verify_result(ssl_handle) == X509_V_OK) {
         ctx.client_verified = true;
-        ctx.client_cn = subject_cn(peer);
+        ctx.client_cn = subject_entry(peer, NID_commonName);
+        ctx.client_ou = subject_entry(peer, NID_organizationalUnitName);
+        ctx.client_uris = san_uris(peer);
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned int md_len = 0;
+        if (X509_digest(peer, EVP_sha256(), md, &md_len) == 1) ctx.client_sha256 = to_hex({md, md_len});
     }
     return ctx;
 }
 
-http_response dispatch(const route_table& routes, const http_request& req, const request_context& ctx) {
+// The matched table and its name for metrics: the exact path, or the prefix followed by '*'.
+const method_table* find_routes(const route_table& routes, std::string_view path, std::string& name) {
+    if (auto e = routes.exact.find(path); e != routes.exact.end()) {
+        name = e->first;
+        return &e->second;
+    }
+    for (const auto& [prefix, methods] : routes.prefixes)
+        if (path.size() > prefix.size() && path.substr(0, prefix.size()) == prefix) {
+            name = prefix + "*";
+            return &methods;
+        }
+    name = "unmatched";
+    return nullptr;
+}
+
+http_response dispatch_route(const route_table& routes, const http_request& req, const request_context& ctx,
+                             std::string& name) {
     std::string_view path = req.target;
     if (auto q = path.find('?'); q != std::string_view::npos) path = path.substr(0, q);
-    auto by_path = routes.find(path);
-    if (by_path == routes.end()) return json_error(404, "not_found", "no route for this path");
-    auto by_method = by_path->second.find(req.method);
-    if (by_method == by_path->second.end())
+    const method_table* methods = find_routes(routes, path, name);
+    if (methods == nullptr) return json_error(404, "not_found", "no route for this path");
+    auto by_method = methods->find(req.method);
+    if (by_method == methods->end())
         return json_error(405, "method_not_allowed", "this path does not accept " + req.method);
     const route_entry& r = by_method->second;
     if (r.required == auth::client_cert && !ctx.client_verified)
@@ -85,6 +128,19 @@ http_response dispatch(const route_table& routes, const http_request& req, const
     } catch (...) {
         return json_error(500, "internal", "handler failed");
     }
+}
+
+http_response dispatch(const route_table& routes, const http_request& req, const request_context& ctx,
+                       const request_observer& observer) {
+    if (!observer) {
+        std::string name;
+        return dispatch_route(routes, req, ctx, name);
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    std::string name;
+    http_response resp = dispatch_route(routes, req, ctx, name);
+    observer(req.method + " " + name, resp.status, std::chrono::steady_clock::now() - t0);
+    return resp;
 }
 
 class session : public std::enable_shared_from_this<session> {
@@ -128,7 +184,7 @@ private:
         req.target = std::string(msg.target());
         if (auto it = msg.find(http::field::content_type); it != msg.end()) req.content_type = std::string(it->value());
         req.body = std::move(msg.body());
-        http_response resp = dispatch(routes_, req, ctx_);
+        http_response resp = dispatch(routes_, req, ctx_, opts_.observer);
         send(std::move(resp), msg.keep_alive(), msg.version());
     }
 
@@ -235,7 +291,11 @@ result<std::unique_ptr<https_server>> https_server::create(https_server_options 
 }
 
 void https_server::route(std::string method, std::string path, auth required, route_handler handler) {
-    impl_->routes[std::move(path)][std::move(method)] = route_entry{required, std::move(handler)};
+    impl_->routes.exact[std::move(path)][std::move(method)] = route_entry{required, std::move(handler)};
+}
+
+void https_server::route_prefix(std::string method, std::string prefix, auth required, route_handler handler) {
+    impl_->routes.prefixes[std::move(prefix)][std::move(method)] = route_entry{required, std::move(handler)};
 }
 
 result<void> https_server::listen(const std::string& host, std::uint16_t port) {
@@ -275,4 +335,4 @@ void https_server::stop() {
     impl_->ioc.reset();
 }
 
-}  // namespace custos::verifier
+}  // namespace custos::net

@@ -1,0 +1,229 @@
+// POST /v1/challenge, /v1/attest and /v1/report-key: the attestation round and the report key binding.
+#include <boost/json.hpp>
+#include <openssl/rand.h>
+#include <spdlog/spdlog.h>
+
+#include "attest/quote_verify.hpp"
+#include "attest/tpm_public.hpp"
+#include "attest/wire.hpp"
+#include "crypto/base64.hpp"
+#include "crypto/jwt.hpp"
+#include "crypto/strict_json.hpp"
+#include "verifier/agent_auth.hpp"
+#include "verifier/alerts.hpp"
+#include "verifier/api_common.hpp"
+#include "verifier/appraisal.hpp"
+#include "verifier/findings.hpp"
+#include "verifier/service.hpp"
+
+namespace custos::verifier {
+namespace json = boost::json;
+namespace {
+
+constexpr std::size_t nonce_size = 32;
+
+struct verified_quote {
+    attest::quote_info info;
+    attest::pcr_values pcrs;
+};
+
+// Verifies a wire quote with the host's AK; the error is the detail of a quote-invalid finding.
+result<verified_quote> check_quote(const service_context& ctx, const host_record& h, const json::value& quote_json,
+                                   byte_view qualification) {
+    CUSTOS_TRY(q, attest::quote_from_json(quote_json, "quote"));
+    CUSTOS_TRY(pcrs, attest::pcrs_from_json(q.pcrs, ctx.selection));
+    CUSTOS_TRY(ak, attest::unmarshal_public(h.ak_public));
+    CUSTOS_TRY(key, attest::public_to_pkey(ak.publicArea));
+    attest::quote_input in;
+    in.attest = q.attest;
+    in.signature = q.signature;
+    in.ak = key.get();
+    in.qualification = qualification;
+    in.expected_selection = &ctx.selection;
+    in.pcrs = &pcrs;
+    auto r = attest::verify_quote(in);
+    if (!r.ok()) return make_error(errc::mismatch, r.err().message);
+    return verified_quote{r.info(), std::move(pcrs)};
+}
+
+// Appraises a verified quote, updates h (clock, golden values, last_seen) and raises its findings.
+result<void> apply_quote(store_tx& tx, host_record& h, const verified_quote& vq, std::int64_t now,
+                         std::vector<finding_record>& raised) {
+    const auto a = appraise_quote(h, vq.info, vq.pcrs);
+    for (const auto& hit : a.hits) CUSTOS_TRY_VOID(raise_finding(tx, host_finding(hit.rule, h.id, hit.detail, now), raised));
+    if (!a.new_golden.empty()) {
+        h.golden_pcrs = a.new_golden;
+        h.golden_from_operator = false;
+        spdlog::info("host {}: golden PCR values taken from its first quote after approval", h.id);
+    }
+    record_clock(h, vq.info);
+    h.last_seen = now;
+    CUSTOS_TRY(closed, tx.resolve_findings(h.id, std::string("host-dark"), now));
+    if (closed) spdlog::info("host {} is back: host-dark resolved", h.id);
+    return {};
+}
+
+// The signed attestation result for the host's current open findings.
+result<std::string> sign_result(const service_context& ctx, const host_record& h,
+                                const std::vector<finding_record>& open, std::int64_t now) {
+    json::object claims;
+    claims["iss"] = "custos-verifier";
+    claims["sub"] = h.id;
+    claims["iat"] = now;
+    claims["eat_profile"] = "tag:custos.dev,2026:ear-v1";
+    claims["ear.status"] = h.status;
+    json::array fs;
+    for (const auto& f : open) fs.push_back(finding_to_json(f));
+    claims["custos.findings"] = std::move(fs);
+    return jwt::sign_es256(ctx.result_key.get(), json::serialize(claims));
+}
+
+// Status, signed result, appraisal row, host row, commit; then publish. The answer for the agent.
+net::http_response finish_appraisal(service_context& ctx, std::unique_ptr<store_tx> tx, host_record& h,
+                                    std::vector<finding_record>& raised, std::int64_t now, unsigned status_code,
+                                    json::object extra) {
+    auto open = refresh_status(*tx, h, now);
+    if (!open) return error_reply(open.err());
+    auto token = sign_result(ctx, h, *open, now);
+    if (!token) return error_reply(token.err());
+    if (auto x = tx->insert_appraisal({h.id, now, h.status, *token}); !x) return error_reply(x.err());
+    if (auto x = tx->put_host(h); !x) return error_reply(x.err());
+    if (auto c = tx->commit(); !c) return error_reply(c.err());
+    ctx.stats.count_appraisal(h.status);
+    ctx.publish(raised);
+    extra["status"] = h.status;
+    extra["result"] = *token;
+    json::array fs;
+    for (const auto& f : raised) fs.push_back(finding_to_json(f));
+    extra["findings"] = std::move(fs);
+    return json_reply(status_code, extra);
+}
+
+net::http_response challenge(service_context& ctx, const net::http_request& req, const net::request_context& rc) {
+    if (auto deny = require_agent_role(rc)) return *deny;
+    if (req.body.size() > 2 && req.body.find_first_not_of(" \t\r\n{}") != std::string::npos)
+        return net::json_error(400, "bad-request", "challenge request: the body must be {}");
+    bytes nonce(nonce_size);
+    if (RAND_bytes(nonce.data(), static_cast<int>(nonce.size())) != 1)
+        return net::json_error(500, "internal", "no randomness");
+    const std::int64_t now = unix_now();
+    auto tx = ctx.db->begin();
+    if (!tx) return error_reply(tx.err());
+    auto who = authorize_agent(**tx, rc);
+    if (auto* resp = std::get_if<net::http_response>(&who)) return *resp;
+    const auto& h = std::get<host_record>(who);
+    if (auto x = (*tx)->purge_challenges(now); !x) return error_reply(x.err());
+    if (auto x = (*tx)->insert_challenge(nonce, h.id, now + ctx.cfg.challenge_ttl_s); !x) return error_reply(x.err());
+    if (auto c = (*tx)->commit(); !c) return error_reply(c.err());
+    json::object out;
+    out["nonce"] = to_base64(nonce);
+    out["expires_in_s"] = ctx.cfg.challenge_ttl_s;
+    out["pcr_selection"] = attest::format_pcr_selection(ctx.selection);
+    return json_reply(200, out);
+}
+
+net::http_response attest_round(service_context& ctx, const net::http_request& req, const net::request_context& rc) {
+    if (auto deny = require_agent_role(rc)) return *deny;
+    // Parse before touching the store: a malformed body changes nothing.
+    auto v = sjson::parse(req.body, "attest request");
+    if (!v) return error_reply(v.err());
+    auto o = sjson::object_reader::of(*v, "attest request");
+    if (!o) return error_reply(o.err());
+    if (auto x = o->only({"nonce", "evidence", "quote"}); !x) return error_reply(x.err());
+    auto nonce = o->b64("nonce");
+    if (!nonce) return error_reply(nonce.err());
+    auto evidence_bytes = o->b64("evidence");
+    if (!evidence_bytes) return error_reply(evidence_bytes.err());
+    auto quote_json = o->value("quote");
+    if (!quote_json) return error_reply(quote_json.err());
+    const std::int64_t now = unix_now();
+
+    auto tx = ctx.db->begin();
+    if (!tx) return error_reply(tx.err());
+    auto who = authorize_agent(**tx, rc);
+    if (auto* resp = std::get_if<net::http_response>(&who)) return *resp;
+    host_record h = std::get<host_record>(who);
+    std::vector<finding_record> raised;
+
+    auto reject = [&](const std::string& rule, const std::string& detail) -> net::http_response {
+        if (auto x = raise_finding(**tx, host_finding(rule, h.id, detail, now), raised); !x) return error_reply(x.err());
+        json::object extra;
+        extra["error"] = rule;
+        extra["detail"] = detail;
+        extra["next_round_s"] = ctx.cfg.attest_interval_s;
+        return finish_appraisal(ctx, std::move(*tx), h, raised, now, 422, std::move(extra));
+    };
+
+    auto ch = (*tx)->take_challenge(*nonce);
+    if (!ch) return error_reply(ch.err());
+    if (!ch.value()) return reject("nonce-mismatch", "the evidence answers a nonce this verifier did not issue or that was already used: a replayed or forged round");
+    if (ch.value()->host_id != h.id)
+        return reject("nonce-mismatch", "the evidence answers a nonce issued to host \"" + ch.value()->host_id + "\"");
+    if (ch.value()->expires_at < now) return reject("nonce-mismatch", "the evidence answers an expired nonce (older than " + std::to_string(ctx.cfg.challenge_ttl_s) + " s)");
+
+    auto ev = attest::parse_evidence(*evidence_bytes);
+    if (!ev) return reject("quote-invalid", "evidence: " + ev.err().message);
+    if (ev->host != h.id) return reject("quote-invalid", "the evidence names host \"" + ev->host + "\", not \"" + h.id + "\"");
+    auto vq = check_quote(ctx, h, **quote_json, attest::evidence_qualification(*nonce, *evidence_bytes));
+    if (!vq) return reject("quote-invalid", "quote: " + vq.err().message);
+    if (auto x = apply_quote(**tx, h, *vq, now, raised); !x) return error_reply(x.err());
+    if (auto x = (*tx)->bind_report_key(h.id, ev->report_key, now); !x) return error_reply(x.err());
+    json::object extra;
+    extra["next_round_s"] = ctx.cfg.attest_interval_s;
+    return finish_appraisal(ctx, std::move(*tx), h, raised, now, 200, std::move(extra));
+}
+
+net::http_response report_key(service_context& ctx, const net::http_request& req, const net::request_context& rc) {
+    if (auto deny = require_agent_role(rc)) return *deny;
+    auto v = sjson::parse(req.body, "report-key request");
+    if (!v) return error_reply(v.err());
+    auto o = sjson::object_reader::of(*v, "report-key request");
+    if (!o) return error_reply(o.err());
+    if (auto x = o->only({"report_key", "prev_hash", "quote"}); !x) return error_reply(x.err());
+    auto key = o->b64("report_key");
+    if (!key) return error_reply(key.err());
+    if (key->size() != attest::report_key_size) return error_reply(o->bad("report_key", "must be 32 bytes"));
+    auto prev = o->hex("prev_hash", 32);
+    if (!prev) return error_reply(prev.err());
+    auto quote_json = o->value("quote");
+    if (!quote_json) return error_reply(quote_json.err());
+    const std::int64_t now = unix_now();
+
+    auto tx = ctx.db->begin();
+    if (!tx) return error_reply(tx.err());
+    auto who = authorize_agent(**tx, rc);
+    if (auto* resp = std::get_if<net::http_response>(&who)) return *resp;
+    host_record h = std::get<host_record>(who);
+    auto bound = (*tx)->report_key_bound(h.id, *key);
+    if (!bound) return error_reply(bound.err());
+    if (*bound) return json_reply(200, json::object{{"status", "already-bound"}});
+    std::vector<finding_record> raised;
+    auto vq = check_quote(ctx, h, **quote_json, attest::report_key_qualification(*key, *prev));
+    if (!vq) {
+        const std::string detail = "report key binding quote: " + vq.err().message;
+        if (auto x = raise_finding(**tx, host_finding("quote-invalid", h.id, detail, now), raised); !x)
+            return error_reply(x.err());
+        json::object extra;
+        extra["error"] = "quote-invalid";
+        extra["detail"] = detail;
+        return finish_appraisal(ctx, std::move(*tx), h, raised, now, 422, std::move(extra));
+    }
+    if (auto x = apply_quote(**tx, h, *vq, now, raised); !x) return error_reply(x.err());
+    if (auto x = (*tx)->bind_report_key(h.id, *key, now); !x) return error_reply(x.err());
+    json::object extra;
+    extra["status_binding"] = "bound";
+    return finish_appraisal(ctx, std::move(*tx), h, raised, now, 200, std::move(extra));
+}
+
+}  // namespace
+
+void register_agent_routes(net::https_server& srv, service_context& ctx) {
+    srv.route("POST", "/v1/challenge", net::auth::client_cert,
+              [&ctx](const net::http_request& req, const net::request_context& rc) { return challenge(ctx, req, rc); });
+    srv.route("POST", "/v1/attest", net::auth::client_cert,
+              [&ctx](const net::http_request& req, const net::request_context& rc) { return attest_round(ctx, req, rc); });
+    srv.route("POST", "/v1/report-key", net::auth::client_cert,
+              [&ctx](const net::http_request& req, const net::request_context& rc) { return report_key(ctx, req, rc); });
+}
+
+}  // namespace custos::verifier

@@ -1,0 +1,46 @@
+#include "verifier/api_common.hpp"
+
+#include <boost/json/serialize.hpp>
+
+#include <chrono>
+
+namespace custos::verifier {
+
+std::optional<net::http_response> require_operator(const net::request_context& ctx) {
+    if (!ctx.client_verified)
+        return net::json_error(401, "unauthorized", "this endpoint needs the operator's client certificate");
+    if (ctx.client_ou != "operator")
+        return net::json_error(403, "forbidden", "this endpoint is for operators; the client certificate's role is \"" +
+                                                     ctx.client_ou + "\"");
+    return std::nullopt;
+}
+
+net::http_response json_reply(unsigned status, const boost::json::value& v) {
+    return net::http_response{status, "application/json", boost::json::serialize(v)};
+}
+
+net::http_response error_reply(const error& e) {
+    switch (e.code) {
+    case errc::parse:
+    case errc::structure:
+    case errc::invalid_argument:
+        return net::json_error(400, "bad-request", e.message);
+    default:
+        return net::json_error(500, "internal", e.message);
+    }
+}
+
+bool valid_id(std::string_view id) noexcept {
+    if (id.empty() || id.size() > 63) return false;
+    auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); };
+    if (!alnum(id[0])) return false;
+    for (char c : id)
+        if (!alnum(c) && c != '.' && c != '_' && c != '-') return false;
+    return true;
+}
+
+std::int64_t unix_now() noexcept {
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace custos::verifier

@@ -1,0 +1,31 @@
+// Helpers every verifier API module shares: role checks, JSON answers, id syntax, the clock.
+#pragma once
+
+#include <boost/json/value.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "crypto/result.hpp"
+#include "net/https_server.hpp"
+
+namespace custos::verifier {
+
+// The operator's client certificate: verified by the server against the private CA, subject OU "operator".
+// std::nullopt when allowed; otherwise the 401/403 answer to send.
+std::optional<net::http_response> require_operator(const net::request_context& ctx);
+
+// A JSON value as an HTTP answer (compact serialisation).
+net::http_response json_reply(unsigned status, const boost::json::value& v);
+// An errc-classified error as an HTTP answer: parse/structure/invalid_argument → 400, the rest → 500.
+net::http_response error_reply(const error& e);
+
+// Host, site and entity ids: [A-Za-z0-9][A-Za-z0-9._-]{0,62}.
+bool valid_id(std::string_view id) noexcept;
+
+// Seconds since the Unix epoch.
+std::int64_t unix_now() noexcept;
+
+}  // namespace custos::verifier

@@ -1,0 +1,346 @@
+#include "verifier/api_fleet.hpp"
+
+#include <boost/json.hpp>
+
+#include <cmath>
+#include <map>
+
+#include "attest/pcr_selection.hpp"
+#include "attest/wire.hpp"
+#include "crypto/strict_json.hpp"
+#include "verifier/alerts.hpp"
+#include "verifier/api_common.hpp"
+#include "verifier/findings.hpp"
+
+namespace custos::verifier {
+namespace json = boost::json;
+namespace {
+
+json::object host_summary(const host_record& h, std::size_t open_findings) {
+    json::object o;
+    o["id"] = h.id;
+    o["state"] = h.state;
+    o["site"] = h.site.empty() ? json::value(nullptr) : json::value(h.site);
+    o["status"] = h.status;
+    o["status_at"] = h.status_at;
+    o["enrolled_at"] = h.enrolled_at;
+    o["approved_at"] = h.approved_at;
+    o["last_seen"] = h.last_seen;
+    o["ak_name"] = h.ak_name;
+    o["ek_sha256"] = h.ek_sha256;
+    o["chain_seq"] = h.chain_seq;
+    o["open_findings"] = open_findings;
+    return o;
+}
+
+result<std::vector<finding_record>> open_findings_of(store_tx& tx, const std::string& host) {
+    finding_filter f;
+    f.host = host;
+    f.open_only = true;
+    return tx.list_findings(f);
+}
+
+bool country_code(const std::string& c) {
+    return c.size() == 2 && c[0] >= 'A' && c[0] <= 'Z' && c[1] >= 'A' && c[1] <= 'Z';
+}
+
+result<double> number(const sjson::object_reader& o, std::string_view key) {
+    CUSTOS_TRY(v, o.value(key));
+    if (v->is_double()) return v->get_double();
+    if (v->is_int64()) return static_cast<double>(v->get_int64());
+    if (v->is_uint64()) return static_cast<double>(v->get_uint64());
+    return o.bad(key, "must be a number");
+}
+
+// Splits "/v1/hosts/<id>[/<action>]".
+bool host_path(std::string_view target, std::string& id, std::string& action) {
+    std::string_view path = target.substr(0, target.find('?'));
+    constexpr std::string_view prefix = "/v1/hosts/";
+    if (path.substr(0, prefix.size()) != prefix) return false;
+    path.remove_prefix(prefix.size());
+    const auto slash = path.find('/');
+    id = std::string(path.substr(0, slash));
+    action = slash == std::string_view::npos ? "" : std::string(path.substr(slash + 1));
+    return valid_id(id);
+}
+
+// "a=1&b=2" with only the allowed keys.
+result<std::map<std::string, std::string>> query_params(std::string_view target,
+                                                        std::initializer_list<std::string_view> allowed) {
+    std::map<std::string, std::string> out;
+    const auto q = target.find('?');
+    if (q == std::string_view::npos) return out;
+    std::string_view rest = target.substr(q + 1);
+    while (!rest.empty()) {
+        const auto amp = rest.find('&');
+        const std::string_view kv = rest.substr(0, amp);
+        rest = amp == std::string_view::npos ? std::string_view{} : rest.substr(amp + 1);
+        if (kv.empty()) continue;
+        const auto eq = kv.find('=');
+        const std::string k(kv.substr(0, eq)), v(eq == std::string_view::npos ? "" : kv.substr(eq + 1));
+        if (std::find(allowed.begin(), allowed.end(), k) == allowed.end())
+            return make_error(errc::invalid_argument, "unknown query parameter \"" + k + "\"");
+        out[k] = v;
+    }
+    return out;
+}
+
+result<std::int64_t> to_int(const std::string& s, const char* what) {
+    if (s.empty() || s.size() > 18 || s.find_first_not_of("0123456789") != std::string::npos)
+        return make_error(errc::invalid_argument, std::string("query parameter ") + what + " must be a non-negative integer");
+    return std::stoll(s);
+}
+
+net::http_response list_hosts(store& db) {
+    auto tx = db.begin();
+    if (!tx) return error_reply(tx.err());
+    auto hosts = (*tx)->list_hosts();
+    if (!hosts) return error_reply(hosts.err());
+    json::array a;
+    for (const auto& h : *hosts) {
+        auto open = open_findings_of(**tx, h.id);
+        if (!open) return error_reply(open.err());
+        a.push_back(host_summary(h, open->size()));
+    }
+    return json_reply(200, json::object{{"hosts", std::move(a)}});
+}
+
+net::http_response get_host(store& db, const std::string& id) {
+    auto tx = db.begin();
+    if (!tx) return error_reply(tx.err());
+    auto h = (*tx)->get_host(id);
+    if (!h) return error_reply(h.err());
+    if (!h.value()) return net::json_error(404, "not-found", "no host \"" + id + "\"");
+    auto open = open_findings_of(**tx, id);
+    if (!open) return error_reply(open.err());
+    auto count = (*tx)->count_reports(id);
+    if (!count) return error_reply(count.err());
+    auto latest = (*tx)->latest_appraisal(id);
+    if (!latest) return error_reply(latest.err());
+    json::object o = host_summary(**h, open->size());
+    boost::system::error_code ec;
+    o["golden_pcrs"] = (*h)->golden_pcrs.empty() ? json::value(nullptr) : json::parse((*h)->golden_pcrs, ec);
+    o["golden_from_operator"] = (*h)->golden_from_operator;
+    o["clock"] = json::object{{"have_clock", (*h)->have_clock}, {"clock", (*h)->clock},
+                              {"reset_count", (*h)->reset_count}, {"restart_count", (*h)->restart_count}};
+    o["reports"] = *count;
+    o["latest_appraisal"] = latest->has_value()
+                                ? json::value(json::object{{"time", (*latest)->time}, {"status", (*latest)->status},
+                                                           {"token", (*latest)->token}})
+                                : json::value(nullptr);
+    json::array fs;
+    for (const auto& f : *open) fs.push_back(finding_to_json(f));
+    o["findings"] = std::move(fs);
+    return json_reply(200, o);
+}
+
+net::http_response approve(store& db, const std::string& id, const std::string& body) {
+    auto v = sjson::parse(body, "approve request");
+    if (!v) return error_reply(v.err());
+    auto o = sjson::object_reader::of(*v, "approve request");
+    if (!o) return error_reply(o.err());
+    if (auto x = o->only({"site", "golden_pcrs"}); !x) return error_reply(x.err());
+    auto site = o->str("site");
+    if (!site) return error_reply(site.err());
+    std::string golden;
+    if (o->has("golden_pcrs")) {
+        auto g = o->value("golden_pcrs");
+        // Check it decodes as PCR values: every bank/index known, digests of the bank's size.
+        std::string sel_text;
+        const auto* go = (*g)->if_object();
+        if (!go || go->empty()) return error_reply(o->bad("golden_pcrs", "must be an object {\"sha256\":{\"0\":\"hex\"}}"));
+        for (const auto& [bank, vals] : *go) {
+            if (!vals.is_object() || vals.as_object().empty())
+                return error_reply(o->bad("golden_pcrs", "bank \"" + std::string(bank) + "\" must map PCR indices to hex"));
+            std::string list;
+            for (const auto& [idx, hex] : vals.as_object()) list += (list.empty() ? "" : ",") + std::string(idx);
+            sel_text += (sel_text.empty() ? "" : "+") + std::string(bank) + ":" + list;
+        }
+        auto sel = attest::parse_pcr_selection(sel_text);
+        if (!sel) return error_reply(o->bad("golden_pcrs", sel.err().message));
+        auto vals = attest::pcrs_from_json(**g, *sel);
+        if (!vals) return error_reply(o->bad("golden_pcrs", vals.err().message));
+        golden = json::serialize(attest::pcrs_to_json(*vals));
+    }
+    const std::int64_t now = unix_now();
+    auto tx = db.begin();
+    if (!tx) return error_reply(tx.err());
+    auto h = (*tx)->get_host(id);
+    if (!h) return error_reply(h.err());
+    if (!h.value()) return net::json_error(404, "not-found", "no host \"" + id + "\"");
+    if ((*h)->state == "decommissioned")
+        return net::json_error(409, "conflict", "host \"" + id + "\" is decommissioned; it must enroll again first");
+    auto s = (*tx)->get_site(*site);
+    if (!s) return error_reply(s.err());
+    if (!s.value()) return net::json_error(404, "not-found", "no site \"" + *site + "\"; add it with custos fleet site add");
+    host_record rec = **h;
+    rec.state = "approved";
+    rec.site = *site;
+    rec.approved_at = now;
+    rec.golden_pcrs = golden;
+    rec.golden_from_operator = !golden.empty();
+    auto closed = (*tx)->resolve_findings(id, std::nullopt, now);
+    if (!closed) return error_reply(closed.err());
+    auto open = refresh_status(**tx, rec, now);
+    if (!open) return error_reply(open.err());
+    if (auto x = (*tx)->put_host(rec); !x) return error_reply(x.err());
+    if (auto c = (*tx)->commit(); !c) return error_reply(c.err());
+    return json_reply(200, host_summary(rec, open->size()));
+}
+
+net::http_response decommission(store& db, const std::string& id, const std::string& body) {
+    if (body.find_first_not_of(" \t\r\n{}") != std::string::npos || body.find('{') == std::string::npos)
+        return net::json_error(400, "bad-request", "decommission request: the body must be {}");
+    auto tx = db.begin();
+    if (!tx) return error_reply(tx.err());
+    auto h = (*tx)->get_host(id);
+    if (!h) return error_reply(h.err());
+    if (!h.value()) return net::json_error(404, "not-found", "no host \"" + id + "\"");
+    host_record rec = **h;
+    rec.state = "decommissioned";
+    if (auto x = (*tx)->put_host(rec); !x) return error_reply(x.err());
+    if (auto c = (*tx)->commit(); !c) return error_reply(c.err());
+    return json_reply(200, host_summary(rec, 0));
+}
+
+net::http_response add_entity(store& db, const std::string& body) {
+    auto v = sjson::parse(body, "entity");
+    if (!v) return error_reply(v.err());
+    auto o = sjson::object_reader::of(*v, "entity");
+    if (!o) return error_reply(o.err());
+    if (auto x = o->only({"id", "hq", "status"}); !x) return error_reply(x.err());
+    entity_record e;
+    auto id = o->str("id");
+    auto hq = o->str("hq");
+    auto st = o->str("status");
+    if (!id) return error_reply(id.err());
+    if (!hq) return error_reply(hq.err());
+    if (!st) return error_reply(st.err());
+    if (!valid_id(*id)) return error_reply(o->bad("id", "is not a valid id"));
+    if (!country_code(*hq)) return error_reply(o->bad("hq", "must be an ISO 3166-1 alpha-2 code such as \"US\""));
+    if (*st != "uveu" && *st != "nveu" && *st != "none") return error_reply(o->bad("status", "must be uveu, nveu or none"));
+    e = {*id, *hq, *st};
+    auto tx = db.begin();
+    if (!tx) return error_reply(tx.err());
+    auto existing = (*tx)->get_entity(e.id);
+    if (!existing) return error_reply(existing.err());
+    if (auto x = (*tx)->put_entity(e); !x) return error_reply(x.err());
+    if (auto c = (*tx)->commit(); !c) return error_reply(c.err());
+    return json_reply(existing->has_value() ? 200 : 201, json::object{{"id", e.id}, {"hq", e.hq}, {"status", e.status}});
+}
+
+json::object site_json(const site_record& s) {
+    return json::object{{"id", s.id},   {"entity", s.entity}, {"country", s.country},
+                        {"lat", s.lat}, {"lon", s.lon},       {"max_km", s.max_km}};
+}
+
+net::http_response add_site(store& db, const std::string& body) {
+    auto v = sjson::parse(body, "site");
+    if (!v) return error_reply(v.err());
+    auto o = sjson::object_reader::of(*v, "site");
+    if (!o) return error_reply(o.err());
+    if (auto x = o->only({"id", "entity", "country", "lat", "lon", "max_km"}); !x) return error_reply(x.err());
+    auto id = o->str("id");
+    auto entity = o->str("entity");
+    auto country = o->str("country");
+    auto lat = number(*o, "lat");
+    auto lon = number(*o, "lon");
+    auto km = number(*o, "max_km");
+    if (!id) return error_reply(id.err());
+    if (!entity) return error_reply(entity.err());
+    if (!country) return error_reply(country.err());
+    if (!lat) return error_reply(lat.err());
+    if (!lon) return error_reply(lon.err());
+    if (!km) return error_reply(km.err());
+    if (!valid_id(*id)) return error_reply(o->bad("id", "is not a valid id"));
+    if (!country_code(*country)) return error_reply(o->bad("country", "must be an ISO 3166-1 alpha-2 code such as \"KR\""));
+    if (!(*lat >= -90 && *lat <= 90)) return error_reply(o->bad("lat", "must be within -90..90"));
+    if (!(*lon >= -180 && *lon <= 180)) return error_reply(o->bad("lon", "must be within -180..180"));
+    if (!(*km > 0 && std::isfinite(*km))) return error_reply(o->bad("max_km", "must be a positive distance in km"));
+    site_record s{*id, *entity, *country, *lat, *lon, *km};
+    auto tx = db.begin();
+    if (!tx) return error_reply(tx.err());
+    auto ent = (*tx)->get_entity(s.entity);
+    if (!ent) return error_reply(ent.err());
+    if (!ent.value()) return net::json_error(404, "not-found", "no entity \"" + s.entity + "\"; add it with custos fleet entity add");
+    auto existing = (*tx)->get_site(s.id);
+    if (!existing) return error_reply(existing.err());
+    if (auto x = (*tx)->put_site(s); !x) return error_reply(x.err());
+    if (auto c = (*tx)->commit(); !c) return error_reply(c.err());
+    return json_reply(existing->has_value() ? 200 : 201, site_json(s));
+}
+
+net::http_response list_findings(store& db, const std::string& target) {
+    auto q = query_params(target, {"host", "rule", "open", "since", "limit"});
+    if (!q) return error_reply(q.err());
+    finding_filter f;
+    if (q->count("host")) f.host = (*q)["host"];
+    if (q->count("rule")) f.rule = (*q)["rule"];
+    if (q->count("open")) f.open_only = (*q)["open"] == "1" || (*q)["open"] == "true";
+    if (q->count("since")) {
+        auto s = to_int((*q)["since"], "since");
+        if (!s) return error_reply(s.err());
+        f.since = *s;
+    }
+    if (q->count("limit")) {
+        auto l = to_int((*q)["limit"], "limit");
+        if (!l) return error_reply(l.err());
+        f.limit = static_cast<std::size_t>(std::min<std::int64_t>(*l, 10'000));
+    }
+    auto tx = db.begin();
+    if (!tx) return error_reply(tx.err());
+    auto fs = (*tx)->list_findings(f);
+    if (!fs) return error_reply(fs.err());
+    json::array a;
+    for (const auto& x : *fs) a.push_back(finding_to_json(x));
+    return json_reply(200, json::object{{"findings", std::move(a)}});
+}
+
+}  // namespace
+
+void register_fleet_routes(net::https_server& srv, store& db) {
+    auto op = [](auto fn) {
+        return [fn](const net::http_request& req, const net::request_context& rc) {
+            if (auto deny = require_operator(rc)) return *deny;
+            return fn(req);
+        };
+    };
+    srv.route("GET", "/v1/hosts", net::auth::client_cert, op([&db](const net::http_request&) { return list_hosts(db); }));
+    srv.route_prefix("GET", "/v1/hosts/", net::auth::client_cert, op([&db](const net::http_request& req) {
+                         std::string id, action;
+                         if (!host_path(req.target, id, action) || !action.empty())
+                             return net::json_error(404, "not-found", "expected /v1/hosts/<host id>");
+                         return get_host(db, id);
+                     }));
+    srv.route_prefix("POST", "/v1/hosts/", net::auth::client_cert, op([&db](const net::http_request& req) {
+                         std::string id, action;
+                         if (!host_path(req.target, id, action))
+                             return net::json_error(404, "not-found", "expected /v1/hosts/<host id>/<action>");
+                         if (action == "approve") return approve(db, id, req.body);
+                         if (action == "decommission") return decommission(db, id, req.body);
+                         return net::json_error(404, "not-found", "hosts have the actions approve and decommission");
+                     }));
+    srv.route("POST", "/v1/entities", net::auth::client_cert, op([&db](const net::http_request& req) { return add_entity(db, req.body); }));
+    srv.route("GET", "/v1/entities", net::auth::client_cert, op([&db](const net::http_request&) {
+                  auto tx = db.begin();
+                  if (!tx) return error_reply(tx.err());
+                  auto es = (*tx)->list_entities();
+                  if (!es) return error_reply(es.err());
+                  json::array a;
+                  for (const auto& e : *es) a.push_back(json::object{{"id", e.id}, {"hq", e.hq}, {"status", e.status}});
+                  return json_reply(200, json::object{{"entities", std::move(a)}});
+              }));
+    srv.route("POST", "/v1/sites", net::auth::client_cert, op([&db](const net::http_request& req) { return add_site(db, req.body); }));
+    srv.route("GET", "/v1/sites", net::auth::client_cert, op([&db](const net::http_request&) {
+                  auto tx = db.begin();
+                  if (!tx) return error_reply(tx.err());
+                  auto ss = (*tx)->list_sites();
+                  if (!ss) return error_reply(ss.err());
+                  json::array a;
+                  for (const auto& s : *ss) a.push_back(site_json(s));
+                  return json_reply(200, json::object{{"sites", std::move(a)}});
+              }));
+    srv.route("GET", "/v1/findings", net::auth::client_cert, op([&db](const net::http_request& req) { return list_findings(db, req.target); }));
+}
+
+}  // namespace custos::verifier

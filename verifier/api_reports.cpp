@@ -1,0 +1,182 @@
+// POST /v1/reports: signed reports between rounds, appended to the host's hash chain.
+#include <boost/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <map>
+
+#include "attest/wire.hpp"
+#include "crypto/strict_json.hpp"
+#include "verifier/agent_auth.hpp"
+#include "verifier/api_common.hpp"
+#include "verifier/findings.hpp"
+#include "verifier/service.hpp"
+
+namespace custos::verifier {
+namespace json = boost::json;
+namespace {
+
+constexpr std::size_t max_reports_per_request = 256;
+
+struct item {
+    bytes body;
+    bytes sig;
+    std::optional<attest::report> parsed;
+    std::string problem;  // why it is rejected before the chain is looked at
+    bool signature_ok = false;
+};
+
+json::object result_json(std::uint64_t seq, const char* status, const std::string& reason = {}) {
+    json::object o;
+    o["seq"] = seq;
+    o["status"] = status;
+    if (!reason.empty()) o["reason"] = reason;
+    return o;
+}
+
+std::string short_hex(byte_view b) { return to_hex(b).substr(0, 16) + "…"; }
+
+net::http_response post_reports(service_context& ctx, const net::http_request& req, const net::request_context& rc) {
+    if (auto deny = require_agent_role(rc)) return *deny;
+    auto v = sjson::parse(req.body, "reports request", 8);
+    if (!v) return error_reply(v.err());
+    auto o = sjson::object_reader::of(*v, "reports request");
+    if (!o) return error_reply(o.err());
+    if (auto x = o->only({"reports"}); !x) return error_reply(x.err());
+    auto arr = o->arr("reports");
+    if (!arr) return error_reply(arr.err());
+    if ((*arr)->size() > max_reports_per_request)
+        return net::json_error(400, "bad-request", "reports request: at most " + std::to_string(max_reports_per_request) +
+                                                       " reports per request");
+    // Decode and check signatures outside the transaction: this is the CPU work, done in parallel by the
+    // server's threads; the transaction then only does the chain bookkeeping.
+    std::vector<item> items;
+    items.reserve((*arr)->size());
+    for (std::size_t i = 0; i < (*arr)->size(); ++i) {
+        auto e = sjson::object_reader::of((**arr)[i], "reports[" + std::to_string(i) + "]");
+        if (!e) return error_reply(e.err());
+        if (auto x = e->only({"report", "sig"}); !x) return error_reply(x.err());
+        auto body = e->b64("report");
+        if (!body) return error_reply(body.err());
+        auto sig = e->b64("sig");
+        if (!sig) return error_reply(sig.err());
+        item it{std::move(body).value(), std::move(sig).value(), std::nullopt, {}, false};
+        if (auto r = attest::parse_report(it.body); !r) {
+            it.problem = "report does not parse: " + r.err().message;
+        } else {
+            it.parsed = std::move(r).value();
+            if (auto s = attest::verify_report_signature(it.body, it.sig, it.parsed->key); !s)
+                it.problem = s.err().message;
+            else
+                it.signature_ok = true;
+        }
+        items.push_back(std::move(it));
+    }
+
+    const std::int64_t now = unix_now();
+    auto tx = ctx.db->begin();
+    if (!tx) return error_reply(tx.err());
+    auto who = authorize_agent(**tx, rc);
+    if (auto* resp = std::get_if<net::http_response>(&who)) return *resp;
+    host_record h = std::get<host_record>(who);
+    std::vector<finding_record> raised;
+    std::map<bytes, bool> bound_cache;
+    json::array results;
+    std::size_t good = 0;
+    std::vector<const char*> counted;
+
+    auto raise = [&](const std::string& rule, const std::string& detail) {
+        return raise_finding(**tx, host_finding(rule, h.id, detail, now), raised);
+    };
+    for (auto& it : items) {
+        const std::uint64_t seq = it.parsed ? it.parsed->seq : 0;
+        std::string rejected;
+        std::string rule = "report-signature-invalid";
+        if (!it.parsed) {
+            rejected = it.problem;
+        } else if (it.parsed->host != h.id) {
+            rejected = "report " + std::to_string(seq) + " names host \"" + it.parsed->host + "\"";
+        } else {
+            auto cached = bound_cache.find(it.parsed->key);
+            if (cached == bound_cache.end()) {
+                auto b = (*tx)->report_key_bound(h.id, it.parsed->key);
+                if (!b) return error_reply(b.err());
+                cached = bound_cache.emplace(it.parsed->key, *b).first;
+            }
+            if (!cached->second)
+                rejected = "report " + std::to_string(seq) + " is signed with a key no quote of this host has bound";
+            else if (!it.signature_ok)
+                rejected = "report " + std::to_string(seq) + ": " + it.problem;
+        }
+        if (!rejected.empty()) {
+            if (auto x = raise(rule, rejected + ": forged or corrupted evidence"); !x) return error_reply(x.err());
+            results.push_back(result_json(seq, "rejected", rejected));
+            counted.push_back("rejected");
+            continue;
+        }
+        const attest::report& r = *it.parsed;
+        const bytes hash = attest::report_hash(it.body);
+        if (r.seq <= h.chain_seq) {
+            auto stored = (*tx)->get_report(h.id, r.seq);
+            if (!stored) return error_reply(stored.err());
+            if (stored.value() && equal_ct(stored.value()->hash, hash)) {
+                results.push_back(result_json(seq, "duplicate"));
+                counted.push_back("duplicate");
+                ++good;
+                continue;
+            }
+            const std::string why = "report " + std::to_string(seq) + " (" + short_hex(hash) +
+                                    ") differs from the stored report with that number: the report chain was "
+                                    "rolled back or forked";
+            if (auto x = raise("report-rollback", why); !x) return error_reply(x.err());
+            results.push_back(result_json(seq, "rejected", why));
+            counted.push_back("rejected");
+            continue;
+        }
+        if (r.seq == h.chain_seq + 1 && !equal_ct(r.prev, h.chain_hash)) {
+            const std::string why = "report " + std::to_string(seq) + " does not extend the stored chain (prev " +
+                                    short_hex(r.prev) + ", stored head " + short_hex(h.chain_hash) + ")";
+            if (auto x = raise("report-rollback", why); !x) return error_reply(x.err());
+            results.push_back(result_json(seq, "rejected", why));
+            counted.push_back("rejected");
+            continue;
+        }
+        if (r.seq > h.chain_seq + 1) {
+            const std::string why = "reports " + std::to_string(h.chain_seq + 1) + " to " + std::to_string(r.seq - 1) +
+                                    " are missing from host \"" + h.id + "\"'s chain: evidence was lost or withheld";
+            if (auto x = raise("report-chain-gap", why); !x) return error_reply(x.err());
+        }
+        report_record rec{h.id, r.seq, hash, it.body, it.sig, r.key, now};
+        if (auto x = (*tx)->insert_report(rec); !x) return error_reply(x.err());
+        h.chain_seq = r.seq;
+        h.chain_hash = hash;
+        results.push_back(result_json(seq, "accepted"));
+        counted.push_back("accepted");
+        ++good;
+    }
+    bool status_changed = !raised.empty();
+    if (good > 0) {
+        h.last_seen = now;
+        auto closed = (*tx)->resolve_findings(h.id, std::string("host-dark"), now);
+        if (!closed) return error_reply(closed.err());
+        if (*closed) status_changed = true;
+    }
+    if (status_changed)
+        if (auto s = refresh_status(**tx, h, now); !s) return error_reply(s.err());
+    if (auto x = (*tx)->put_host(h); !x) return error_reply(x.err());
+    if (auto c = (*tx)->commit(); !c) return error_reply(c.err());
+    for (const char* c : counted) ctx.stats.count_report(c);
+    ctx.publish(raised);
+    json::object out;
+    out["results"] = std::move(results);
+    out["next_report_s"] = ctx.cfg.report_interval_s;
+    return json_reply(200, out);
+}
+
+}  // namespace
+
+void register_report_routes(net::https_server& srv, service_context& ctx) {
+    srv.route("POST", "/v1/reports", net::auth::client_cert,
+              [&ctx](const net::http_request& req, const net::request_context& rc) { return post_reports(ctx, req, rc); });
+}
+
+}  // namespace custos::verifier

@@ -1,0 +1,33 @@
+// Pure appraisal of a verified quote against what the verifier knows of the host: clockInfo (reboots,
+// rollback) and PCR values (golden values). No I/O: the verifier and the tests share it.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "attest/pcr_selection.hpp"
+#include "attest/quote_verify.hpp"
+#include "verifier/store.hpp"
+
+namespace custos::verifier {
+
+struct rule_hit {
+    std::string rule;
+    std::string detail;
+};
+
+struct quote_appraisal {
+    std::vector<rule_hit> hits;
+    std::string new_golden;  // non-empty: the host is approved without golden values; these become them
+};
+
+// Checks, in order: clock (reboot, clock-rollback), then PCRs against h.golden_pcrs (pcr-changed, one hit
+// per differing PCR). When h is approved and has no golden values, the quoted values become the golden
+// values (and no pcr-changed can fire).
+quote_appraisal appraise_quote(const host_record& h, const attest::quote_info& q, const attest::pcr_values& pcrs);
+
+// Records the quote's clockInfo as the host's latest (after appraise_quote).
+void record_clock(host_record& h, const attest::quote_info& q);
+
+}  // namespace custos::verifier

@@ -1,0 +1,167 @@
+#include "verifier/cli.hpp"
+
+#include <CLI/CLI.hpp>
+#include <openssl/rand.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <systemd/sd-daemon.h>
+
+#include <boost/json.hpp>
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <iostream>
+
+#include "crypto/base64.hpp"
+#include "crypto/digest.hpp"
+#include "verifier/api_common.hpp"
+#include "verifier/config.hpp"
+#include "verifier/init.hpp"
+#include "verifier/service.hpp"
+
+namespace custos::verifier {
+namespace {
+
+constexpr int exit_ok = 0;
+constexpr int exit_failed = 1;
+constexpr int exit_usage = 2;
+
+int fail(int code, const std::string& msg) {
+    std::fprintf(stderr, "custos-verifier: %s\n", msg.c_str());
+    return code;
+}
+
+int exit_for(const error& e) { return e.code == errc::invalid_argument || e.code == errc::parse ? exit_usage : exit_failed; }
+
+int cmd_init(const std::string& dir, bool force, const std::string& listen, const std::vector<std::string>& names,
+             const std::string& ek_ca) {
+    init_options o;
+    o.dir = dir;
+    o.force = force;
+    if (!listen.empty()) o.listen = listen;
+    if (!names.empty()) o.server_names = names;
+    o.ek_ca_file = ek_ca;
+    if (auto r = init_verifier_dir(o); !r) return fail(exit_for(r.err()), r.err().message);
+    std::printf("initialised %s\n  config:       %s/verifier.toml\n  operator:     %s/operator/ (cert.pem, key.pem, ca.pem)\n"
+                "  result key:   %s/keys/result.pub.pem\n  recipient:    %s/keys/recipient.pub\n",
+                dir.c_str(), dir.c_str(), dir.c_str(), dir.c_str(), dir.c_str());
+    if (ek_ca.empty())
+        std::printf("  note: no --ek-ca given: put the TPM manufacturers' CA bundle at %s/ek-ca.pem before enrolling\n",
+                    dir.c_str());
+    return exit_ok;
+}
+
+int cmd_enroll_token(const std::string& config, const std::string& host_id, unsigned ttl, bool as_json) {
+    if (!valid_id(host_id)) return fail(exit_usage, "\"" + host_id + "\" is not a valid host id ([A-Za-z0-9][A-Za-z0-9._-]{0,62})");
+    auto cfg = load_verifier_config(config);
+    if (!cfg) return fail(exit_usage, cfg.err().message);
+    auto db = open_sqlite_store(cfg->resolve(cfg->database), cfg->sqlite_synchronous_full);
+    if (!db) return fail(exit_failed, db.err().message);
+    bytes raw(32);
+    if (RAND_bytes(raw.data(), static_cast<int>(raw.size())) != 1) return fail(exit_failed, "no randomness");
+    const std::string token = host_id + "." + to_base64url(raw);
+    const std::int64_t now = unix_now();
+    enroll_token_record t;
+    t.token_hash = sha256(as_bytes(token));
+    t.host_id = host_id;
+    t.created_at = now;
+    t.expires_at = now + (ttl ? ttl : cfg->token_ttl_s);
+    auto tx = (*db)->begin();
+    if (!tx) return fail(exit_failed, tx.err().message);
+    if (auto x = (*tx)->insert_token(t); !x) return fail(exit_failed, x.err().message);
+    if (auto c = (*tx)->commit(); !c) return fail(exit_failed, c.err().message);
+    if (as_json) {
+        boost::json::object o{{"host_id", host_id}, {"token", token}, {"expires_at", t.expires_at}};
+        std::cout << boost::json::serialize(o) << "\n";
+    } else {
+        std::cout << token << "\n";
+    }
+    return exit_ok;
+}
+
+int cmd_serve(const std::string& config, const std::string& listen) {
+    auto cfg = load_verifier_config(config);
+    if (!cfg) return fail(exit_usage, cfg.err().message);
+    // Block the stop signals before any thread starts, so only sigtimedwait below receives them.
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+    auto svc = service::create(std::move(cfg).value(), listen);
+    if (!svc) return fail(exit_failed, svc.err().message);
+    if (auto s = (*svc)->start(); !s) return fail(exit_failed, s.err().message);
+    sd_notifyf(0, "READY=1\nSTATUS=listening on port %u", static_cast<unsigned>((*svc)->port()));
+    std::fprintf(stdout, "custos-verifier: listening on port %u\n", static_cast<unsigned>((*svc)->port()));
+    std::fflush(stdout);
+
+    std::uint64_t watchdog_usec = 0;
+    const bool watchdog = sd_watchdog_enabled(0, &watchdog_usec) > 0;
+    const std::uint64_t tick_usec = watchdog ? watchdog_usec / 2 : 5'000'000;
+    timespec tick{static_cast<time_t>(tick_usec / 1'000'000), static_cast<long>(tick_usec % 1'000'000) * 1000};
+    for (;;) {
+        const int sig = sigtimedwait(&stop_signals, nullptr, &tick);
+        if (sig == SIGTERM || sig == SIGINT) {
+            spdlog::info("custos-verifier: {} received, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+            break;
+        }
+        if (watchdog) sd_notify(0, "WATCHDOG=1");
+    }
+    sd_notify(0, "STOPPING=1");
+    (*svc)->stop();
+    return exit_ok;
+}
+
+}  // namespace
+
+int run_cli(int argc, char** argv) {
+    CLI::App app{"custos-verifier: enrolls GPU hosts, appraises their TPM evidence and report chains"};
+    app.require_subcommand(1);
+    app.set_version_flag("--version", "custos-verifier 0.1.0");
+    bool verbose = false;
+    app.add_flag("-v,--verbose", verbose, "Log debug details");
+
+    std::string dir, listen_init, ek_ca;
+    std::vector<std::string> names;
+    bool force = false;
+    auto* init = app.add_subcommand("init", "Create the CA, keys, operator credential, verifier.toml and database in DIR");
+    init->add_option("--dir", dir, "Directory to initialise")->required();
+    init->add_flag("--force", force, "Replace keys and certificates of an initialised DIR (the database is kept)");
+    init->add_option("--listen", listen_init, "HOST:PORT written to verifier.toml (default 127.0.0.1:8443)");
+    init->add_option("--server-name", names, "DNS name or IP for the server certificate (repeatable; default localhost, 127.0.0.1, ::1)");
+    init->add_option("--ek-ca", ek_ca, "PEM bundle of TPM manufacturer CAs, copied to DIR/ek-ca.pem");
+
+    std::string config, listen;
+    auto* serve = app.add_subcommand("serve", "Run the HTTPS service (Type=notify; stops on SIGTERM)");
+    serve->add_option("--config", config, "verifier.toml")->required();
+    serve->add_option("--listen", listen, "HOST:PORT, overriding the config (port 0: any free port)");
+
+    std::string token_config, host_id;
+    unsigned ttl = 0;
+    bool as_json = false;
+    auto* token = app.add_subcommand("enroll-token", "Make a one-time enrollment token for a host");
+    token->add_option("--config", token_config, "verifier.toml")->required();
+    token->add_option("--host-id", host_id, "The host the token enrolls")->required();
+    token->add_option("--ttl", ttl, "Seconds the token is valid (default: [enroll] token_ttl_s)");
+    token->add_flag("--json", as_json, "Print {host_id, token, expires_at}");
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        const int rc = app.exit(e);
+        return rc == 0 ? exit_ok : exit_usage;
+    }
+    auto logger = spdlog::stderr_color_mt("custos-verifier");
+    spdlog::set_default_logger(logger);
+    spdlog::set_level(verbose ? spdlog::level::debug : spdlog::level::info);
+
+    if (init->parsed()) return cmd_init(dir, force, listen_init, names, ek_ca);
+    if (serve->parsed()) return cmd_serve(config, listen);
+    if (token->parsed()) return cmd_enroll_token(token_config, host_id, ttl, as_json);
+    return exit_usage;
+}
+
+}  // namespace custos::verifier

@@ -1,0 +1,213 @@
+#include "verifier/config.hpp"
+
+#include <toml++/toml.h>
+
+#include <set>
+#include <sstream>
+
+#include "attest/pcr_selection.hpp"
+
+namespace custos::verifier {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct reader {
+    const toml::table& root;
+    std::string file;
+
+    error bad(const std::string& key, const std::string& why, const toml::node* n = nullptr) const {
+        std::string where = file;
+        if (n && n->source().begin) where += ":" + std::to_string(n->source().begin.line);
+        return make_error(errc::invalid_argument, where + ": " + key + " " + why);
+    }
+
+    // Every key of `t` must be in `allowed`.
+    result<void> only(const toml::table& t, const std::string& prefix, std::initializer_list<std::string_view> allowed) const {
+        for (const auto& [k, v] : t) {
+            bool ok = false;
+            for (auto a : allowed) ok = ok || k.str() == a;
+            if (!ok) return bad(prefix + std::string(k.str()), "is not a known setting", &v);
+        }
+        return {};
+    }
+
+    template <class T>
+    result<void> get(const toml::table& t, const std::string& prefix, std::string_view key, T& out) const {
+        const toml::node* n = t.get(key);
+        if (!n) return {};
+        const std::string name = prefix + std::string(key);
+        if constexpr (std::is_same_v<T, std::string> || std::is_same_v<T, fs::path>) {
+            auto v = n->value<std::string>();
+            if (!n->is_string() || !v) return bad(name, "must be a string", n);
+            out = T(*v);
+        } else if constexpr (std::is_same_v<T, bool>) {
+            if (!n->is_boolean()) return bad(name, "must be true or false", n);
+            out = *n->value<bool>();
+        } else {
+            if (!n->is_integer()) return bad(name, "must be an integer", n);
+            const std::int64_t v = *n->value<std::int64_t>();
+            if (v < 0 || static_cast<std::uint64_t>(v) > std::numeric_limits<T>::max())
+                return bad(name, "is out of range", n);
+            out = static_cast<T>(v);
+        }
+        return {};
+    }
+
+    result<const toml::table*> table(std::string_view key) const {
+        const toml::node* n = root.get(key);
+        if (!n) return static_cast<const toml::table*>(nullptr);
+        if (!n->is_table()) return bad(std::string(key), "must be a table ([" + std::string(key) + "])", n);
+        return n->as_table();
+    }
+};
+
+result<void> check_range(const std::string& file, const char* key, std::uint64_t v, std::uint64_t lo, std::uint64_t hi) {
+    if (v < lo || v > hi)
+        return make_error(errc::invalid_argument, file + ": " + key + " = " + std::to_string(v) + " is outside " +
+                                                      std::to_string(lo) + ".." + std::to_string(hi));
+    return {};
+}
+
+result<void> check_listen(const std::string& file, const std::string& listen) {
+    const auto colon = listen.rfind(':');
+    std::string host = colon == std::string::npos ? "" : listen.substr(0, colon);
+    const std::string port = colon == std::string::npos ? "" : listen.substr(colon + 1);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    bool digits = !port.empty() && port.size() <= 5;
+    for (char c : port) digits = digits && c >= '0' && c <= '9';
+    if (host.empty() || !digits || std::stoul(port) > 65535)
+        return make_error(errc::invalid_argument, file + ": listen = \"" + listen +
+                                                      "\" is not HOST:PORT (e.g. 127.0.0.1:8443 or [::1]:8443)");
+    return {};
+}
+
+}  // namespace
+
+result<verifier_config> load_verifier_config(const fs::path& file) {
+    std::error_code ec;
+    const fs::path abs = fs::absolute(file, ec);
+    toml::table root;
+    try {
+        root = toml::parse_file(abs.string());
+    } catch (const toml::parse_error& e) {
+        std::ostringstream msg;
+        msg << abs.string() << ":" << e.source().begin.line << ": " << e.description();
+        return make_error(fs::exists(abs) ? errc::invalid_argument : errc::io,
+                          fs::exists(abs) ? msg.str() : abs.string() + ": cannot read the config file");
+    }
+    verifier_config c;
+    c.dir = abs.parent_path();
+    const reader r{root, abs.string()};
+    CUSTOS_TRY_VOID(r.only(root, "", {"listen", "threads", "body_limit", "read_timeout_ms", "tls", "keys", "enroll",
+                                      "database", "attest", "alerts"}));
+    CUSTOS_TRY_VOID(r.get(root, "", "listen", c.listen));
+    CUSTOS_TRY_VOID(r.get(root, "", "threads", c.threads));
+    CUSTOS_TRY_VOID(r.get(root, "", "body_limit", c.body_limit));
+    CUSTOS_TRY_VOID(r.get(root, "", "read_timeout_ms", c.read_timeout_ms));
+    CUSTOS_TRY(tls, r.table("tls"));
+    if (tls) {
+        CUSTOS_TRY_VOID(r.only(*tls, "tls.", {"tls_cert", "tls_key", "ca_cert", "ca_key"}));
+        CUSTOS_TRY_VOID(r.get(*tls, "tls.", "tls_cert", c.tls_cert));
+        CUSTOS_TRY_VOID(r.get(*tls, "tls.", "tls_key", c.tls_key));
+        CUSTOS_TRY_VOID(r.get(*tls, "tls.", "ca_cert", c.ca_cert));
+        CUSTOS_TRY_VOID(r.get(*tls, "tls.", "ca_key", c.ca_key));
+    }
+    CUSTOS_TRY(keys, r.table("keys"));
+    if (keys) {
+        CUSTOS_TRY_VOID(r.only(*keys, "keys.", {"result_key", "result_pub", "recipient_key", "recipient_pub"}));
+        CUSTOS_TRY_VOID(r.get(*keys, "keys.", "result_key", c.result_key));
+        CUSTOS_TRY_VOID(r.get(*keys, "keys.", "result_pub", c.result_pub));
+        CUSTOS_TRY_VOID(r.get(*keys, "keys.", "recipient_key", c.recipient_key));
+        CUSTOS_TRY_VOID(r.get(*keys, "keys.", "recipient_pub", c.recipient_pub));
+    }
+    CUSTOS_TRY(enroll, r.table("enroll"));
+    if (enroll) {
+        CUSTOS_TRY_VOID(r.only(*enroll, "enroll.", {"ek_ca_file", "token_ttl_s"}));
+        CUSTOS_TRY_VOID(r.get(*enroll, "enroll.", "ek_ca_file", c.ek_ca_file));
+        CUSTOS_TRY_VOID(r.get(*enroll, "enroll.", "token_ttl_s", c.token_ttl_s));
+    }
+    CUSTOS_TRY(db, r.table("database"));
+    if (db) {
+        CUSTOS_TRY_VOID(r.only(*db, "database.", {"path", "sqlite_synchronous_full"}));
+        CUSTOS_TRY_VOID(r.get(*db, "database.", "path", c.database));
+        CUSTOS_TRY_VOID(r.get(*db, "database.", "sqlite_synchronous_full", c.sqlite_synchronous_full));
+    }
+    CUSTOS_TRY(at, r.table("attest"));
+    if (at) {
+        CUSTOS_TRY_VOID(r.only(*at, "attest.", {"pcr_selection", "challenge_ttl_s", "attest_interval_s",
+                                                "report_interval_s", "dark_after_intervals"}));
+        CUSTOS_TRY_VOID(r.get(*at, "attest.", "pcr_selection", c.pcr_selection));
+        CUSTOS_TRY_VOID(r.get(*at, "attest.", "challenge_ttl_s", c.challenge_ttl_s));
+        CUSTOS_TRY_VOID(r.get(*at, "attest.", "attest_interval_s", c.attest_interval_s));
+        CUSTOS_TRY_VOID(r.get(*at, "attest.", "report_interval_s", c.report_interval_s));
+        CUSTOS_TRY_VOID(r.get(*at, "attest.", "dark_after_intervals", c.dark_after_intervals));
+    }
+    CUSTOS_TRY(al, r.table("alerts"));
+    if (al) {
+        CUSTOS_TRY_VOID(r.only(*al, "alerts.", {"webhooks", "webhook_ca_file"}));
+        CUSTOS_TRY_VOID(r.get(*al, "alerts.", "webhook_ca_file", c.webhook_ca_file));
+        if (const toml::node* w = al->get("webhooks")) {
+            if (!w->is_array()) return r.bad("alerts.webhooks", "must be an array of https URLs", w);
+            for (const auto& e : *w->as_array()) {
+                auto s = e.value<std::string>();
+                if (!s || s->rfind("https://", 0) != 0) return r.bad("alerts.webhooks", "entries must be https:// URLs", &e);
+                c.webhooks.push_back(*s);
+            }
+        }
+    }
+    const std::string& f = r.file;
+    CUSTOS_TRY_VOID(check_listen(f, c.listen));
+    CUSTOS_TRY_VOID(check_range(f, "threads", c.threads, 1, 256));
+    CUSTOS_TRY_VOID(check_range(f, "body_limit", c.body_limit, 1024, 1u << 30));
+    CUSTOS_TRY_VOID(check_range(f, "read_timeout_ms", c.read_timeout_ms, 100, 600'000));
+    CUSTOS_TRY_VOID(check_range(f, "attest.challenge_ttl_s", c.challenge_ttl_s, 1, 3600));
+    CUSTOS_TRY_VOID(check_range(f, "attest.attest_interval_s", c.attest_interval_s, 1, 86400));
+    CUSTOS_TRY_VOID(check_range(f, "attest.report_interval_s", c.report_interval_s, 1, 86400));
+    CUSTOS_TRY_VOID(check_range(f, "attest.dark_after_intervals", c.dark_after_intervals, 1, 1000));
+    CUSTOS_TRY_VOID(check_range(f, "enroll.token_ttl_s", c.token_ttl_s, 1, 30 * 86400));
+    if (auto s = attest::parse_pcr_selection(c.pcr_selection); !s)
+        return make_error(errc::invalid_argument, f + ": attest.pcr_selection: " + s.err().message);
+    return c;
+}
+
+std::string render_verifier_config(const verifier_config& c) {
+    auto q = [](const std::string& s) { return toml::value<std::string>(s); };
+    std::ostringstream o;
+    o << "# custos-verifier configuration. Relative paths are relative to this file's directory.\n"
+      << "listen = " << q(c.listen) << "          # HOST:PORT ([::1]:8443 for IPv6)\n"
+      << "threads = " << c.threads << "                      # HTTPS worker threads\n"
+      << "body_limit = " << c.body_limit << "             # largest request body, bytes\n"
+      << "read_timeout_ms = " << c.read_timeout_ms << "            # TLS handshake and each request read\n\n"
+      << "[tls]\n"
+      << "tls_cert = " << q(c.tls_cert.string()) << "   # server certificate\n"
+      << "tls_key = " << q(c.tls_key.string()) << "\n"
+      << "ca_cert = " << q(c.ca_cert.string()) << "        # private CA: agent and operator certificates\n"
+      << "ca_key = " << q(c.ca_key.string()) << "\n\n"
+      << "[keys]\n"
+      << "result_key = " << q(c.result_key.string()) << "        # ES256 key signing attestation results\n"
+      << "result_pub = " << q(c.result_pub.string()) << "\n"
+      << "recipient_key = " << q(c.recipient_key.string()) << "  # X25519 key sealed model keys are wrapped to\n"
+      << "recipient_pub = " << q(c.recipient_pub.string()) << "\n\n"
+      << "[enroll]\n"
+      << "ek_ca_file = " << q(c.ek_ca_file.string()) << "   # TPM manufacturers' CA bundle (roots + intermediates)\n"
+      << "token_ttl_s = " << c.token_ttl_s << "\n\n"
+      << "[database]\n"
+      << "path = " << q(c.database.string()) << "\n"
+      << "sqlite_synchronous_full = " << (c.sqlite_synchronous_full ? "true" : "false")
+      << "   # true: every commit survives power loss (slower)\n\n"
+      << "[attest]\n"
+      << "pcr_selection = " << q(c.pcr_selection) << "\n"
+      << "challenge_ttl_s = " << c.challenge_ttl_s << "\n"
+      << "attest_interval_s = " << c.attest_interval_s << "      # challenged rounds\n"
+      << "report_interval_s = " << c.report_interval_s << "      # signed reports between rounds\n"
+      << "dark_after_intervals = " << c.dark_after_intervals << "    # host-dark after this many silent report intervals\n\n"
+      << "[alerts]\n"
+      << "webhooks = [";
+    for (std::size_t i = 0; i < c.webhooks.size(); ++i) o << (i ? ", " : "") << q(c.webhooks[i]);
+    o << "]   # https URLs that receive each finding as JSON\n"
+      << "webhook_ca_file = " << q(c.webhook_ca_file.string()) << "   # empty: the system's CAs\n";
+    return o.str();
+}
+
+}  // namespace custos::verifier

@@ -1,0 +1,56 @@
+// verifier.toml: what `custos-verifier init` writes and `serve` reads (toml++; unknown keys are errors).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "crypto/result.hpp"
+
+namespace custos::verifier {
+
+struct verifier_config {
+    std::filesystem::path dir;  // the directory holding verifier.toml; relative paths below resolve against it
+
+    std::string listen = "127.0.0.1:8443";  // HOST:PORT (IPv6 as [::1]:8443)
+    unsigned threads = 4;
+    std::uint64_t body_limit = 1 << 20;
+    unsigned read_timeout_ms = 10'000;
+
+    // [tls]
+    std::filesystem::path tls_cert = "tls/server.pem";
+    std::filesystem::path tls_key = "tls/server.key";
+    std::filesystem::path ca_cert = "ca/ca.pem";  // the private CA: issues agent certs, verifies clients
+    std::filesystem::path ca_key = "ca/ca.key";
+    // [keys]
+    std::filesystem::path result_key = "keys/result.key";          // ES256 private key (PEM)
+    std::filesystem::path result_pub = "keys/result.pub.pem";
+    std::filesystem::path recipient_key = "keys/recipient.key";    // X25519, as `custos weights keygen`
+    std::filesystem::path recipient_pub = "keys/recipient.pub";
+    // [enroll]
+    std::filesystem::path ek_ca_file = "ek-ca.pem";  // TPM manufacturers' CA bundle (roots + intermediates)
+    unsigned token_ttl_s = 3600;
+    // [database]
+    std::filesystem::path database = "verifier.db";
+    bool sqlite_synchronous_full = false;
+    // [attest]
+    std::string pcr_selection = "sha256:0,1,2,3,4,5,6,7";
+    unsigned challenge_ttl_s = 30;
+    unsigned attest_interval_s = 60;
+    unsigned report_interval_s = 10;
+    unsigned dark_after_intervals = 3;
+    // [alerts]
+    std::vector<std::string> webhooks;  // https URLs; findings are POSTed as JSON with retries
+    std::filesystem::path webhook_ca_file;  // empty = system CAs
+
+    // Path relative to dir (absolute paths unchanged).
+    std::filesystem::path resolve(const std::filesystem::path& p) const { return p.is_absolute() ? p : dir / p; }
+};
+
+// Parses verifier.toml; every error names the file, the key and what is wrong.
+result<verifier_config> load_verifier_config(const std::filesystem::path& file);
+// The text `init` writes (every key, with comments).
+std::string render_verifier_config(const verifier_config& c);
+
+}  // namespace custos::verifier

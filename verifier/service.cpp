@@ -1,0 +1,203 @@
+#include "verifier/service.hpp"
+
+#include <boost/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <map>
+
+#include "attest/ek_cert.hpp"
+#include "attest/pcr_selection.hpp"
+#include "crypto/file_io.hpp"
+#include "crypto/x509.hpp"
+#include "verifier/alerts.hpp"
+#include "verifier/api_common.hpp"
+#include "verifier/api_fleet.hpp"
+#include "verifier/findings.hpp"
+
+namespace custos::verifier {
+namespace {
+
+result<std::string> read_text(const std::filesystem::path& p, const char* what) {
+    auto b = read_file(p, 1 << 20);
+    if (!b) return with_context(std::move(b).err(), std::string("reading the ") + what);
+    return std::string(b->begin(), b->end());
+}
+
+}  // namespace
+
+service_context::~service_context() {
+    if (alerts) alerts->stop();
+}
+
+void service_context::publish(const std::vector<finding_record>& raised) {
+    for (const auto& f : raised) {
+        stats.count_finding(f.rule);
+        if (alerts) alerts->emit(f);
+    }
+}
+
+result<std::pair<std::string, std::uint16_t>> split_listen(const std::string& listen) {
+    const auto colon = listen.rfind(':');
+    if (colon == std::string::npos || colon + 1 == listen.size())
+        return make_error(errc::invalid_argument, "listen address \"" + listen + "\" is not HOST:PORT");
+    std::string host = listen.substr(0, colon);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    unsigned long port = 0;
+    try {
+        std::size_t used = 0;
+        port = std::stoul(listen.substr(colon + 1), &used);
+        if (used != listen.size() - colon - 1) throw std::invalid_argument("trailing");
+    } catch (const std::exception&) {
+        return make_error(errc::invalid_argument, "listen address \"" + listen + "\": the port is not a number");
+    }
+    if (port > 65535) return make_error(errc::invalid_argument, "listen address \"" + listen + "\": port out of range");
+    if (host.empty()) return make_error(errc::invalid_argument, "listen address \"" + listen + "\" has no host");
+    return std::make_pair(host, static_cast<std::uint16_t>(port));
+}
+
+result<std::unique_ptr<service>> service::create(verifier_config cfg, std::string listen) {
+    auto ctx = std::make_unique<service_context>();
+    ctx->cfg = std::move(cfg);
+    const auto& c = ctx->cfg;
+    CUSTOS_TRY(addr, split_listen(listen.empty() ? c.listen : listen));
+    CUSTOS_TRY(sel, attest::parse_pcr_selection(c.pcr_selection));
+    ctx->selection = sel;
+
+    CUSTOS_TRY(ca_pem, read_text(c.resolve(c.ca_cert), "CA certificate"));
+    CUSTOS_TRY(ca, x509::load_pem(as_bytes(ca_pem)));
+    ctx->ca_cert = std::move(ca);
+    ctx->ca_pem = std::move(ca_pem);
+    CUSTOS_TRY(ca_key_pem, read_text(c.resolve(c.ca_key), "CA key"));
+    CUSTOS_TRY(ca_key, x509::load_private_pem(as_bytes(ca_key_pem)));
+    ctx->ca_key = std::move(ca_key);
+    CUSTOS_TRY(rk_pem, read_text(c.resolve(c.result_key), "result-signing key"));
+    CUSTOS_TRY(rk, x509::load_private_pem(as_bytes(rk_pem)));
+    ctx->result_key = std::move(rk);
+
+    // The EK CA bundle may be added after init; without it the service runs but refuses enrollment.
+    const auto ek_path = c.resolve(c.ek_ca_file);
+    if (auto ek = read_file(ek_path, 4 << 20); !ek) {
+        ctx->ek_cas_error = "enrollment is off: no TPM manufacturer CA bundle at " + ek_path.string() +
+                            " (set [enroll] ek_ca_file in verifier.toml)";
+        spdlog::warn("{}", ctx->ek_cas_error);
+    } else if (auto store = attest::load_ca_bundle(*ek); !store) {
+        return with_context(std::move(store).err(), "EK CA bundle " + ek_path.string());
+    } else {
+        ctx->ek_cas = std::move(store).value();
+    }
+
+    CUSTOS_TRY(db, open_sqlite_store(c.resolve(c.database), c.sqlite_synchronous_full));
+    ctx->db = std::move(db);
+    ctx->alerts = std::make_unique<alert_sink>(c.webhooks, c.webhook_ca_file.empty() ? std::string()
+                                                                                        : c.resolve(c.webhook_ca_file).string());
+
+    auto svc = std::unique_ptr<service>(new service());
+    svc->ctx_ = std::move(ctx);
+    svc->listen_host_ = addr.first;
+    svc->listen_port_ = addr.second;
+    return svc;
+}
+
+service::~service() { stop(); }
+
+result<void> service::start() {
+    auto& c = ctx_->cfg;
+    net::https_server_options o;
+    o.cert_pem_path = c.resolve(c.tls_cert).string();
+    o.key_pem_path = c.resolve(c.tls_key).string();
+    o.client_ca_pem_path = c.resolve(c.ca_cert).string();
+    o.body_limit = c.body_limit;
+    o.read_timeout = std::chrono::milliseconds(c.read_timeout_ms);
+    o.threads = c.threads;
+    service_context& ctx = *ctx_;
+    o.observer = [&ctx](const std::string& route, unsigned status, std::chrono::nanoseconds took) {
+        ctx.stats.observe_request(route, status, took);
+    };
+    CUSTOS_TRY(srv, net::https_server::create(o));
+    server_ = std::move(srv);
+
+    register_enroll_routes(*server_, *ctx_);
+    register_agent_routes(*server_, *ctx_);
+    register_report_routes(*server_, *ctx_);
+    register_fleet_routes(*server_, *ctx_->db);
+    server_->route("GET", "/metrics", net::auth::client_cert,
+                   [&ctx](const net::http_request&, const net::request_context& rc) {
+                       if (auto deny = require_operator(rc)) return *deny;
+                       std::map<std::string, std::uint64_t> by_state;
+                       auto tx = ctx.db->begin();
+                       if (!tx) return error_reply(tx.err());
+                       auto hosts = (*tx)->list_hosts();
+                       if (!hosts) return error_reply(hosts.err());
+                       for (const auto& s : {"enrolled", "approved", "decommissioned", "affirming", "warning",
+                                             "contraindicated", "unknown"})
+                           by_state[s] = 0;
+                       for (const auto& h : *hosts) {
+                           ++by_state[h.state];
+                           if (h.state != "decommissioned") ++by_state[h.status];
+                       }
+                       return net::http_response{200, "text/plain; version=0.0.4", ctx.stats.render(by_state)};
+                   });
+    CUSTOS_TRY_VOID(server_->listen(listen_host_, listen_port_));
+    server_->run();
+    {
+        std::lock_guard lock(mu_);
+        stopping_ = false;
+    }
+    dark_thread_ = std::thread([this] { dark_loop(); });
+    spdlog::info("custos-verifier listening on {}:{}", listen_host_, server_->bound_port());
+    return {};
+}
+
+std::uint16_t service::port() const { return server_ ? server_->bound_port() : 0; }
+
+void service::stop() {
+    {
+        std::lock_guard lock(mu_);
+        stopping_ = true;
+    }
+    cv_.notify_all();
+    if (dark_thread_.joinable()) dark_thread_.join();
+    if (server_) server_->stop();
+}
+
+void service::dark_loop() {
+    const auto period = std::chrono::seconds(std::max(1u, std::min(5u, ctx_->cfg.report_interval_s)));
+    std::unique_lock lock(mu_);
+    while (!cv_.wait_for(lock, period, [this] { return stopping_; })) {
+        lock.unlock();
+        if (auto r = check_dark_hosts(*ctx_, unix_now()); !r) spdlog::error("host-dark check: {}", r.err().message);
+        lock.lock();
+    }
+}
+
+result<std::vector<finding_record>> check_dark_hosts(service_context& ctx, std::int64_t now) {
+    const std::int64_t limit = static_cast<std::int64_t>(ctx.cfg.dark_after_intervals) * ctx.cfg.report_interval_s;
+    std::vector<finding_record> raised;
+    CUSTOS_TRY(tx, ctx.db->begin());
+    CUSTOS_TRY(hosts, tx->list_hosts());
+    for (auto& h : hosts) {
+        if (h.state == "decommissioned") continue;
+        const std::int64_t since = h.last_seen ? h.last_seen : h.enrolled_at;
+        if (now - since <= limit) continue;
+        const std::size_t before = raised.size();
+        CUSTOS_TRY_VOID(raise_finding(
+            *tx,
+            host_finding("host-dark", h.id,
+                         "no valid evidence from host \"" + h.id + "\" for more than " + std::to_string(limit) +
+                             " s (" + std::to_string(ctx.cfg.dark_after_intervals) +
+                             " report intervals): the host is down, cut off, or its agent was stopped",
+                         now),
+            raised));
+        if (raised.size() != before) {
+            CUSTOS_TRY(open, refresh_status(*tx, h, now));
+            (void)open;
+            CUSTOS_TRY_VOID(tx->put_host(h));
+        }
+    }
+    CUSTOS_TRY_VOID(tx->commit());
+    ctx.publish(raised);
+    return raised;
+}
+
+}  // namespace custos::verifier

@@ -1,0 +1,608 @@
+// store on SQLite: one connection, WAL, transactions serialised by a mutex, statements prepared once.
+#include <sqlite3.h>
+#include <sys/stat.h>
+
+#include <map>
+#include <mutex>
+#include <utility>
+
+#include "verifier/store.hpp"
+
+namespace custos::verifier {
+namespace {
+
+// Versioned migrations: index i brings the schema from version i to i + 1. Portable SQL (PostgreSQL
+// reads the same statements with BLOB → BYTEA).
+const char* const migrations[] = {
+    R"sql(
+CREATE TABLE enroll_tokens (
+    token_hash BLOB PRIMARY KEY,
+    host_id TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    used_at BIGINT NOT NULL DEFAULT 0
+);
+CREATE TABLE pending_enrollments (
+    id TEXT PRIMARY KEY,
+    host_id TEXT NOT NULL,
+    ek_cert BLOB NOT NULL,
+    ek_spki BLOB NOT NULL,
+    ek_sha256 TEXT NOT NULL,
+    ak_public BLOB NOT NULL,
+    ak_name TEXT NOT NULL,
+    csr_pem TEXT NOT NULL,
+    secret_hash BLOB NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE TABLE hosts (
+    id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    site TEXT NOT NULL,
+    ek_cert BLOB NOT NULL,
+    ek_spki BLOB NOT NULL,
+    ek_sha256 TEXT NOT NULL,
+    ak_public BLOB NOT NULL,
+    ak_name TEXT NOT NULL,
+    cert_sha256 TEXT NOT NULL,
+    enrolled_at BIGINT NOT NULL,
+    approved_at BIGINT NOT NULL,
+    last_seen BIGINT NOT NULL,
+    golden_pcrs TEXT NOT NULL,
+    golden_from_operator INTEGER NOT NULL,
+    have_clock INTEGER NOT NULL,
+    clock BIGINT NOT NULL,
+    reset_count BIGINT NOT NULL,
+    restart_count BIGINT NOT NULL,
+    chain_seq BIGINT NOT NULL,
+    chain_hash BLOB NOT NULL,
+    status TEXT NOT NULL,
+    status_at BIGINT NOT NULL
+);
+CREATE INDEX hosts_ek ON hosts (ek_sha256);
+CREATE TABLE challenges (
+    nonce BLOB PRIMARY KEY,
+    host_id TEXT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE TABLE report_keys (
+    host_id TEXT NOT NULL,
+    report_key BLOB NOT NULL,
+    bound_at BIGINT NOT NULL,
+    PRIMARY KEY (host_id, report_key)
+);
+CREATE TABLE reports (
+    host_id TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    hash BLOB NOT NULL,
+    body BLOB NOT NULL,
+    signature BLOB NOT NULL,
+    report_key BLOB NOT NULL,
+    received_at BIGINT NOT NULL,
+    PRIMARY KEY (host_id, seq)
+);
+CREATE TABLE findings (
+    id INTEGER PRIMARY KEY,
+    rule TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    subject_kind TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    host TEXT NOT NULL,
+    time BIGINT NOT NULL,
+    detail TEXT NOT NULL,
+    open INTEGER NOT NULL,
+    resolved_at BIGINT NOT NULL
+);
+CREATE INDEX findings_host ON findings (host, open);
+CREATE INDEX findings_time ON findings (time);
+CREATE TABLE sites (
+    id TEXT PRIMARY KEY,
+    entity TEXT NOT NULL,
+    country TEXT NOT NULL,
+    lat DOUBLE PRECISION NOT NULL,
+    lon DOUBLE PRECISION NOT NULL,
+    max_km DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE entities (
+    id TEXT PRIMARY KEY,
+    hq TEXT NOT NULL,
+    status TEXT NOT NULL
+);
+CREATE TABLE appraisals (
+    host_id TEXT NOT NULL,
+    time BIGINT NOT NULL,
+    status TEXT NOT NULL,
+    token TEXT NOT NULL
+);
+CREATE INDEX appraisals_host ON appraisals (host_id, time);
+)sql",
+};
+constexpr int latest_version = static_cast<int>(std::size(migrations));
+
+class sqlite_store;
+
+// A statement bound positionally; reset on destruction so the cached statement can be reused.
+class stmt {
+public:
+    stmt(sqlite3* db, sqlite3_stmt* s) : db_(db), s_(s) {}
+    ~stmt() {
+        if (s_) {
+            sqlite3_reset(s_);
+            sqlite3_clear_bindings(s_);
+        }
+    }
+    stmt(const stmt&) = delete;
+    stmt& operator=(const stmt&) = delete;
+    stmt(stmt&& o) noexcept : db_(o.db_), s_(std::exchange(o.s_, nullptr)), i_(o.i_) {}
+    stmt& operator=(stmt&&) = delete;
+    stmt& text(const std::string& v) {
+        sqlite3_bind_text(s_, ++i_, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+        return *this;
+    }
+    stmt& blob(byte_view v) {
+        sqlite3_bind_blob(s_, ++i_, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+        return *this;
+    }
+    stmt& i64(std::int64_t v) {
+        sqlite3_bind_int64(s_, ++i_, v);
+        return *this;
+    }
+    stmt& u64(std::uint64_t v) { return i64(static_cast<std::int64_t>(v)); }
+    stmt& dbl(double v) {
+        sqlite3_bind_double(s_, ++i_, v);
+        return *this;
+    }
+    // SQLITE_ROW → true, SQLITE_DONE → false, anything else → error naming `what`.
+    result<bool> step(const char* what) {
+        const int rc = sqlite3_step(s_);
+        if (rc == SQLITE_ROW) return true;
+        if (rc == SQLITE_DONE) return false;
+        if ((rc & 0xff) == SQLITE_CONSTRAINT)
+            return make_error(errc::mismatch, std::string(what) + ": " + sqlite3_errmsg(db_));
+        return make_error(errc::io, std::string(what) + ": " + sqlite3_errmsg(db_));
+    }
+    result<void> run(const char* what) {
+        CUSTOS_TRY(row, step(what));
+        (void)row;
+        return {};
+    }
+    std::string col_text(int c) const {
+        const auto* p = sqlite3_column_text(s_, c);
+        return p ? std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(sqlite3_column_bytes(s_, c)))
+                 : std::string();
+    }
+    bytes col_blob(int c) const {
+        const auto* p = static_cast<const std::uint8_t*>(sqlite3_column_blob(s_, c));
+        return p ? bytes(p, p + sqlite3_column_bytes(s_, c)) : bytes();
+    }
+    std::int64_t col_i64(int c) const { return sqlite3_column_int64(s_, c); }
+    double col_dbl(int c) const { return sqlite3_column_double(s_, c); }
+
+private:
+    sqlite3* db_;
+    sqlite3_stmt* s_;
+    int i_ = 0;
+};
+
+result<void> exec(sqlite3* db, const char* sql, const char* what) {
+    char* msg = nullptr;
+    if (sqlite3_exec(db, sql, nullptr, nullptr, &msg) != SQLITE_OK) {
+        std::string m = msg ? msg : sqlite3_errmsg(db);
+        sqlite3_free(msg);
+        return make_error(errc::io, std::string(what) + ": " + m);
+    }
+    return {};
+}
+
+const char* const host_columns =
+    "id, state, site, ek_cert, ek_spki, ek_sha256, ak_public, ak_name, cert_sha256, enrolled_at, approved_at, "
+    "last_seen, golden_pcrs, golden_from_operator, have_clock, clock, reset_count, restart_count, chain_seq, "
+    "chain_hash, status, status_at";
+
+host_record read_host(const stmt& s) {
+    host_record h;
+    h.id = s.col_text(0);
+    h.state = s.col_text(1);
+    h.site = s.col_text(2);
+    h.ek_cert = s.col_blob(3);
+    h.ek_spki = s.col_blob(4);
+    h.ek_sha256 = s.col_text(5);
+    h.ak_public = s.col_blob(6);
+    h.ak_name = s.col_text(7);
+    h.cert_sha256 = s.col_text(8);
+    h.enrolled_at = s.col_i64(9);
+    h.approved_at = s.col_i64(10);
+    h.last_seen = s.col_i64(11);
+    h.golden_pcrs = s.col_text(12);
+    h.golden_from_operator = s.col_i64(13) != 0;
+    h.have_clock = s.col_i64(14) != 0;
+    h.clock = static_cast<std::uint64_t>(s.col_i64(15));
+    h.reset_count = static_cast<std::uint32_t>(s.col_i64(16));
+    h.restart_count = static_cast<std::uint32_t>(s.col_i64(17));
+    h.chain_seq = static_cast<std::uint64_t>(s.col_i64(18));
+    h.chain_hash = s.col_blob(19);
+    h.status = s.col_text(20);
+    h.status_at = s.col_i64(21);
+    return h;
+}
+
+const char* const finding_columns = "id, rule, severity, subject_kind, subject, host, time, detail, open, resolved_at";
+
+finding_record read_finding(const stmt& s) {
+    finding_record f;
+    f.id = s.col_i64(0);
+    f.rule = s.col_text(1);
+    f.severity = s.col_text(2);
+    f.subject_kind = s.col_text(3);
+    f.subject = s.col_text(4);
+    f.host = s.col_text(5);
+    f.time = s.col_i64(6);
+    f.detail = s.col_text(7);
+    f.open = s.col_i64(8) != 0;
+    f.resolved_at = s.col_i64(9);
+    return f;
+}
+
+class sqlite_store final : public store {
+public:
+    ~sqlite_store() override {
+        for (auto& [sql, s] : cache_) sqlite3_finalize(s);
+        sqlite3_close_v2(db_);
+    }
+    result<std::unique_ptr<store_tx>> begin() override;
+    int schema_version() const override { return latest_version; }
+
+    static result<std::unique_ptr<sqlite_store>> open(const std::filesystem::path& path, bool full);
+
+    result<stmt> prepare(const std::string& sql) {
+        auto it = cache_.find(sql);
+        if (it == cache_.end()) {
+            sqlite3_stmt* s = nullptr;
+            if (sqlite3_prepare_v3(db_, sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &s, nullptr) != SQLITE_OK)
+                return make_error(errc::io, "preparing \"" + sql.substr(0, 60) + "\": " + sqlite3_errmsg(db_));
+            it = cache_.emplace(sql, s).first;
+        }
+        return stmt(db_, it->second);
+    }
+    sqlite3* db() { return db_; }
+    std::mutex& mu() { return mu_; }
+
+private:
+    sqlite3* db_ = nullptr;
+    std::mutex mu_;
+    std::map<std::string, sqlite3_stmt*> cache_;
+};
+
+class sqlite_tx final : public store_tx {
+public:
+    sqlite_tx(sqlite_store& s, std::unique_lock<std::mutex> lock) : s_(s), lock_(std::move(lock)) {}
+    ~sqlite_tx() override {
+        if (!done_) (void)exec(s_.db(), "ROLLBACK", "rollback");
+    }
+
+    result<void> insert_token(const enroll_token_record& t) override {
+        CUSTOS_TRY(s, s_.prepare("INSERT INTO enroll_tokens (token_hash, host_id, created_at, expires_at, used_at) "
+                                 "VALUES (?, ?, ?, ?, ?)"));
+        return s.blob(t.token_hash).text(t.host_id).i64(t.created_at).i64(t.expires_at).i64(t.used_at).run("storing an enrollment token");
+    }
+    result<std::optional<enroll_token_record>> get_token(byte_view token_hash) override {
+        CUSTOS_TRY(s, s_.prepare("SELECT token_hash, host_id, created_at, expires_at, used_at FROM enroll_tokens WHERE token_hash = ?"));
+        s.blob(token_hash);
+        CUSTOS_TRY(row, s.step("reading an enrollment token"));
+        if (!row) return std::optional<enroll_token_record>{};
+        return std::optional<enroll_token_record>(
+            enroll_token_record{s.col_blob(0), s.col_text(1), s.col_i64(2), s.col_i64(3), s.col_i64(4)});
+    }
+    result<void> mark_token_used(byte_view token_hash, std::int64_t now) override {
+        CUSTOS_TRY(s, s_.prepare("UPDATE enroll_tokens SET used_at = ? WHERE token_hash = ?"));
+        return s.i64(now).blob(token_hash).run("marking an enrollment token used");
+    }
+
+    result<void> insert_pending(const pending_enrollment_record& p) override {
+        CUSTOS_TRY(s, s_.prepare("INSERT INTO pending_enrollments (id, host_id, ek_cert, ek_spki, ek_sha256, ak_public, "
+                                 "ak_name, csr_pem, secret_hash, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+        return s.text(p.id).text(p.host_id).blob(p.ek_cert).blob(p.ek_spki).text(p.ek_sha256).blob(p.ak_public)
+            .text(p.ak_name).text(p.csr_pem).blob(p.secret_hash).i64(p.expires_at).run("storing a pending enrollment");
+    }
+    result<std::optional<pending_enrollment_record>> get_pending(const std::string& id) override {
+        CUSTOS_TRY(s, s_.prepare("SELECT id, host_id, ek_cert, ek_spki, ek_sha256, ak_public, ak_name, csr_pem, "
+                                 "secret_hash, expires_at FROM pending_enrollments WHERE id = ?"));
+        s.text(id);
+        CUSTOS_TRY(row, s.step("reading a pending enrollment"));
+        if (!row) return std::optional<pending_enrollment_record>{};
+        pending_enrollment_record p;
+        p.id = s.col_text(0);
+        p.host_id = s.col_text(1);
+        p.ek_cert = s.col_blob(2);
+        p.ek_spki = s.col_blob(3);
+        p.ek_sha256 = s.col_text(4);
+        p.ak_public = s.col_blob(5);
+        p.ak_name = s.col_text(6);
+        p.csr_pem = s.col_text(7);
+        p.secret_hash = s.col_blob(8);
+        p.expires_at = s.col_i64(9);
+        return std::optional<pending_enrollment_record>(std::move(p));
+    }
+    result<void> delete_pending(const std::string& id) override {
+        CUSTOS_TRY(s, s_.prepare("DELETE FROM pending_enrollments WHERE id = ?"));
+        return s.text(id).run("deleting a pending enrollment");
+    }
+
+    result<std::optional<host_record>> get_host(const std::string& id) override {
+        CUSTOS_TRY(s, s_.prepare(std::string("SELECT ") + host_columns + " FROM hosts WHERE id = ?"));
+        s.text(id);
+        CUSTOS_TRY(row, s.step("reading a host"));
+        if (!row) return std::optional<host_record>{};
+        return std::optional<host_record>(read_host(s));
+    }
+    result<std::optional<host_record>> get_host_by_ek(const std::string& ek_sha256) override {
+        CUSTOS_TRY(s, s_.prepare(std::string("SELECT ") + host_columns + " FROM hosts WHERE ek_sha256 = ? ORDER BY id LIMIT 1"));
+        s.text(ek_sha256);
+        CUSTOS_TRY(row, s.step("reading a host by EK"));
+        if (!row) return std::optional<host_record>{};
+        return std::optional<host_record>(read_host(s));
+    }
+    result<void> put_host(const host_record& h) override {
+        CUSTOS_TRY(s, s_.prepare(std::string("INSERT INTO hosts (") + host_columns +
+                                 ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                                 "ON CONFLICT (id) DO UPDATE SET state = excluded.state, site = excluded.site, "
+                                 "ek_cert = excluded.ek_cert, ek_spki = excluded.ek_spki, ek_sha256 = excluded.ek_sha256, "
+                                 "ak_public = excluded.ak_public, ak_name = excluded.ak_name, "
+                                 "cert_sha256 = excluded.cert_sha256, enrolled_at = excluded.enrolled_at, "
+                                 "approved_at = excluded.approved_at, last_seen = excluded.last_seen, "
+                                 "golden_pcrs = excluded.golden_pcrs, golden_from_operator = excluded.golden_from_operator, "
+                                 "have_clock = excluded.have_clock, clock = excluded.clock, "
+                                 "reset_count = excluded.reset_count, restart_count = excluded.restart_count, "
+                                 "chain_seq = excluded.chain_seq, chain_hash = excluded.chain_hash, "
+                                 "status = excluded.status, status_at = excluded.status_at"));
+        return s.text(h.id).text(h.state).text(h.site).blob(h.ek_cert).blob(h.ek_spki).text(h.ek_sha256)
+            .blob(h.ak_public).text(h.ak_name).text(h.cert_sha256).i64(h.enrolled_at).i64(h.approved_at)
+            .i64(h.last_seen).text(h.golden_pcrs).i64(h.golden_from_operator).i64(h.have_clock).u64(h.clock)
+            .i64(h.reset_count).i64(h.restart_count).u64(h.chain_seq).blob(h.chain_hash).text(h.status)
+            .i64(h.status_at).run("storing a host");
+    }
+    result<std::vector<host_record>> list_hosts() override {
+        CUSTOS_TRY(s, s_.prepare(std::string("SELECT ") + host_columns + " FROM hosts ORDER BY id"));
+        std::vector<host_record> out;
+        for (;;) {
+            CUSTOS_TRY(row, s.step("listing hosts"));
+            if (!row) break;
+            out.push_back(read_host(s));
+        }
+        return out;
+    }
+
+    result<void> insert_challenge(byte_view nonce, const std::string& host_id, std::int64_t expires_at) override {
+        CUSTOS_TRY(s, s_.prepare("INSERT INTO challenges (nonce, host_id, expires_at) VALUES (?, ?, ?)"));
+        return s.blob(nonce).text(host_id).i64(expires_at).run("storing a challenge");
+    }
+    result<std::optional<challenge>> take_challenge(byte_view nonce) override {
+        std::optional<challenge> c;
+        {
+            CUSTOS_TRY(s, s_.prepare("SELECT host_id, expires_at FROM challenges WHERE nonce = ?"));
+            s.blob(nonce);
+            CUSTOS_TRY(row, s.step("reading a challenge"));
+            if (!row) return c;
+            c = challenge{s.col_text(0), s.col_i64(1)};
+        }
+        CUSTOS_TRY(d, s_.prepare("DELETE FROM challenges WHERE nonce = ?"));
+        CUSTOS_TRY_VOID(d.blob(nonce).run("consuming a challenge"));
+        return c;
+    }
+    result<void> purge_challenges(std::int64_t now) override {
+        CUSTOS_TRY(s, s_.prepare("DELETE FROM challenges WHERE expires_at < ?"));
+        return s.i64(now).run("purging challenges");
+    }
+
+    result<void> bind_report_key(const std::string& host_id, byte_view key, std::int64_t bound_at) override {
+        CUSTOS_TRY(s, s_.prepare("INSERT INTO report_keys (host_id, report_key, bound_at) VALUES (?, ?, ?) "
+                                 "ON CONFLICT (host_id, report_key) DO NOTHING"));
+        return s.text(host_id).blob(key).i64(bound_at).run("binding a report key");
+    }
+    result<bool> report_key_bound(const std::string& host_id, byte_view key) override {
+        CUSTOS_TRY(s, s_.prepare("SELECT 1 FROM report_keys WHERE host_id = ? AND report_key = ?"));
+        s.text(host_id).blob(key);
+        return s.step("looking up a report key");
+    }
+
+    result<std::optional<report_record>> get_report(const std::string& host_id, std::uint64_t seq) override {
+        CUSTOS_TRY(s, s_.prepare("SELECT host_id, seq, hash, body, signature, report_key, received_at FROM reports "
+                                 "WHERE host_id = ? AND seq = ?"));
+        s.text(host_id).u64(seq);
+        CUSTOS_TRY(row, s.step("reading a report"));
+        if (!row) return std::optional<report_record>{};
+        return std::optional<report_record>(report_record{s.col_text(0), static_cast<std::uint64_t>(s.col_i64(1)),
+                                                          s.col_blob(2), s.col_blob(3), s.col_blob(4), s.col_blob(5),
+                                                          s.col_i64(6)});
+    }
+    result<void> insert_report(const report_record& r) override {
+        CUSTOS_TRY(s, s_.prepare("INSERT INTO reports (host_id, seq, hash, body, signature, report_key, received_at) "
+                                 "VALUES (?, ?, ?, ?, ?, ?, ?)"));
+        auto x = s.text(r.host_id).u64(r.seq).blob(r.hash).blob(r.body).blob(r.signature).blob(r.key).i64(r.received_at)
+                     .run("storing a report");
+        if (!x && x.err().code == errc::mismatch)
+            return make_error(errc::mismatch,
+                              "report " + r.host_id + " seq " + std::to_string(r.seq) + " is already stored");
+        return x;
+    }
+    result<std::uint64_t> count_reports(const std::string& host_id) override {
+        CUSTOS_TRY(s, s_.prepare("SELECT COUNT(*) FROM reports WHERE host_id = ?"));
+        s.text(host_id);
+        CUSTOS_TRY(row, s.step("counting reports"));
+        return row ? static_cast<std::uint64_t>(s.col_i64(0)) : 0;
+    }
+    result<void> delete_reports(const std::string& host_id) override {
+        CUSTOS_TRY(s, s_.prepare("DELETE FROM reports WHERE host_id = ?"));
+        return s.text(host_id).run("deleting reports");
+    }
+
+    result<std::int64_t> insert_finding(const finding_record& f) override {
+        CUSTOS_TRY(s, s_.prepare("INSERT INTO findings (rule, severity, subject_kind, subject, host, time, detail, open, "
+                                 "resolved_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+        CUSTOS_TRY_VOID(s.text(f.rule).text(f.severity).text(f.subject_kind).text(f.subject).text(f.host).i64(f.time)
+                            .text(f.detail).i64(f.open).i64(f.resolved_at).run("storing a finding"));
+        return static_cast<std::int64_t>(sqlite3_last_insert_rowid(s_.db()));
+    }
+    result<std::vector<finding_record>> list_findings(const finding_filter& f) override {
+        // One statement per filter shape, so each is prepared once.
+        std::string sql = std::string("SELECT ") + finding_columns + " FROM findings WHERE time >= ?";
+        if (f.host) sql += " AND host = ?";
+        if (f.rule) sql += " AND rule = ?";
+        if (f.open_only) sql += " AND open = 1";
+        sql += " ORDER BY time DESC, id DESC LIMIT ?";
+        CUSTOS_TRY(s, s_.prepare(sql));
+        s.i64(f.since);
+        if (f.host) s.text(*f.host);
+        if (f.rule) s.text(*f.rule);
+        s.i64(static_cast<std::int64_t>(f.limit));
+        std::vector<finding_record> out;
+        for (;;) {
+            CUSTOS_TRY(row, s.step("listing findings"));
+            if (!row) break;
+            out.push_back(read_finding(s));
+        }
+        return out;
+    }
+    result<std::size_t> resolve_findings(const std::string& host_id, const std::optional<std::string>& rule,
+                                         std::int64_t now) override {
+        CUSTOS_TRY(s, s_.prepare(rule ? "UPDATE findings SET open = 0, resolved_at = ? WHERE host = ? AND open = 1 AND rule = ?"
+                                      : "UPDATE findings SET open = 0, resolved_at = ? WHERE host = ? AND open = 1"));
+        s.i64(now).text(host_id);
+        if (rule) s.text(*rule);
+        CUSTOS_TRY_VOID(s.run("resolving findings"));
+        return static_cast<std::size_t>(sqlite3_changes(s_.db()));
+    }
+
+    result<void> put_site(const site_record& r) override {
+        CUSTOS_TRY(s, s_.prepare("INSERT INTO sites (id, entity, country, lat, lon, max_km) VALUES (?, ?, ?, ?, ?, ?) "
+                                 "ON CONFLICT (id) DO UPDATE SET entity = excluded.entity, country = excluded.country, "
+                                 "lat = excluded.lat, lon = excluded.lon, max_km = excluded.max_km"));
+        return s.text(r.id).text(r.entity).text(r.country).dbl(r.lat).dbl(r.lon).dbl(r.max_km).run("storing a site");
+    }
+    result<std::optional<site_record>> get_site(const std::string& id) override {
+        CUSTOS_TRY(s, s_.prepare("SELECT id, entity, country, lat, lon, max_km FROM sites WHERE id = ?"));
+        s.text(id);
+        CUSTOS_TRY(row, s.step("reading a site"));
+        if (!row) return std::optional<site_record>{};
+        return std::optional<site_record>(
+            site_record{s.col_text(0), s.col_text(1), s.col_text(2), s.col_dbl(3), s.col_dbl(4), s.col_dbl(5)});
+    }
+    result<std::vector<site_record>> list_sites() override {
+        CUSTOS_TRY(s, s_.prepare("SELECT id, entity, country, lat, lon, max_km FROM sites ORDER BY id"));
+        std::vector<site_record> out;
+        for (;;) {
+            CUSTOS_TRY(row, s.step("listing sites"));
+            if (!row) break;
+            out.push_back(site_record{s.col_text(0), s.col_text(1), s.col_text(2), s.col_dbl(3), s.col_dbl(4), s.col_dbl(5)});
+        }
+        return out;
+    }
+    result<void> put_entity(const entity_record& e) override {
+        CUSTOS_TRY(s, s_.prepare("INSERT INTO entities (id, hq, status) VALUES (?, ?, ?) "
+                                 "ON CONFLICT (id) DO UPDATE SET hq = excluded.hq, status = excluded.status"));
+        return s.text(e.id).text(e.hq).text(e.status).run("storing an entity");
+    }
+    result<std::optional<entity_record>> get_entity(const std::string& id) override {
+        CUSTOS_TRY(s, s_.prepare("SELECT id, hq, status FROM entities WHERE id = ?"));
+        s.text(id);
+        CUSTOS_TRY(row, s.step("reading an entity"));
+        if (!row) return std::optional<entity_record>{};
+        return std::optional<entity_record>(entity_record{s.col_text(0), s.col_text(1), s.col_text(2)});
+    }
+    result<std::vector<entity_record>> list_entities() override {
+        CUSTOS_TRY(s, s_.prepare("SELECT id, hq, status FROM entities ORDER BY id"));
+        std::vector<entity_record> out;
+        for (;;) {
+            CUSTOS_TRY(row, s.step("listing entities"));
+            if (!row) break;
+            out.push_back(entity_record{s.col_text(0), s.col_text(1), s.col_text(2)});
+        }
+        return out;
+    }
+
+    result<void> insert_appraisal(const appraisal_record& a) override {
+        CUSTOS_TRY(s, s_.prepare("INSERT INTO appraisals (host_id, time, status, token) VALUES (?, ?, ?, ?)"));
+        return s.text(a.host_id).i64(a.time).text(a.status).text(a.token).run("storing an appraisal");
+    }
+    result<std::optional<appraisal_record>> latest_appraisal(const std::string& host_id) override {
+        CUSTOS_TRY(s, s_.prepare("SELECT host_id, time, status, token FROM appraisals WHERE host_id = ? "
+                                 "ORDER BY time DESC, rowid DESC LIMIT 1"));
+        s.text(host_id);
+        CUSTOS_TRY(row, s.step("reading the latest appraisal"));
+        if (!row) return std::optional<appraisal_record>{};
+        return std::optional<appraisal_record>(appraisal_record{s.col_text(0), s.col_i64(1), s.col_text(2), s.col_text(3)});
+    }
+
+    result<void> commit() override {
+        CUSTOS_TRY_VOID(exec(s_.db(), "COMMIT", "committing"));
+        done_ = true;
+        return {};
+    }
+
+private:
+    sqlite_store& s_;
+    std::unique_lock<std::mutex> lock_;
+    bool done_ = false;
+};
+
+result<std::unique_ptr<store_tx>> sqlite_store::begin() {
+    std::unique_lock lock(mu_);
+    CUSTOS_TRY_VOID(exec(db_, "BEGIN IMMEDIATE", "starting a transaction"));
+    return std::unique_ptr<store_tx>(new sqlite_tx(*this, std::move(lock)));
+}
+
+result<std::unique_ptr<sqlite_store>> sqlite_store::open(const std::filesystem::path& path, bool full) {
+    auto st = std::make_unique<sqlite_store>();
+    const std::string where = "database " + path.string();
+    const bool existed = std::filesystem::exists(path);
+    const int rc = sqlite3_open_v2(path.c_str(), &st->db_,
+                                   SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
+    if (rc != SQLITE_OK)
+        return make_error(errc::io, where + ": " + (st->db_ ? sqlite3_errmsg(st->db_) : sqlite3_errstr(rc)));
+    if (!existed) ::chmod(path.c_str(), 0600);
+    sqlite3_busy_timeout(st->db_, 5000);
+    sqlite3_extended_result_codes(st->db_, 1);
+    {
+        sqlite3_stmt* s = nullptr;
+        if (sqlite3_prepare_v2(st->db_, "PRAGMA journal_mode=WAL", -1, &s, nullptr) != SQLITE_OK)
+            return make_error(errc::io, where + " is not a SQLite database: " + sqlite3_errmsg(st->db_));
+        const int r = sqlite3_step(s);
+        const std::string mode = r == SQLITE_ROW ? reinterpret_cast<const char*>(sqlite3_column_text(s, 0)) : "";
+        const std::string err = sqlite3_errmsg(st->db_);
+        sqlite3_finalize(s);
+        if (r != SQLITE_ROW) return make_error(errc::io, where + " is not a usable SQLite database: " + err);
+        if (mode != "wal") return make_error(errc::io, where + ": journal mode is \"" + mode + "\", not wal");
+    }
+    CUSTOS_TRY_VOID(exec(st->db_, full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", where.c_str()));
+    CUSTOS_TRY_VOID(exec(st->db_, "PRAGMA foreign_keys=ON", where.c_str()));
+    CUSTOS_TRY_VOID(exec(st->db_, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)", where.c_str()));
+    int version = 0;
+    {
+        CUSTOS_TRY(s, st->prepare("SELECT MAX(version) FROM schema_version"));
+        CUSTOS_TRY(row, s.step("reading the schema version"));
+        if (row) version = static_cast<int>(s.col_i64(0));
+    }
+    if (version > latest_version)
+        return make_error(errc::unsupported, where + " has schema version " + std::to_string(version) +
+                                                 "; this build knows up to version " + std::to_string(latest_version) +
+                                                 " (a newer custos wrote it)");
+    for (int v = version; v < latest_version; ++v) {
+        CUSTOS_TRY_VOID(exec(st->db_, "BEGIN IMMEDIATE", where.c_str()));
+        if (auto m = exec(st->db_, migrations[v], ("migrating " + where + " to version " + std::to_string(v + 1)).c_str()); !m) {
+            (void)exec(st->db_, "ROLLBACK", "rollback");
+            return std::move(m).err();
+        }
+        const std::string set = "DELETE FROM schema_version; INSERT INTO schema_version (version) VALUES (" +
+                                std::to_string(v + 1) + "); COMMIT";
+        CUSTOS_TRY_VOID(exec(st->db_, set.c_str(), where.c_str()));
+    }
+    return st;
+}
+
+}  // namespace
+
+result<std::unique_ptr<store>> open_sqlite_store(const std::filesystem::path& path, bool synchronous_full) {
+    CUSTOS_TRY(s, sqlite_store::open(path, synchronous_full));
+    return std::unique_ptr<store>(std::move(s));
+}
+
+}  // namespace custos::verifier

@@ -1,0 +1,183 @@
+// The verifier's storage interface: every read and write happens inside one transaction, so a handler's
+// checks and its writes are atomic. SQLite now (sqlite_store.cpp); PostgreSQL later with the same schema,
+// so the SQL stays portable (no SQLite-only syntax in statements both need) and migrations are versioned.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "crypto/bytes.hpp"
+#include "crypto/result.hpp"
+
+namespace custos::verifier {
+
+struct enroll_token_record {
+    bytes token_hash;  // SHA-256 of the token text; the token itself is never stored
+    std::string host_id;
+    std::int64_t created_at = 0;
+    std::int64_t expires_at = 0;
+    std::int64_t used_at = 0;  // 0 = unused
+};
+
+struct pending_enrollment_record {
+    std::string id;  // hex, 16 random bytes
+    std::string host_id;
+    bytes ek_cert;      // DER
+    bytes ek_spki;      // DER SubjectPublicKeyInfo of the EK
+    std::string ek_sha256;  // hex SHA-256 of ek_spki: the EK's identity
+    bytes ak_public;    // marshalled TPM2B_PUBLIC
+    std::string ak_name;  // hex
+    std::string csr_pem;
+    bytes secret_hash;  // SHA-256 of the MakeCredential secret
+    std::int64_t expires_at = 0;
+};
+
+// Host lifecycle: enrolled → approved → decommissioned (approve again: still approved, new golden values).
+struct host_record {
+    std::string id;
+    std::string state;  // "enrolled", "approved", "decommissioned"
+    std::string site;   // empty until approved
+    bytes ek_cert;
+    bytes ek_spki;
+    std::string ek_sha256;
+    bytes ak_public;
+    std::string ak_name;
+    std::string cert_sha256;  // fingerprint of the agent certificate issued at the latest enrollment
+    std::int64_t enrolled_at = 0;
+    std::int64_t approved_at = 0;
+    std::int64_t last_seen = 0;  // last valid evidence (accepted quote or report); 0 = never
+    // Golden PCR values as JSON {"sha256":{"0":"hex",...}}; empty = not set yet.
+    std::string golden_pcrs;
+    bool golden_from_operator = false;
+    // The last accepted quote's clockInfo; have_clock false until the first.
+    bool have_clock = false;
+    std::uint64_t clock = 0;
+    std::uint32_t reset_count = 0;
+    std::uint32_t restart_count = 0;
+    // Report chain head: seq 0 and 32 zero bytes before the first report.
+    std::uint64_t chain_seq = 0;
+    bytes chain_hash = bytes(32, 0);
+    std::string status = "unknown";  // latest appraisal: affirming, warning, contraindicated, unknown
+    std::int64_t status_at = 0;
+};
+
+struct report_record {
+    std::string host_id;
+    std::uint64_t seq = 0;
+    bytes hash;       // SHA-256 of body
+    bytes body;       // the report bytes as signed
+    bytes signature;  // Ed25519, 64 bytes
+    bytes key;        // the report key, 32 bytes
+    std::int64_t received_at = 0;
+};
+
+struct finding_record {
+    std::int64_t id = 0;  // assigned by the store on insert
+    std::string rule;
+    std::string severity;      // violation, warning, info
+    std::string subject_kind;  // host, site, entity, country, model, gpu
+    std::string subject;
+    std::string host;  // empty when the finding does not concern one host
+    std::int64_t time = 0;
+    std::string detail;
+    bool open = true;
+    std::int64_t resolved_at = 0;
+};
+
+struct finding_filter {
+    std::optional<std::string> host;
+    std::optional<std::string> rule;
+    bool open_only = false;
+    std::int64_t since = 0;  // time >= since
+    std::size_t limit = 1000;  // newest first
+};
+
+struct site_record {
+    std::string id;
+    std::string entity;
+    std::string country;  // ISO 3166-1 alpha-2
+    double lat = 0, lon = 0, max_km = 0;
+};
+
+struct entity_record {
+    std::string id;
+    std::string hq;      // ISO 3166-1 alpha-2
+    std::string status;  // uveu, nveu, none
+};
+
+struct appraisal_record {
+    std::string host_id;
+    std::int64_t time = 0;
+    std::string status;
+    std::string token;  // the signed JWT
+};
+
+// One transaction. Destroying it without commit() rolls back. Not thread-safe; one per request.
+class store_tx {
+public:
+    virtual ~store_tx() = default;
+
+    virtual result<void> insert_token(const enroll_token_record& t) = 0;
+    virtual result<std::optional<enroll_token_record>> get_token(byte_view token_hash) = 0;
+    virtual result<void> mark_token_used(byte_view token_hash, std::int64_t now) = 0;
+
+    virtual result<void> insert_pending(const pending_enrollment_record& p) = 0;
+    virtual result<std::optional<pending_enrollment_record>> get_pending(const std::string& id) = 0;
+    virtual result<void> delete_pending(const std::string& id) = 0;
+
+    virtual result<std::optional<host_record>> get_host(const std::string& id) = 0;
+    virtual result<std::optional<host_record>> get_host_by_ek(const std::string& ek_sha256) = 0;
+    virtual result<void> put_host(const host_record& h) = 0;  // insert or replace every field
+    virtual result<std::vector<host_record>> list_hosts() = 0;  // ordered by id
+
+    // Challenges: the nonce is the key; take_challenge deletes it and returns what it was issued for.
+    virtual result<void> insert_challenge(byte_view nonce, const std::string& host_id, std::int64_t expires_at) = 0;
+    struct challenge { std::string host_id; std::int64_t expires_at = 0; };
+    virtual result<std::optional<challenge>> take_challenge(byte_view nonce) = 0;
+    virtual result<void> purge_challenges(std::int64_t now) = 0;  // drops expired ones
+
+    // Report keys bound to a host by a quote. A key already bound is not an error (idempotent).
+    virtual result<void> bind_report_key(const std::string& host_id, byte_view key, std::int64_t bound_at) = 0;
+    virtual result<bool> report_key_bound(const std::string& host_id, byte_view key) = 0;
+
+    virtual result<std::optional<report_record>> get_report(const std::string& host_id, std::uint64_t seq) = 0;
+    virtual result<void> insert_report(const report_record& r) = 0;  // (host_id, seq) unique
+    virtual result<std::uint64_t> count_reports(const std::string& host_id) = 0;
+    virtual result<void> delete_reports(const std::string& host_id) = 0;  // at re-enrollment
+
+    virtual result<std::int64_t> insert_finding(const finding_record& f) = 0;  // returns the id
+    virtual result<std::vector<finding_record>> list_findings(const finding_filter& f) = 0;
+    // Closes the host's open findings (of `rule` when given); returns how many were closed.
+    virtual result<std::size_t> resolve_findings(const std::string& host_id, const std::optional<std::string>& rule,
+                                                 std::int64_t now) = 0;
+
+    virtual result<void> put_site(const site_record& s) = 0;
+    virtual result<std::optional<site_record>> get_site(const std::string& id) = 0;
+    virtual result<std::vector<site_record>> list_sites() = 0;
+    virtual result<void> put_entity(const entity_record& e) = 0;
+    virtual result<std::optional<entity_record>> get_entity(const std::string& id) = 0;
+    virtual result<std::vector<entity_record>> list_entities() = 0;
+
+    virtual result<void> insert_appraisal(const appraisal_record& a) = 0;
+    virtual result<std::optional<appraisal_record>> latest_appraisal(const std::string& host_id) = 0;
+
+    virtual result<void> commit() = 0;
+};
+
+class store {
+public:
+    virtual ~store() = default;
+    // A write transaction (serialised with other writers); reads see a consistent snapshot.
+    virtual result<std::unique_ptr<store_tx>> begin() = 0;
+    virtual int schema_version() const = 0;
+};
+
+// Opens (creating if needed) a SQLite database in WAL mode and runs pending migrations. `synchronous_full`
+// makes every commit durable against power loss (default NORMAL: durable against process crashes).
+result<std::unique_ptr<store>> open_sqlite_store(const std::filesystem::path& path, bool synchronous_full = false);
+
+}  // namespace custos::verifier
