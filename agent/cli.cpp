@@ -1,12 +1,78 @@
 #include "agent/cli.hpp"
 
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <csignal>
 #include <cstdio>
+
+#include "agent/config.hpp"
+#include "agent/daemon.hpp"
+#include "attest/tcti.hpp"
 
 namespace custos::agent {
 
-int run_cli(int, char**) {
-    std::fputs("custos-agent: not built yet\n", stderr);
-    return 2;
+int run_cli(int argc, char** argv) {
+    CLI::App app{"custos-agent: attests this GPU host to a custos verifier with its TPM"};
+    app.set_version_flag("--version", "custos-agent 0.1.0");
+    std::string config = "/etc/custos/agent.toml";
+    std::optional<std::string> host_id, url, ca, tcti, state_dir, token;
+    std::optional<unsigned> interval;
+    bool once = false, allow_root = false, verbose = false;
+    auto* cfg_opt = app.add_option("--config", config, "agent.toml (default /etc/custos/agent.toml)");
+    app.add_option("--host-id", host_id, "This host's id (as the operator enrolled it)");
+    app.add_option("--verifier-url", url, "https://HOST:PORT of the verifier");
+    app.add_option("--ca-file", ca, "The verifier's CA certificate (PEM)");
+    app.add_option("--tcti", tcti, "TPM TCTI (default device:/dev/tpmrm0)");
+    app.add_option("--state-dir", state_dir, "State directory (AK, certificate, spool)");
+    app.add_option("--enroll-token", token, "One-time enrollment token");
+    app.add_option("--report-interval", interval, "Seconds between signed reports");
+    app.add_flag("--once", once, "Enroll if needed, make one report and one attestation round, flush, exit");
+    app.add_flag("--allow-root", allow_root, "Run as root (tests only; production runs as a user in group tss)");
+    app.add_flag("-v,--verbose", verbose, "Debug logging");
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e) == 0 ? 0 : 2;
+    }
+    auto logger = spdlog::stderr_color_mt("custos-agent");
+    spdlog::set_default_logger(logger);
+    spdlog::set_level(verbose ? spdlog::level::debug : spdlog::level::info);
+
+    if (::geteuid() == 0 && !allow_root) {
+        std::fputs("custos-agent: refusing to run as root: run it as a dedicated user in group tss (which may open "
+                   "/dev/tpmrm0), as systemd/custos-agent.service does; --allow-root overrides this for tests\n",
+                   stderr);
+        return 2;
+    }
+    agent_config c;
+    const bool explicit_config = cfg_opt->count() > 0;
+    if (explicit_config || std::filesystem::exists(config)) {
+        if (auto r = load_agent_config(config, c); !r) {
+            std::fprintf(stderr, "custos-agent: %s\n", r.err().message.c_str());
+            return 2;
+        }
+    }
+    if (host_id) c.host_id = *host_id;
+    if (url) c.verifier_url = *url;
+    if (ca) c.ca_file = *ca;
+    if (state_dir) c.state_dir = *state_dir;
+    if (token) c.enroll_token = *token;
+    if (interval) c.report_interval_s = *interval;
+    c.tcti = attest::choose_tcti(tcti, c.tcti.empty() ? std::nullopt : std::optional<std::string>(c.tcti));
+    if (auto r = check_agent_config(c); !r) {
+        std::fprintf(stderr, "custos-agent: %s\n", r.err().message.c_str());
+        return 2;
+    }
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+    daemon d(std::move(c));
+    return d.run(once, stop);
 }
 
 }  // namespace custos::agent

@@ -146,6 +146,14 @@ std::string four_chars(UINT32 v) {
 
 }  // namespace
 
+result<std::uint64_t> tpm_device::read_clock() const {
+    CUSTOS_TRY(ctx, esys_context::open(tcti_));
+    esys_out<TPMS_TIME_INFO> t;
+    TSS2_RC rc = Esys_ReadClock(ctx.get(), ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &t);
+    if (rc != TSS2_RC_SUCCESS) return tpm_error("Esys_ReadClock", rc);
+    return static_cast<std::uint64_t>(t->clockInfo.clock);
+}
+
 result<tpm_vendor> tpm_device::vendor() const {
     CUSTOS_TRY(ctx, esys_context::open(tcti_));
     TPMI_YES_NO more = TPM2_NO;

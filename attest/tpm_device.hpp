@@ -47,6 +47,8 @@ public:
     result<TPM2B_PUBLIC> ek_public(ek_kind kind) const;
     result<ak_key> create_ak(ek_kind parent, ak_alg alg) const;
     result<pcr_values> pcr_read(const TPML_PCR_SELECTION& sel) const;
+    // TPM2_ReadClock: the TPM's clock in milliseconds (monotonic while the TPM is powered, saved across resets).
+    result<std::uint64_t> read_clock() const;
     // Quotes and reads the PCRs in one operation; retries (3x) if a PCR was extended in between.
     result<quote_output> quote(const ak_key& ak, byte_view qualification, const TPML_PCR_SELECTION& sel) const;
     // Proves the AK and the EK live in this TPM: returns the secret MakeCredential sealed to them.

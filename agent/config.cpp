@@ -1,0 +1,63 @@
+#include "agent/config.hpp"
+
+#include <toml++/toml.h>
+
+#include <sstream>
+
+namespace custos::agent {
+
+result<void> load_agent_config(const std::filesystem::path& file, agent_config& c) {
+    toml::table t;
+    try {
+        t = toml::parse_file(file.string());
+    } catch (const toml::parse_error& e) {
+        std::ostringstream m;
+        if (!std::filesystem::exists(file)) return make_error(errc::io, file.string() + ": cannot read the config file");
+        m << file.string() << ":" << e.source().begin.line << ": " << e.description();
+        return make_error(errc::invalid_argument, m.str());
+    }
+    auto bad = [&](const std::string& key, const char* why, const toml::node& n) {
+        return make_error(errc::invalid_argument, file.string() + ":" + std::to_string(n.source().begin.line) + ": " +
+                                                      key + " " + why);
+    };
+    for (const auto& [k, v] : t) {
+        const std::string key(k.str());
+        if (key == "report_interval_s") {
+            if (!v.is_integer() || *v.value<std::int64_t>() < 1 || *v.value<std::int64_t>() > 86400)
+                return bad(key, "must be an integer from 1 to 86400", v);
+            c.report_interval_s = static_cast<unsigned>(*v.value<std::int64_t>());
+            continue;
+        }
+        std::string* target = key == "host_id"        ? &c.host_id
+                              : key == "verifier_url" ? &c.verifier_url
+                              : key == "ca_file"      ? &c.ca_file
+                              : key == "tcti"         ? &c.tcti
+                              : key == "enroll_token" ? &c.enroll_token
+                                                      : nullptr;
+        if (key == "state_dir") {
+            if (!v.is_string()) return bad(key, "must be a string", v);
+            c.state_dir = *v.value<std::string>();
+            continue;
+        }
+        if (!target) return bad(key, "is not a known setting (host_id, verifier_url, ca_file, tcti, state_dir, enroll_token, report_interval_s)", v);
+        if (!v.is_string()) return bad(key, "must be a string", v);
+        *target = *v.value<std::string>();
+    }
+    return {};
+}
+
+result<void> check_agent_config(const agent_config& c) {
+    auto missing = [](const char* k) {
+        return make_error(errc::invalid_argument, std::string("agent configuration: ") + k +
+                                                      " is not set (config file or --" + k + " flag)");
+    };
+    if (c.host_id.empty()) return missing("host_id");
+    if (c.verifier_url.empty()) return missing("verifier_url");
+    if (c.verifier_url.rfind("https://", 0) != 0)
+        return make_error(errc::invalid_argument, "agent configuration: verifier_url must start with https://");
+    if (c.ca_file.empty()) return missing("ca_file");
+    if (c.state_dir.empty()) return missing("state_dir");
+    return {};
+}
+
+}  // namespace custos::agent

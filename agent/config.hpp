@@ -1,0 +1,27 @@
+// agent.toml (toml++; unknown keys are errors naming the key). Command-line flags override the file.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include "crypto/result.hpp"
+
+namespace custos::agent {
+
+struct agent_config {
+    std::string host_id;
+    std::string verifier_url;  // https://HOST:PORT
+    std::string ca_file;       // the verifier's CA (PEM): checks the server and, after enrollment, is replaced by the one it sends
+    std::string tcti;  // empty: $CUSTOS_TCTI, then device:/dev/tpmrm0
+    std::filesystem::path state_dir = "/var/lib/custos-agent";
+    std::string enroll_token;  // needed only until the first successful enrollment
+    unsigned report_interval_s = 10;
+};
+
+// Reads `file` into `c` (keys present in the file replace the defaults in c).
+result<void> load_agent_config(const std::filesystem::path& file, agent_config& c);
+// Every required setting present and sane; the error names the missing one.
+result<void> check_agent_config(const agent_config& c);
+
+}  // namespace custos::agent

@@ -1,0 +1,363 @@
+#include "agent/daemon.hpp"
+
+#include <sodium.h>
+#include <spdlog/spdlog.h>
+#include <systemd/sd-daemon.h>
+
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <ctime>
+#include <random>
+
+#include "attest/tpm_public.hpp"
+#include "attest/wire.hpp"
+#include "crypto/base64.hpp"
+#include "crypto/file_io.hpp"
+#include "crypto/strict_json.hpp"
+#include "crypto/x509.hpp"
+
+namespace custos::agent {
+namespace fs = std::filesystem;
+namespace json = boost::json;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+std::int64_t unix_now() {
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+result<json::value> json_answer(const net::http_reply& r, const char* what) {
+    auto v = sjson::parse(r.body, what);
+    if (!v) return make_error(errc::parse, std::string(what) + ": HTTP " + std::to_string(r.status) + ", body is not JSON");
+    return std::move(v).value();
+}
+
+std::string detail_of(const net::http_reply& r) {
+    boost::system::error_code ec;
+    auto v = json::parse(r.body, ec);
+    if (!ec && v.is_object() && v.as_object().contains("detail") && v.as_object().at("detail").is_string())
+        return std::string(v.as_object().at("detail").as_string());
+    return r.body.substr(0, 200);
+}
+
+// Transport failures and 5xx: the verifier is unreachable or unwell; keep spooling and retry later.
+error unreachable(const std::string& what, const net::http_reply& r) {
+    return make_error(errc::io, what + ": HTTP " + std::to_string(r.status) + ": " + detail_of(r));
+}
+
+}  // namespace
+
+const char* state_name(agent_state s) noexcept {
+    switch (s) {
+    case agent_state::unenrolled: return "unenrolled";
+    case agent_state::enrolling: return "enrolling";
+    case agent_state::attesting: return "attesting";
+    case agent_state::degraded: return "degraded";
+    }
+    return "?";
+}
+
+daemon::daemon(agent_config cfg) : cfg_(std::move(cfg)), dev_(cfg_.tcti), report_interval_s_(cfg_.report_interval_s) {}
+
+void daemon::set_state(agent_state s, const std::string& why) {
+    if (s == state_) return;
+    spdlog::info("agent state {} → {}: {}", state_name(state_), state_name(s), why);
+    state_ = s;
+    sd_notifyf(0, "STATUS=%s", state_name(s));
+}
+
+result<net::https_client*> daemon::client() {
+    if (!client_) {
+        net::https_client_options o;
+        o.ca_file = (cfg_.state_dir / "ca.pem").string();
+        o.cert_file = (cfg_.state_dir / "client.pem").string();
+        o.key_file = (cfg_.state_dir / "client.key").string();
+        CUSTOS_TRY(c, net::https_client::create(cfg_.verifier_url, o));
+        client_ = std::move(c);
+    }
+    return client_.get();
+}
+
+result<void> daemon::enroll() {
+    set_state(agent_state::enrolling, "no agent certificate in " + cfg_.state_dir.string());
+    if (cfg_.enroll_token.empty())
+        return make_error(errc::invalid_argument, "this host is not enrolled and no enroll_token is configured; ask the "
+                                                  "operator for one (custos-verifier enroll-token --host-id " + cfg_.host_id + ")");
+    // The EK with a certificate: P-384 (what swtpm and newer TPMs carry), then RSA-2048, then P-256.
+    std::optional<attest::ek_kind> kind;
+    bytes ek_cert;
+    for (auto k : {attest::ek_kind::ecc_p384, attest::ek_kind::rsa2048, attest::ek_kind::ecc_p256}) {
+        CUSTOS_TRY(c, dev_.read_ek_certificate(k));
+        if (c) {
+            kind = k;
+            ek_cert = std::move(*c);
+            break;
+        }
+    }
+    if (!kind) return make_error(errc::tpm, "the TPM has no EK certificate at any TCG NV index");
+    CUSTOS_TRY(ek, dev_.ek_public(*kind));
+    CUSTOS_TRY(ak, dev_.create_ak(*kind, attest::ak_alg::ecc_p256));
+    CUSTOS_TRY(tls_key, x509::generate_p256());
+    CUSTOS_TRY(csr, x509::make_csr_pem(tls_key.get(), {cfg_.host_id, "agent", "custos"}));
+
+    net::https_client_options o;
+    o.ca_file = cfg_.ca_file;
+    CUSTOS_TRY(c, net::https_client::create(cfg_.verifier_url, o));
+    json::object req{{"host_id", cfg_.host_id},
+                     {"token", cfg_.enroll_token},
+                     {"ek_cert", to_base64(ek_cert)},
+                     {"ek_public", to_base64(attest::marshal_public(ek))},
+                     {"ak_public", to_base64(attest::marshal_public(ak.pub))},
+                     {"csr", csr}};
+    CUSTOS_TRY(r1, c->request("POST", "/v1/enroll", json::serialize(req)));
+    if (r1.status != 200) return make_error(errc::mismatch, "enrollment refused: HTTP " + std::to_string(r1.status) + ": " + detail_of(r1));
+    CUSTOS_TRY(a1, json_answer(r1, "enroll answer"));
+    CUSTOS_TRY(o1, sjson::object_reader::of(a1, "enroll answer"));
+    CUSTOS_TRY(eid, o1.str("enrollment_id"));
+    attest::credential_blob blob;
+    CUSTOS_TRY(id_object, o1.b64("id_object"));
+    CUSTOS_TRY(enc, o1.b64("encrypted_secret"));
+    blob.id_object = std::move(id_object);
+    blob.encrypted_secret = std::move(enc);
+    CUSTOS_TRY(secret, dev_.activate_credential(ak, blob));
+    json::object act{{"enrollment_id", eid}, {"secret", to_base64(secret.view())}};
+    CUSTOS_TRY(r2, c->request("POST", "/v1/enroll/activate", json::serialize(act)));
+    if (r2.status != 200) return make_error(errc::mismatch, "activation refused: HTTP " + std::to_string(r2.status) + ": " + detail_of(r2));
+    CUSTOS_TRY(a2, json_answer(r2, "activate answer"));
+    CUSTOS_TRY(o2, sjson::object_reader::of(a2, "activate answer"));
+    CUSTOS_TRY(cert, o2.str("certificate"));
+    CUSTOS_TRY(ca, o2.str("ca"));
+    CUSTOS_TRY(head, o2.obj("report_head"));
+    CUSTOS_TRY(head_seq, head.u64("seq"));
+    CUSTOS_TRY(head_hash, head.hex("hash", 32));
+    CUSTOS_TRY(key_pem, x509::private_key_to_pem(tls_key.get()));
+    CUSTOS_TRY_VOID(write_file_atomic(cfg_.state_dir / "ak.key", attest::serialize_ak_key(ak), 0600));
+    CUSTOS_TRY_VOID(write_file_atomic(cfg_.state_dir / "client.key", key_pem, 0600));
+    CUSTOS_TRY_VOID(write_file_atomic(cfg_.state_dir / "ca.pem", ca, 0644));
+    // The certificate last: its presence means "enrolled".
+    CUSTOS_TRY_VOID(write_file_atomic(cfg_.state_dir / "client.pem", cert, 0644));
+    CUSTOS_TRY_VOID(spool_->adopt({head_seq, head_hash}));
+    spdlog::info("enrolled as {} (EK {}, AK under it)", cfg_.host_id, attest::ek_kind_name(*kind));
+    return {};
+}
+
+result<void> daemon::bind_report_key() {
+    report_pk_.assign(crypto_sign_PUBLICKEYBYTES, 0);
+    report_sk_ = secret_bytes(crypto_sign_SECRETKEYBYTES);
+    crypto_sign_keypair(report_pk_.data(), report_sk_.data());
+    const bytes prev = spool_->head().hash;
+    CUSTOS_TRY(sel, attest::parse_pcr_selection(selection_));
+    CUSTOS_TRY(q, dev_.quote(*ak_, attest::report_key_qualification(report_pk_, prev), sel));
+    json::object req{{"report_key", to_base64(report_pk_)},
+                     {"prev_hash", to_hex(prev)},
+                     {"quote", attest::quote_to_json(q.attest, q.signature, q.pcrs)}};
+    CUSTOS_TRY_VOID(spool_->add_binding(json::serialize(req)));
+    spdlog::info("report key bound by a start-up quote (chain head {})", spool_->head().seq);
+    return {};
+}
+
+result<void> daemon::make_report() {
+    CUSTOS_TRY(tpm_clock, dev_.read_clock());
+    attest::report r;
+    r.host = cfg_.host_id;
+    r.seq = spool_->head().seq + 1;
+    r.prev = spool_->head().hash;
+    r.time = unix_now();
+    r.clock = tpm_clock;
+    r.key = report_pk_;
+    const bytes body = attest::encode_report(r);
+    const bytes sig = attest::sign_report(body, report_sk_);
+    return spool_->add_report(r.seq, body, sig);
+}
+
+result<void> daemon::round() {
+    CUSTOS_TRY(c, client());
+    CUSTOS_TRY(r1, c->request("POST", "/v1/challenge", "{}"));
+    if (r1.status >= 500) return unreachable("challenge", r1);
+    if (r1.status != 200) return make_error(errc::mismatch, "challenge refused: HTTP " + std::to_string(r1.status) + ": " + detail_of(r1));
+    CUSTOS_TRY(a1, json_answer(r1, "challenge answer"));
+    CUSTOS_TRY(o1, sjson::object_reader::of(a1, "challenge answer"));
+    CUSTOS_TRY(nonce, o1.b64("nonce"));
+    CUSTOS_TRY(sel_text, o1.str("pcr_selection"));
+    CUSTOS_TRY(sel, attest::parse_pcr_selection(sel_text));
+    if (sel_text != selection_) {
+        selection_ = sel_text;
+        CUSTOS_TRY_VOID(write_file_atomic(cfg_.state_dir / "selection.txt", selection_, 0644));
+    }
+    attest::evidence e;
+    e.host = cfg_.host_id;
+    e.time = unix_now();
+    e.report_key = report_pk_;
+    e.head_seq = spool_->head().seq;
+    e.head_hash = spool_->head().hash;
+    const bytes ev = attest::encode_evidence(e);
+    CUSTOS_TRY(q, dev_.quote(*ak_, attest::evidence_qualification(nonce, ev), sel));
+    json::object req{{"nonce", to_base64(nonce)},
+                     {"evidence", to_base64(ev)},
+                     {"quote", attest::quote_to_json(q.attest, q.signature, q.pcrs)}};
+    const std::string body = json::serialize(req);
+    // Kept as sent, for audit: what this host last proved and to whom.
+    CUSTOS_TRY_VOID(write_file_atomic(cfg_.state_dir / "last-attest.json", body, 0600));
+    CUSTOS_TRY(r2, c->request("POST", "/v1/attest", body));
+    if (r2.status >= 500) return unreachable("attest", r2);
+    CUSTOS_TRY(a2, json_answer(r2, "attest answer"));
+    const auto* o2 = a2.if_object();
+    if (o2 && o2->contains("next_round_s") && o2->at("next_round_s").is_number())
+        attest_interval_s_ = std::max(1u, o2->at("next_round_s").to_number<unsigned>());
+    if (r2.status != 200) {
+        spdlog::error("attestation round refused: HTTP {}: {}", r2.status, detail_of(r2));
+        return {};  // a definitive answer: the verifier has recorded the finding
+    }
+    const std::string status = o2 && o2->contains("status") ? std::string(o2->at("status").as_string()) : "?";
+    spdlog::info("attestation round: {}", status);
+    return {};
+}
+
+result<void> daemon::flush() {
+    CUSTOS_TRY(entries, spool_->pending());
+    if (entries.empty()) return {};
+    CUSTOS_TRY(c, client());
+    std::vector<const spool_entry*> reports;
+    for (const auto& e : entries) {
+        if (!e.binding) {
+            reports.push_back(&e);
+            continue;
+        }
+        CUSTOS_TRY(r, c->request("POST", "/v1/report-key", e.json));
+        if (r.status >= 500 || r.status == 401) return unreachable("report-key", r);
+        if (r.status != 200) spdlog::error("report key binding refused: HTTP {}: {}", r.status, detail_of(r));
+        CUSTOS_TRY_VOID(spool_->remove(e));
+    }
+    constexpr std::size_t batch = 64;
+    for (std::size_t i = 0; i < reports.size(); i += batch) {
+        std::string body = R"({"reports":[)";
+        const std::size_t n = std::min(batch, reports.size() - i);
+        for (std::size_t k = 0; k < n; ++k) body += (k ? "," : "") + reports[i + k]->json;
+        body += "]}";
+        CUSTOS_TRY(r, c->request("POST", "/v1/reports", body));
+        if (r.status != 200) return unreachable("reports", r);
+        CUSTOS_TRY(a, json_answer(r, "reports answer"));
+        CUSTOS_TRY(o, sjson::object_reader::of(a, "reports answer"));
+        CUSTOS_TRY(results, o.arr("results"));
+        if (results->size() != n) return make_error(errc::structure, "reports answer: results do not match the reports sent");
+        for (std::size_t k = 0; k < n; ++k) {
+            CUSTOS_TRY(ro, sjson::object_reader::of((*results)[k], "reports answer"));
+            CUSTOS_TRY(status, ro.str("status"));
+            if (status == "rejected") {
+                auto reason = ro.opt_str("reason");
+                spdlog::error("report {} rejected by the verifier: {}", reports[i + k]->seq,
+                              reason && *reason ? **reason : std::string("no reason given"));
+            }
+            CUSTOS_TRY_VOID(spool_->remove(*reports[i + k]));
+        }
+        if (o.has("next_report_s")) {
+            CUSTOS_TRY(next, o.u64("next_report_s"));
+            if (next >= 1 && next <= 86400) report_interval_s_ = static_cast<unsigned>(next);
+        }
+    }
+    return {};
+}
+
+int daemon::run(bool once, const sigset_t& stop_signals) {
+    if (sodium_init() < 0) {
+        spdlog::error("libsodium failed to initialise");
+        return 2;
+    }
+    std::error_code ec;
+    fs::create_directories(cfg_.state_dir, ec);
+    auto sp = spool::open(cfg_.state_dir);
+    if (!sp) {
+        spdlog::error("{}", sp.err().message);
+        return 2;
+    }
+    spool_.emplace(std::move(sp).value());
+    if (auto s = read_file(cfg_.state_dir / "selection.txt", 4096); s) selection_.assign(s->begin(), s->end());
+
+    if (!fs::exists(cfg_.state_dir / "client.pem")) {
+        if (auto e = enroll(); !e) {
+            spdlog::error("enrollment failed: {}", e.err().message);
+            return e.err().code == errc::invalid_argument ? 2 : 1;
+        }
+    }
+    auto akb = read_file(cfg_.state_dir / "ak.key", 1 << 16);
+    if (!akb) {
+        spdlog::error("{}", akb.err().message);
+        return 2;
+    }
+    auto ak = attest::parse_ak_key(*akb);
+    if (!ak) {
+        spdlog::error("{}: {}", (cfg_.state_dir / "ak.key").string(), ak.err().message);
+        return 2;
+    }
+    ak_ = *ak;
+    set_state(agent_state::attesting, "enrolled");
+    if (auto b = bind_report_key(); !b) {
+        spdlog::error("binding the report key: {}", b.err().message);
+        return 1;
+    }
+    sd_notify(0, "READY=1");
+
+    std::uint64_t watchdog_usec = 0;
+    const bool watchdog = sd_watchdog_enabled(0, &watchdog_usec) > 0;
+    std::mt19937_64 rng(std::random_device{}());
+    auto next_report = clock_type::now() + std::chrono::seconds(report_interval_s_);
+    auto next_round = clock_type::now();
+    auto next_try = clock_type::now();
+    std::chrono::milliseconds backoff{1000};
+    bool round_due = true;
+    if (once) {
+        auto r = make_report();
+        auto a = r ? round() : r;
+        auto f = a ? flush() : a;
+        if (!f) spdlog::error("{}", f.err().message);
+        sd_notify(0, "STOPPING=1");
+        return f ? 0 : 1;
+    }
+    for (;;) {
+        const auto now = clock_type::now();
+        if (now >= next_report) {
+            if (auto r = make_report(); !r) spdlog::error("making a report: {}", r.err().message);
+            next_report = now + std::chrono::seconds(report_interval_s_);
+        }
+        if (now >= next_round) round_due = true;
+        if (now >= next_try) {
+            auto ok = flush();
+            if (ok && round_due) {
+                ok = round();
+                if (ok) {
+                    round_due = false;
+                    next_round = clock_type::now() + std::chrono::seconds(attest_interval_s_);
+                }
+            }
+            if (ok) {
+                set_state(agent_state::attesting, "the verifier answered");
+                backoff = std::chrono::milliseconds(1000);
+                next_try = next_report;
+            } else {
+                set_state(agent_state::degraded, ok.err().message);
+                client_.reset();
+                // Exponential backoff, 1 s doubling to 60 s, ±20 % jitter.
+                std::uniform_real_distribution<double> jitter(0.8, 1.2);
+                next_try = clock_type::now() + std::chrono::milliseconds(static_cast<long>(backoff.count() * jitter(rng)));
+                backoff = std::min(backoff * 2, std::chrono::milliseconds(60'000));
+            }
+        }
+        auto wake = std::min({next_report, next_try, round_due ? next_try : std::max(next_round, next_try)});
+        if (watchdog) wake = std::min(wake, clock_type::now() + std::chrono::microseconds(watchdog_usec / 2));
+        const auto wait = std::max(std::chrono::nanoseconds(0), wake - clock_type::now());
+        timespec ts{static_cast<time_t>(wait.count() / 1'000'000'000), static_cast<long>(wait.count() % 1'000'000'000)};
+        const int sig = sigtimedwait(&stop_signals, nullptr, &ts);
+        if (sig == SIGTERM || sig == SIGINT) {
+            spdlog::info("{} received: stopping ({} entries still spooled)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+                         spool_->pending() ? spool_->pending()->size() : 0);
+            break;
+        }
+        if (watchdog) sd_notify(0, "WATCHDOG=1");
+    }
+    sd_notify(0, "STOPPING=1");
+    return 0;
+}
+
+}  // namespace custos::agent

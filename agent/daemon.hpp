@@ -1,0 +1,55 @@
+// The custos agent: an explicit state machine (unenrolled → enrolling → attesting ⇄ degraded) that enrolls
+// once, binds a fresh in-memory report key at every start, makes signed reports into its spool every
+// interval, answers challenged rounds, and sends whatever is spooled when the verifier is reachable.
+#pragma once
+
+#include <signal.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "agent/config.hpp"
+#include "agent/spool.hpp"
+#include "attest/tpm_device.hpp"
+#include "crypto/bytes.hpp"
+#include "net/https_client.hpp"
+
+namespace custos::agent {
+
+enum class agent_state { unenrolled, enrolling, attesting, degraded };
+const char* state_name(agent_state s) noexcept;
+
+class daemon {
+public:
+    explicit daemon(agent_config cfg);
+    // Enrolls if needed, binds the report key, then loops until SIGTERM/SIGINT (which the caller has
+    // blocked in every thread). once: one report and one round, flush the spool, return.
+    // Returns 0 on a clean stop (or a successful --once), 1 when --once could not reach or satisfy the verifier,
+    // 2 on configuration or state errors.
+    int run(bool once, const sigset_t& stop_signals);
+
+private:
+    result<void> enroll();
+    result<void> bind_report_key();
+    result<void> make_report();
+    result<void> round();      // challenge → quote → attest
+    result<void> flush();      // sends what is spooled
+    result<net::https_client*> client();
+    void set_state(agent_state s, const std::string& why);
+
+    agent_config cfg_;
+    attest::tpm_device dev_;
+    std::optional<spool> spool_;
+    std::optional<attest::ak_key> ak_;
+    std::unique_ptr<net::https_client> client_;
+    agent_state state_ = agent_state::unenrolled;
+    bytes report_pk_;
+    secret_bytes report_sk_;
+    std::string selection_ = "sha256:0,1,2,3,4,5,6,7";
+    unsigned report_interval_s_;
+    unsigned attest_interval_s_ = 60;
+};
+
+}  // namespace custos::agent
