@@ -302,7 +302,7 @@ int daemon::run(bool once, const sigset_t& stop_signals) {
     std::uint64_t watchdog_usec = 0;
     const bool watchdog = sd_watchdog_enabled(0, &watchdog_usec) > 0;
     std::mt19937_64 rng(std::random_device{}());
-    auto next_report = clock_type::now() + std::chrono::seconds(report_interval_s_);
+    auto next_report = clock_type::now();  // a first report at once: every agent life leaves a trace
     auto next_round = clock_type::now();
     auto next_try = clock_type::now();
     std::chrono::milliseconds backoff{1000};
