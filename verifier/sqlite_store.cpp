@@ -139,7 +139,9 @@ public:
         return *this;
     }
     stmt& blob(byte_view v) {
-        sqlite3_bind_blob(s_, ++i_, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+        // An empty span has no data pointer, which SQLite would store as NULL: bind a zero-length blob.
+        if (v.empty()) sqlite3_bind_zeroblob(s_, ++i_, 0);
+        else sqlite3_bind_blob(s_, ++i_, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
         return *this;
     }
     stmt& i64(std::int64_t v) {

@@ -1,0 +1,238 @@
+// verifier/sqlite_store: a real SQLite file per test — round trips, transactions, migrations, bad files.
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <fstream>
+#include <thread>
+
+#include "tests/support/process.hpp"
+#include "verifier/store.hpp"
+
+namespace custos::verifier {
+namespace {
+
+using custos::test::temp_dir;
+
+host_record sample_host(const std::string& id) {
+    host_record h;
+    h.id = id;
+    h.state = "approved";
+    h.site = "seoul-1";
+    h.ek_cert = {1, 2, 3};
+    h.ek_spki = {4, 5};
+    h.ek_sha256 = "ek-" + id;
+    h.ak_public = {6, 7, 8, 9};
+    h.ak_name = "000b" + id;
+    h.cert_sha256 = "cert-" + id;
+    h.enrolled_at = 100;
+    h.approved_at = 200;
+    h.last_seen = 300;
+    h.golden_pcrs = R"({"sha256":{"0":"00"}})";
+    h.golden_from_operator = true;
+    h.have_clock = true;
+    h.clock = 1ull << 40;
+    h.reset_count = 7;
+    h.restart_count = 3;
+    h.chain_seq = 42;
+    h.chain_hash = bytes(32, 0xcd);
+    h.status = "warning";
+    h.status_at = 400;
+    return h;
+}
+
+class SqliteStore : public ::testing::Test {
+protected:
+    void SetUp() override { open(); }
+    void open() {
+        db_.reset();
+        auto s = open_sqlite_store(path());
+        ASSERT_TRUE(s.ok()) << s.err().message;
+        db_ = std::move(s).value();
+    }
+    std::filesystem::path path() const { return dir_.path() / "v.db"; }
+    std::unique_ptr<store_tx> tx() {
+        auto t = db_->begin();
+        EXPECT_TRUE(t.ok()) << (t.ok() ? "" : t.err().message);
+        return std::move(t).value();
+    }
+    temp_dir dir_{"custos-store"};
+    std::unique_ptr<store> db_;
+};
+
+TEST_F(SqliteStore, HostsRoundTripEveryFieldAndSurviveReopening) {
+    {
+        auto t = tx();
+        ASSERT_TRUE(t->put_host(sample_host("h1")).ok());
+        ASSERT_TRUE(t->commit().ok());
+    }
+    open();
+    auto t = tx();
+    auto h = t->get_host("h1");
+    ASSERT_TRUE(h.ok() && h->has_value());
+    const host_record& r = **h;
+    const host_record e = sample_host("h1");
+    EXPECT_EQ(r.state, e.state);
+    EXPECT_EQ(r.site, e.site);
+    EXPECT_EQ(r.ek_cert, e.ek_cert);
+    EXPECT_EQ(r.ek_spki, e.ek_spki);
+    EXPECT_EQ(r.ak_public, e.ak_public);
+    EXPECT_EQ(r.ak_name, e.ak_name);
+    EXPECT_EQ(r.cert_sha256, e.cert_sha256);
+    EXPECT_EQ(r.enrolled_at, 100);
+    EXPECT_EQ(r.approved_at, 200);
+    EXPECT_EQ(r.last_seen, 300);
+    EXPECT_EQ(r.golden_pcrs, e.golden_pcrs);
+    EXPECT_TRUE(r.golden_from_operator);
+    EXPECT_TRUE(r.have_clock);
+    EXPECT_EQ(r.clock, 1ull << 40);
+    EXPECT_EQ(r.reset_count, 7u);
+    EXPECT_EQ(r.restart_count, 3u);
+    EXPECT_EQ(r.chain_seq, 42u);
+    EXPECT_EQ(r.chain_hash, bytes(32, 0xcd));
+    EXPECT_EQ(r.status, "warning");
+    EXPECT_EQ(r.status_at, 400);
+    auto by_ek = t->get_host_by_ek("ek-h1");
+    ASSERT_TRUE(by_ek.ok() && by_ek->has_value());
+    EXPECT_EQ((*by_ek)->id, "h1");
+    EXPECT_FALSE(t->get_host("nope")->has_value());
+    EXPECT_EQ(db_->schema_version(), 1);
+}
+
+TEST_F(SqliteStore, AnUncommittedTransactionLeavesNothing) {
+    {
+        auto t = tx();
+        ASSERT_TRUE(t->put_host(sample_host("h1")).ok());
+        ASSERT_TRUE(t->insert_finding(finding_record{0, "reboot", "info", "host", "h1", "h1", 5, "d", true, 0}).ok());
+    }
+    auto t = tx();
+    EXPECT_FALSE(t->get_host("h1")->has_value());
+    EXPECT_TRUE(t->list_findings({})->empty());
+}
+
+TEST_F(SqliteStore, TokensChallengesAndReportKeys) {
+    auto t = tx();
+    enroll_token_record tok{bytes(32, 1), "h1", 10, 20, 0};
+    ASSERT_TRUE(t->insert_token(tok).ok());
+    ASSERT_TRUE(t->mark_token_used(bytes(32, 1), 15).ok());
+    auto got = t->get_token(bytes(32, 1));
+    ASSERT_TRUE(got.ok() && got->has_value());
+    EXPECT_EQ((*got)->used_at, 15);
+    EXPECT_EQ((*got)->host_id, "h1");
+    ASSERT_TRUE(t->insert_challenge(bytes(32, 9), "h1", 50).ok());
+    auto c = t->take_challenge(bytes(32, 9));
+    ASSERT_TRUE(c.ok() && c->has_value());
+    EXPECT_EQ((*c)->host_id, "h1");
+    EXPECT_EQ((*c)->expires_at, 50);
+    EXPECT_FALSE(t->take_challenge(bytes(32, 9))->has_value());  // single use
+    ASSERT_TRUE(t->insert_challenge(bytes(32, 8), "h1", 10).ok());
+    ASSERT_TRUE(t->purge_challenges(11).ok());
+    EXPECT_FALSE(t->take_challenge(bytes(32, 8))->has_value());
+    ASSERT_TRUE(t->bind_report_key("h1", bytes(32, 3), 1).ok());
+    ASSERT_TRUE(t->bind_report_key("h1", bytes(32, 3), 2).ok());  // idempotent
+    EXPECT_TRUE(*t->report_key_bound("h1", bytes(32, 3)));
+    EXPECT_FALSE(*t->report_key_bound("h2", bytes(32, 3)));
+}
+
+TEST_F(SqliteStore, ReportsAreUniquePerHostAndSeq) {
+    auto t = tx();
+    report_record r{"h1", 1, bytes(32, 1), {'{', '}'}, bytes(64, 2), bytes(32, 3), 9};
+    ASSERT_TRUE(t->insert_report(r).ok());
+    auto dup = t->insert_report(r);
+    ASSERT_FALSE(dup.ok());
+    EXPECT_EQ(dup.err().code, errc::mismatch);
+    EXPECT_NE(dup.err().message.find("h1 seq 1 is already stored"), std::string::npos) << dup.err().message;
+    r.host_id = "h2";
+    ASSERT_TRUE(t->insert_report(r).ok());
+    EXPECT_EQ(*t->count_reports("h1"), 1u);
+    auto got = t->get_report("h1", 1);
+    ASSERT_TRUE(got.ok() && got->has_value());
+    EXPECT_EQ((*got)->signature, bytes(64, 2));
+    ASSERT_TRUE(t->delete_reports("h1").ok());
+    EXPECT_EQ(*t->count_reports("h1"), 0u);
+    EXPECT_EQ(*t->count_reports("h2"), 1u);
+}
+
+TEST_F(SqliteStore, FindingsFilterOrderLimitAndResolve) {
+    auto t = tx();
+    for (int i = 0; i < 5; ++i)
+        ASSERT_TRUE(t->insert_finding({0, i % 2 ? "pcr-changed" : "host-dark", "violation", "host", "h1", "h1", 100 + i, "d" + std::to_string(i), true, 0}).ok());
+    ASSERT_TRUE(t->insert_finding({0, "host-dark", "warning", "host", "h2", "h2", 50, "x", true, 0}).ok());
+    finding_filter f;
+    f.host = "h1";
+    auto all = t->list_findings(f);
+    ASSERT_EQ(all->size(), 5u);
+    EXPECT_EQ((*all)[0].time, 104);  // newest first
+    f.rule = "pcr-changed";
+    EXPECT_EQ(t->list_findings(f)->size(), 2u);
+    f.rule.reset();
+    f.limit = 2;
+    EXPECT_EQ(t->list_findings(f)->size(), 2u);
+    f.limit = 1000;
+    f.since = 103;
+    EXPECT_EQ(t->list_findings(f)->size(), 2u);
+    EXPECT_EQ(*t->resolve_findings("h1", std::string("host-dark"), 500), 3u);
+    finding_filter open;
+    open.host = "h1";
+    open.open_only = true;
+    auto o = t->list_findings(open);
+    ASSERT_EQ(o->size(), 2u);
+    EXPECT_EQ((*o)[0].rule, "pcr-changed");
+    EXPECT_EQ(*t->resolve_findings("h1", std::nullopt, 600), 2u);
+    EXPECT_TRUE(t->list_findings(open)->empty());
+    open.host = "h2";
+    EXPECT_EQ(t->list_findings(open)->size(), 1u);
+}
+
+TEST_F(SqliteStore, ConcurrentWritersAllLand) {
+    std::vector<std::thread> threads;
+    for (int th = 0; th < 4; ++th)
+        threads.emplace_back([&, th] {
+            for (int i = 0; i < 200; ++i) {
+                auto t = db_->begin();
+                ASSERT_TRUE(t.ok());
+                ASSERT_TRUE((*t)->insert_report({"h" + std::to_string(th), static_cast<std::uint64_t>(i + 1), bytes(32),
+                                                 {}, bytes(64), bytes(32), 0}).ok());
+                ASSERT_TRUE((*t)->commit().ok());
+            }
+        });
+    for (auto& t : threads) t.join();
+    auto t = tx();
+    for (int th = 0; th < 4; ++th) EXPECT_EQ(*t->count_reports("h" + std::to_string(th)), 200u);
+}
+
+TEST_F(SqliteStore, TheDatabaseIsInWalModeWithPrivatePermissions) {
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open(path().c_str(), &raw), SQLITE_OK);
+    sqlite3_stmt* s = nullptr;
+    sqlite3_prepare_v2(raw, "PRAGMA journal_mode", -1, &s, nullptr);
+    ASSERT_EQ(sqlite3_step(s), SQLITE_ROW);
+    EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(s, 0)), "wal");
+    sqlite3_finalize(s);
+    sqlite3_close(raw);
+    EXPECT_EQ(std::filesystem::status(path()).permissions() & std::filesystem::perms::all, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+}
+
+TEST_F(SqliteStore, ADatabaseFromANewerBuildIsRefused) {
+    db_.reset();
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open(path().c_str(), &raw), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(raw, "UPDATE schema_version SET version = 999", nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(raw);
+    auto s = open_sqlite_store(path());
+    ASSERT_FALSE(s.ok());
+    EXPECT_NE(s.err().message.find("schema version 999"), std::string::npos) << s.err().message;
+    EXPECT_NE(s.err().message.find("up to version 1"), std::string::npos) << s.err().message;
+}
+
+TEST(SqliteStoreFiles, AFileThatIsNotADatabaseIsAClearError) {
+    temp_dir d("custos-store");
+    std::ofstream(d.path() / "junk.db") << std::string(8192, 'x');
+    auto s = open_sqlite_store(d.path() / "junk.db");
+    ASSERT_FALSE(s.ok());
+    EXPECT_EQ(s.err().code, errc::io);
+    EXPECT_NE(s.err().message.find("junk.db"), std::string::npos) << s.err().message;
+    EXPECT_NE(s.err().message.find("not a"), std::string::npos) << s.err().message;
+}
+
+}  // namespace
+}  // namespace custos::verifier
