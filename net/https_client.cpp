@@ -20,6 +20,17 @@ namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 
 struct https_client::impl {
+    // Beast enforces tcp_stream timeouts only on asynchronous operations: each step starts one and runs the
+    // io_context until it completes (or its timer fires with beast::error::timeout).
+    template <class Start>
+    beast::error_code run(Start start) {
+        beast::error_code result = asio::error::would_block;
+        start([&result](beast::error_code ec, auto&&...) { result = ec; });
+        io.restart();
+        io.run();
+        return result;
+    }
+
     std::string host;  // as in the URL, brackets removed for IPv6
     std::string port;
     bool host_is_ip = false;
@@ -54,7 +65,7 @@ result<void> https_client::impl::connect() {
     auto results = resolver.resolve(host, port, ec);
     if (ec) return io_error("resolving " + host, ec);
     lowest.expires_after(opts.timeout);
-    lowest.connect(results, ec);
+    ec = run([&](auto h) { lowest.async_connect(results, h); });
     if (ec) return io_error("connecting to " + host + ":" + port, ec);
     SSL* s = stream->native_handle();
     if (host_is_ip) {
@@ -64,7 +75,7 @@ result<void> https_client::impl::connect() {
         SSL_set1_host(s, host.c_str());
     }
     lowest.expires_after(opts.timeout);
-    stream->handshake(ssl::stream_base::client, ec);
+    ec = run([&](auto h) { stream->async_handshake(ssl::stream_base::client, h); });
     if (ec) {
         const long vr = SSL_get_verify_result(s);
         std::string why = ec == beast::error::timeout ? "timed out" : ec.message();
@@ -91,12 +102,12 @@ result<http_reply> https_client::impl::once(std::string_view method, std::string
     auto& lowest = beast::get_lowest_layer(*stream);
     beast::error_code ec;
     lowest.expires_after(opts.timeout);
-    http::write(*stream, req, ec);
+    ec = run([&](auto h) { http::async_write(*stream, req, h); });
     if (ec) return io_error("sending " + std::string(method) + " " + std::string(target), ec);
     http::response_parser<http::string_body> parser;
     parser.body_limit(opts.body_limit);
     parser.header_limit(64 * 1024);
-    http::read(*stream, buffer, parser, ec);
+    ec = run([&](auto h) { http::async_read(*stream, buffer, parser, h); });
     if (ec) {
         nothing_back = !parser.got_some();
         if (ec == http::error::body_limit)
