@@ -154,12 +154,13 @@ net::http_response post_reports(service_context& ctx, const net::http_request& r
         ++good;
     }
     bool status_changed = !raised.empty();
-    if (good > 0) {
-        h.last_seen = now;
+    // host-dark makes a host's status at least warning: an affirming host has none open to resolve.
+    if (good > 0 && h.status != "affirming" && h.status != "unknown") {
         auto closed = (*tx)->resolve_findings(h.id, std::string("host-dark"), now);
         if (!closed) return error_reply(closed.err());
         if (*closed) status_changed = true;
     }
+    if (good > 0) h.last_seen = now;
     if (status_changed)
         if (auto s = refresh_status(**tx, h, now); !s) return error_reply(s.err());
     if (auto x = (*tx)->put_host(h); !x) return error_reply(x.err());
