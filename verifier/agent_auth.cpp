@@ -29,4 +29,12 @@ std::variant<host_record, net::http_response> authorize_agent(store_tx& tx, cons
     return host;
 }
 
+std::variant<agent_session, net::http_response> begin_agent_session(store& db, const net::request_context& ctx) {
+    auto tx = db.begin();
+    if (!tx) return error_reply(tx.err());
+    auto who = authorize_agent(**tx, ctx);
+    if (auto* resp = std::get_if<net::http_response>(&who)) return *resp;
+    return agent_session{std::move(tx).value(), std::move(std::get<host_record>(who))};
+}
+
 }  // namespace custos::verifier

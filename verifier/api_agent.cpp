@@ -107,14 +107,12 @@ net::http_response challenge(service_context& ctx, const net::http_request& req,
     if (RAND_bytes(nonce.data(), static_cast<int>(nonce.size())) != 1)
         return net::json_error(500, "internal", "no randomness");
     const std::int64_t now = unix_now();
-    auto tx = ctx.db->begin();
-    if (!tx) return error_reply(tx.err());
-    auto who = authorize_agent(**tx, rc);
-    if (auto* resp = std::get_if<net::http_response>(&who)) return *resp;
-    const auto& h = std::get<host_record>(who);
-    if (auto x = (*tx)->purge_challenges(now); !x) return error_reply(x.err());
-    if (auto x = (*tx)->insert_challenge(nonce, h.id, now + ctx.cfg.challenge_ttl_s); !x) return error_reply(x.err());
-    if (auto c = (*tx)->commit(); !c) return error_reply(c.err());
+    auto session = begin_agent_session(*ctx.db, rc);
+    if (auto* resp = std::get_if<net::http_response>(&session)) return *resp;
+    auto& [tx, h] = std::get<agent_session>(session);
+    if (auto x = tx->purge_challenges(now); !x) return error_reply(x.err());
+    if (auto x = tx->insert_challenge(nonce, h.id, now + ctx.cfg.challenge_ttl_s); !x) return error_reply(x.err());
+    if (auto c = tx->commit(); !c) return error_reply(c.err());
     json::object out;
     out["nonce"] = to_base64(nonce);
     out["expires_in_s"] = ctx.cfg.challenge_ttl_s;
@@ -125,11 +123,9 @@ net::http_response challenge(service_context& ctx, const net::http_request& req,
 net::http_response attest_round(service_context& ctx, const net::http_request& req, const net::request_context& rc) {
     if (auto deny = require_agent_role(rc)) return *deny;
     // Parse before touching the store: a malformed body changes nothing.
-    auto v = sjson::parse(req.body, "attest request");
+    auto v = parse_body(req.body, "attest request", {"nonce", "evidence", "quote"});
     if (!v) return error_reply(v.err());
     auto o = sjson::object_reader::of(*v, "attest request");
-    if (!o) return error_reply(o.err());
-    if (auto x = o->only({"nonce", "evidence", "quote"}); !x) return error_reply(x.err());
     auto nonce = o->b64("nonce");
     if (!nonce) return error_reply(nonce.err());
     auto evidence_bytes = o->b64("evidence");
@@ -138,23 +134,21 @@ net::http_response attest_round(service_context& ctx, const net::http_request& r
     if (!quote_json) return error_reply(quote_json.err());
     const std::int64_t now = unix_now();
 
-    auto tx = ctx.db->begin();
-    if (!tx) return error_reply(tx.err());
-    auto who = authorize_agent(**tx, rc);
-    if (auto* resp = std::get_if<net::http_response>(&who)) return *resp;
-    host_record h = std::get<host_record>(who);
+    auto session = begin_agent_session(*ctx.db, rc);
+    if (auto* resp = std::get_if<net::http_response>(&session)) return *resp;
+    auto& [tx, h] = std::get<agent_session>(session);
     std::vector<finding_record> raised;
 
     auto reject = [&](const std::string& rule, const std::string& detail) -> net::http_response {
-        if (auto x = raise_finding(**tx, host_finding(rule, h.id, detail, now), raised); !x) return error_reply(x.err());
+        if (auto x = raise_finding(*tx, host_finding(rule, h.id, detail, now), raised); !x) return error_reply(x.err());
         json::object extra;
         extra["error"] = rule;
         extra["detail"] = detail;
         extra["next_round_s"] = ctx.cfg.attest_interval_s;
-        return finish_appraisal(ctx, std::move(*tx), h, raised, now, 422, std::move(extra));
+        return finish_appraisal(ctx, std::move(tx), h, raised, now, 422, std::move(extra));
     };
 
-    auto ch = (*tx)->take_challenge(*nonce);
+    auto ch = tx->take_challenge(*nonce);
     if (!ch) return error_reply(ch.err());
     if (!ch.value()) return reject("nonce-mismatch", "the evidence answers a nonce this verifier did not issue or that was already used: a replayed or forged round");
     if (ch.value()->host_id != h.id)
@@ -166,20 +160,18 @@ net::http_response attest_round(service_context& ctx, const net::http_request& r
     if (ev->host != h.id) return reject("quote-invalid", "the evidence names host \"" + ev->host + "\", not \"" + h.id + "\"");
     auto vq = check_quote(ctx, h, **quote_json, attest::evidence_qualification(*nonce, *evidence_bytes));
     if (!vq) return reject("quote-invalid", "quote: " + vq.err().message);
-    if (auto x = apply_quote(**tx, h, *vq, now, raised); !x) return error_reply(x.err());
-    if (auto x = (*tx)->bind_report_key(h.id, ev->report_key, now); !x) return error_reply(x.err());
+    if (auto x = apply_quote(*tx, h, *vq, now, raised); !x) return error_reply(x.err());
+    if (auto x = tx->bind_report_key(h.id, ev->report_key, now); !x) return error_reply(x.err());
     json::object extra;
     extra["next_round_s"] = ctx.cfg.attest_interval_s;
-    return finish_appraisal(ctx, std::move(*tx), h, raised, now, 200, std::move(extra));
+    return finish_appraisal(ctx, std::move(tx), h, raised, now, 200, std::move(extra));
 }
 
 net::http_response report_key(service_context& ctx, const net::http_request& req, const net::request_context& rc) {
     if (auto deny = require_agent_role(rc)) return *deny;
-    auto v = sjson::parse(req.body, "report-key request");
+    auto v = parse_body(req.body, "report-key request", {"report_key", "prev_hash", "quote"});
     if (!v) return error_reply(v.err());
     auto o = sjson::object_reader::of(*v, "report-key request");
-    if (!o) return error_reply(o.err());
-    if (auto x = o->only({"report_key", "prev_hash", "quote"}); !x) return error_reply(x.err());
     auto key = o->b64("report_key");
     if (!key) return error_reply(key.err());
     if (key->size() != attest::report_key_size) return error_reply(o->bad("report_key", "must be 32 bytes"));
@@ -189,30 +181,28 @@ net::http_response report_key(service_context& ctx, const net::http_request& req
     if (!quote_json) return error_reply(quote_json.err());
     const std::int64_t now = unix_now();
 
-    auto tx = ctx.db->begin();
-    if (!tx) return error_reply(tx.err());
-    auto who = authorize_agent(**tx, rc);
-    if (auto* resp = std::get_if<net::http_response>(&who)) return *resp;
-    host_record h = std::get<host_record>(who);
-    auto bound = (*tx)->report_key_bound(h.id, *key);
+    auto session = begin_agent_session(*ctx.db, rc);
+    if (auto* resp = std::get_if<net::http_response>(&session)) return *resp;
+    auto& [tx, h] = std::get<agent_session>(session);
+    auto bound = tx->report_key_bound(h.id, *key);
     if (!bound) return error_reply(bound.err());
     if (*bound) return json_reply(200, json::object{{"status", "already-bound"}});
     std::vector<finding_record> raised;
     auto vq = check_quote(ctx, h, **quote_json, attest::report_key_qualification(*key, *prev));
     if (!vq) {
         const std::string detail = "report key binding quote: " + vq.err().message;
-        if (auto x = raise_finding(**tx, host_finding("quote-invalid", h.id, detail, now), raised); !x)
+        if (auto x = raise_finding(*tx, host_finding("quote-invalid", h.id, detail, now), raised); !x)
             return error_reply(x.err());
         json::object extra;
         extra["error"] = "quote-invalid";
         extra["detail"] = detail;
-        return finish_appraisal(ctx, std::move(*tx), h, raised, now, 422, std::move(extra));
+        return finish_appraisal(ctx, std::move(tx), h, raised, now, 422, std::move(extra));
     }
-    if (auto x = apply_quote(**tx, h, *vq, now, raised); !x) return error_reply(x.err());
-    if (auto x = (*tx)->bind_report_key(h.id, *key, now); !x) return error_reply(x.err());
+    if (auto x = apply_quote(*tx, h, *vq, now, raised); !x) return error_reply(x.err());
+    if (auto x = tx->bind_report_key(h.id, *key, now); !x) return error_reply(x.err());
     json::object extra;
     extra["status_binding"] = "bound";
-    return finish_appraisal(ctx, std::move(*tx), h, raised, now, 200, std::move(extra));
+    return finish_appraisal(ctx, std::move(tx), h, raised, now, 200, std::move(extra));
 }
 
 }  // namespace

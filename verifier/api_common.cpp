@@ -4,6 +4,8 @@
 
 #include <chrono>
 
+#include "crypto/strict_json.hpp"
+
 namespace custos::verifier {
 
 std::optional<net::http_response> require_operator(const net::request_context& ctx) {
@@ -28,6 +30,14 @@ net::http_response error_reply(const error& e) {
     default:
         return net::json_error(500, "internal", e.message);
     }
+}
+
+result<boost::json::value> parse_body(const std::string& body, const char* what,
+                                      std::initializer_list<std::string_view> fields) {
+    CUSTOS_TRY(v, sjson::parse(body, what));
+    CUSTOS_TRY(o, sjson::object_reader::of(v, what));
+    CUSTOS_TRY_VOID(o.only(fields));
+    return v;
 }
 
 bool valid_id(std::string_view id) noexcept {

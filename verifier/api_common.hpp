@@ -4,6 +4,7 @@
 #include <boost/json/value.hpp>
 
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -21,6 +22,10 @@ std::optional<net::http_response> require_operator(const net::request_context& c
 net::http_response json_reply(unsigned status, const boost::json::value& v);
 // An errc-classified error as an HTTP answer: parse/structure/invalid_argument → 400, the rest → 500.
 net::http_response error_reply(const error& e);
+
+// A request body: strict JSON, an object holding only `fields` (errors name the message and the field).
+result<boost::json::value> parse_body(const std::string& body, const char* what,
+                                      std::initializer_list<std::string_view> fields);
 
 // Host, site and entity ids: [A-Za-z0-9][A-Za-z0-9._-]{0,62}.
 bool valid_id(std::string_view id) noexcept;

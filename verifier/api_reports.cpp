@@ -73,11 +73,9 @@ net::http_response post_reports(service_context& ctx, const net::http_request& r
     }
 
     const std::int64_t now = unix_now();
-    auto tx = ctx.db->begin();
-    if (!tx) return error_reply(tx.err());
-    auto who = authorize_agent(**tx, rc);
-    if (auto* resp = std::get_if<net::http_response>(&who)) return *resp;
-    host_record h = std::get<host_record>(who);
+    auto session = begin_agent_session(*ctx.db, rc);
+    if (auto* resp = std::get_if<net::http_response>(&session)) return *resp;
+    auto& [tx, h] = std::get<agent_session>(session);
     std::vector<finding_record> raised;
     std::map<bytes, bool> bound_cache;
     json::array results;
@@ -85,7 +83,7 @@ net::http_response post_reports(service_context& ctx, const net::http_request& r
     std::vector<const char*> counted;
 
     auto raise = [&](const std::string& rule, const std::string& detail) {
-        return raise_finding(**tx, host_finding(rule, h.id, detail, now), raised);
+        return raise_finding(*tx, host_finding(rule, h.id, detail, now), raised);
     };
     for (auto& it : items) {
         const std::uint64_t seq = it.parsed ? it.parsed->seq : 0;
@@ -98,7 +96,7 @@ net::http_response post_reports(service_context& ctx, const net::http_request& r
         } else {
             auto cached = bound_cache.find(it.parsed->key);
             if (cached == bound_cache.end()) {
-                auto b = (*tx)->report_key_bound(h.id, it.parsed->key);
+                auto b = tx->report_key_bound(h.id, it.parsed->key);
                 if (!b) return error_reply(b.err());
                 cached = bound_cache.emplace(it.parsed->key, *b).first;
             }
@@ -116,7 +114,7 @@ net::http_response post_reports(service_context& ctx, const net::http_request& r
         const attest::report& r = *it.parsed;
         const bytes hash = attest::report_hash(it.body);
         if (r.seq <= h.chain_seq) {
-            auto stored = (*tx)->get_report(h.id, r.seq);
+            auto stored = tx->get_report(h.id, r.seq);
             if (!stored) return error_reply(stored.err());
             if (stored.value() && equal_ct(stored.value()->hash, hash)) {
                 results.push_back(result_json(seq, "duplicate"));
@@ -146,7 +144,7 @@ net::http_response post_reports(service_context& ctx, const net::http_request& r
             if (auto x = raise("report-chain-gap", why); !x) return error_reply(x.err());
         }
         report_record rec{h.id, r.seq, hash, it.body, it.sig, r.key, now};
-        if (auto x = (*tx)->insert_report(rec); !x) return error_reply(x.err());
+        if (auto x = tx->insert_report(rec); !x) return error_reply(x.err());
         h.chain_seq = r.seq;
         h.chain_hash = hash;
         results.push_back(result_json(seq, "accepted"));
@@ -156,15 +154,15 @@ net::http_response post_reports(service_context& ctx, const net::http_request& r
     bool status_changed = !raised.empty();
     // host-dark makes a host's status at least warning: an affirming host has none open to resolve.
     if (good > 0 && h.status != "affirming" && h.status != "unknown") {
-        auto closed = (*tx)->resolve_findings(h.id, std::string("host-dark"), now);
+        auto closed = tx->resolve_findings(h.id, std::string("host-dark"), now);
         if (!closed) return error_reply(closed.err());
         if (*closed) status_changed = true;
     }
     if (good > 0) h.last_seen = now;
     if (status_changed)
-        if (auto s = refresh_status(**tx, h, now); !s) return error_reply(s.err());
-    if (auto x = (*tx)->put_host(h); !x) return error_reply(x.err());
-    if (auto c = (*tx)->commit(); !c) return error_reply(c.err());
+        if (auto s = refresh_status(*tx, h, now); !s) return error_reply(s.err());
+    if (auto x = tx->put_host(h); !x) return error_reply(x.err());
+    if (auto c = tx->commit(); !c) return error_reply(c.err());
     for (const char* c : counted) ctx.stats.count_report(c);
     ctx.publish(raised);
     json::object out;

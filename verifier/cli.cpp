@@ -94,9 +94,10 @@ int cmd_serve(const std::string& config, const std::string& listen) {
     auto svc = service::create(std::move(cfg).value(), listen);
     if (!svc) return fail(exit_failed, svc.err().message);
     if (auto s = (*svc)->start(); !s) return fail(exit_failed, s.err().message);
-    sd_notifyf(0, "READY=1\nSTATUS=listening on port %u", static_cast<unsigned>((*svc)->port()));
+    // The port line first: whoever waits for READY may read it at once.
     std::fprintf(stdout, "custos-verifier: listening on port %u\n", static_cast<unsigned>((*svc)->port()));
     std::fflush(stdout);
+    sd_notifyf(0, "READY=1\nSTATUS=listening on port %u", static_cast<unsigned>((*svc)->port()));
 
     std::uint64_t watchdog_usec = 0;
     const bool watchdog = sd_watchdog_enabled(0, &watchdog_usec) > 0;

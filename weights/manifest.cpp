@@ -1,5 +1,7 @@
 #include "weights/manifest.hpp"
 
+#include "crypto/strict_json.hpp"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -479,36 +481,6 @@ error bad(const std::string& where, const std::string& why) {
     return make_error(errc::structure, "manifest " + where + ": " + why);
 }
 
-// Members in the text: one ':' outside strings per member. Boost.JSON keeps only the last of duplicate
-// keys, so comparing this with the parsed objects' sizes is how duplicates are refused.
-std::size_t members_in_text(std::string_view text) {
-    std::size_t n = 0;
-    bool in_string = false, escaped = false;
-    for (char c : text) {
-        if (in_string) {
-            if (escaped) escaped = false;
-            else if (c == '\\') escaped = true;
-            else if (c == '"') in_string = false;
-        } else if (c == '"') {
-            in_string = true;
-        } else if (c == ':') {
-            ++n;
-        }
-    }
-    return n;
-}
-
-std::size_t members_in_value(const json::value& v) {
-    std::size_t n = 0;
-    if (const auto* o = v.if_object()) {
-        n += o->size();
-        for (const auto& kv : *o) n += members_in_value(kv.value());
-    } else if (const auto* a = v.if_array()) {
-        for (const auto& e : *a) n += members_in_value(e);
-    }
-    return n;
-}
-
 result<void> exact_fields(const json::object& o, std::initializer_list<std::string_view> names,
                           const std::string& where) {
     for (const auto& kv : o)
@@ -584,12 +556,7 @@ result<file_entry> parse_file(const json::value& v, std::size_t index, std::uint
 }  // namespace
 
 result<manifest> parse_manifest(std::string_view text) {
-    boost::system::error_code ec;
-    json::parse_options opts;
-    opts.max_depth = 8;
-    const json::value v = json::parse(json::string_view(text.data(), text.size()), ec, {}, opts);
-    if (ec) return make_error(errc::parse, "manifest is not valid JSON: " + ec.message());
-    if (members_in_text(text) != members_in_value(v)) return bad("", "an object has a duplicate field");
+    CUSTOS_TRY(v, sjson::parse(text, "manifest", 8));
     const auto* o = v.if_object();
     if (!o) return bad("", "must be a JSON object");
     CUSTOS_TRY_VOID(exact_fields(*o, {"format", "version", "model_id", "chunk_size", "model_root", "files"}, "top level"));

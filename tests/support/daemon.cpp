@@ -1,5 +1,7 @@
 #include "tests/support/daemon.hpp"
 
+#include "tests/support/process.hpp"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -12,22 +14,12 @@
 #include <fstream>
 #include <stdexcept>
 
-extern char** environ;
-
 namespace custos::test {
 
 daemon_process::daemon_process(const std::vector<std::string>& argv, const std::filesystem::path& log,
                                const std::vector<std::pair<std::string, std::string>>& env)
     : log_(log) {
-    std::vector<std::string> envs;
-    for (char** e = environ; e && *e; ++e) {
-        std::string kv(*e);
-        bool overridden = false;
-        for (const auto& [k, v] : env)
-            if (kv.size() > k.size() && kv.compare(0, k.size(), k) == 0 && kv[k.size()] == '=') overridden = true;
-        if (!overridden) envs.push_back(kv);
-    }
-    for (const auto& [k, v] : env) envs.push_back(k + "=" + v);
+    const std::vector<std::string> envs = merged_environment(env);
     std::vector<char*> cargv, cenv;
     for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
     cargv.push_back(nullptr);

@@ -112,6 +112,19 @@ void ignore_sigpipe_once() {
 
 }  // namespace
 
+std::vector<std::string> merged_environment(const std::vector<std::pair<std::string, std::string>>& env) {
+    std::vector<std::string> envs;
+    for (char** e = environ; e && *e; ++e) {
+        std::string kv(*e);
+        bool overridden = false;
+        for (const auto& [k, v] : env)
+            if (kv.size() > k.size() && kv.compare(0, k.size(), k) == 0 && kv[k.size()] == '=') overridden = true;
+        if (!overridden) envs.push_back(std::move(kv));
+    }
+    for (const auto& [k, v] : env) envs.push_back(k + "=" + v);
+    return envs;
+}
+
 process_result run_process(const std::vector<std::string>& argv,
                            const std::vector<std::pair<std::string, std::string>>& env, std::chrono::seconds timeout,
                            const std::string& stdin_text) {
@@ -124,15 +137,7 @@ process_result run_process(const std::vector<std::string>& argv,
     ignore_sigpipe_once();
 
     // Everything the child needs is built before fork: after it, only async-signal-safe calls.
-    std::vector<std::string> envs;
-    for (char** e = environ; e && *e; ++e) {
-        std::string kv(*e);
-        bool overridden = false;
-        for (const auto& [k, v] : env)
-            if (kv.size() > k.size() && kv.compare(0, k.size(), k) == 0 && kv[k.size()] == '=') overridden = true;
-        if (!overridden) envs.push_back(std::move(kv));
-    }
-    for (const auto& [k, v] : env) envs.push_back(k + "=" + v);
+    std::vector<std::string> envs = merged_environment(env);
     std::vector<char*> envp, args;
     for (auto& s : envs) envp.push_back(s.data());
     envp.push_back(nullptr);

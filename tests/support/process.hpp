@@ -27,6 +27,9 @@ struct process_result {
                                          std::chrono::seconds timeout = std::chrono::seconds(60),
                                          const std::string& stdin_text = {});
 
+// The current environment with `env` added or overriding ("KEY=value" strings).
+std::vector<std::string> merged_environment(const std::vector<std::pair<std::string, std::string>>& env);
+
 // A fresh directory under $TMPDIR (or /tmp), removed with everything in it on destruction. Set
 // CUSTOS_KEEP_TEST_DIRS=1 to keep it for a post-mortem.
 class temp_dir {
