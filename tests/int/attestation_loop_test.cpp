@@ -398,3 +398,31 @@ TEST_F(AttestationLoop, MetricsCountAppraisalsFindingsAndLatencies) {
 
 }  // namespace
 }  // namespace custos::test
+
+namespace custos::test {
+namespace {
+
+TEST_F(AttestationLoop, OperatorSuppliedGoldenValuesAreEnforcedFromTheFirstQuote) {
+    enroll_both();
+    add_site();
+    auto op = v_->client();
+    unsigned st = 0;
+    // The operator's reference for PCR 0 differs from what host-a's TPM will quote.
+    const std::string golden = R"({"site":"dc1","golden_pcrs":{"sha256":{"0":")" + std::string(64, 'a') + R"("}}})";
+    std::string body = post(*op, "/v1/hosts/host-a/approve", golden, &st);
+    ASSERT_EQ(st, 200u) << body;
+    auto r = a_->round(&st);
+    ASSERT_EQ(st, 200u);
+    EXPECT_EQ(r["status"].as_string(), "contraindicated");
+    auto fs = v_->findings("host-a", "pcr-changed");
+    ASSERT_EQ(fs.size(), 1u);
+    EXPECT_NE(fs[0].detail.find("sha256:0"), std::string::npos) << fs[0].detail;
+    EXPECT_TRUE(v_->host("host-a")->golden_from_operator);
+    // A malformed reference is refused and changes nothing.
+    body = post(*op, "/v1/hosts/host-b/approve", R"({"site":"dc1","golden_pcrs":{"sha256":{"0":"00"}}})", &st);
+    EXPECT_EQ(st, 400u) << body;
+    EXPECT_EQ(v_->host("host-b")->state, "enrolled");
+}
+
+}  // namespace
+}  // namespace custos::test
