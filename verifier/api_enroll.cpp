@@ -251,6 +251,8 @@ net::http_response activate(service_context& ctx, const net::http_request& req) 
     h.enrolled_at = now;
     h.have_clock = false;  // a new AK: the next quote starts the clock history
     if (auto x = (*tx)->put_host(h); !x) return error_reply(x.err());
+    // Report keys bound by the previous AK's quotes must not sign for the new enrollment.
+    if (auto x = (*tx)->unbind_report_keys(h.id); !x) return error_reply(x.err());
     if (auto c = (*tx)->commit(); !c) return error_reply(c.err());
 
     json::object out;

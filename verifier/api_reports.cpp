@@ -159,9 +159,12 @@ net::http_response post_reports(service_context& ctx, const net::http_request& r
         if (*closed) status_changed = true;
     }
     if (good > 0) h.last_seen = now;
-    if (status_changed)
+    if (status_changed) {
         if (auto s = refresh_status(*tx, h, now); !s) return error_reply(s.err());
-    if (auto x = tx->put_host(h); !x) return error_reply(x.err());
+        if (auto x = tx->put_host(h); !x) return error_reply(x.err());
+    } else if (good > 0) {
+        if (auto x = tx->update_host_progress(h.id, h.chain_seq, h.chain_hash, h.last_seen); !x) return error_reply(x.err());
+    }
     if (auto c = tx->commit(); !c) return error_reply(c.err());
     for (const char* c : counted) ctx.stats.count_report(c);
     ctx.publish(raised);

@@ -362,6 +362,11 @@ public:
             .i64(h.reset_count).i64(h.restart_count).u64(h.chain_seq).blob(h.chain_hash).text(h.status)
             .i64(h.status_at).run("storing a host");
     }
+    result<void> update_host_progress(const std::string& id, std::uint64_t chain_seq, byte_view chain_hash,
+                                      std::int64_t last_seen) override {
+        CUSTOS_TRY(s, s_.prepare("UPDATE hosts SET chain_seq = ?, chain_hash = ?, last_seen = ? WHERE id = ?"));
+        return s.u64(chain_seq).blob(chain_hash).i64(last_seen).text(id).run("updating a host's report chain");
+    }
     result<std::vector<host_record>> list_hosts() override {
         CUSTOS_TRY(s, s_.prepare(std::string("SELECT ") + host_columns + " FROM hosts ORDER BY id"));
         std::vector<host_record> out;
@@ -406,6 +411,10 @@ public:
         return s.step("looking up a report key");
     }
 
+    result<void> unbind_report_keys(const std::string& host_id) override {
+        CUSTOS_TRY(s, s_.prepare("DELETE FROM report_keys WHERE host_id = ?"));
+        return s.text(host_id).run("unbinding report keys");
+    }
     result<std::optional<report_record>> get_report(const std::string& host_id, std::uint64_t seq) override {
         CUSTOS_TRY(s, s_.prepare("SELECT host_id, seq, hash, body, signature, report_key, received_at FROM reports "
                                  "WHERE host_id = ? AND seq = ?"));

@@ -133,6 +133,9 @@ public:
     virtual result<std::optional<host_record>> get_host_by_ek(const std::string& ek_sha256) = 0;
     virtual result<void> put_host(const host_record& h) = 0;  // insert or replace every field
     virtual result<std::vector<host_record>> list_hosts() = 0;  // ordered by id
+    // The hot path of report ingestion: only the chain head and last_seen change.
+    virtual result<void> update_host_progress(const std::string& id, std::uint64_t chain_seq, byte_view chain_hash,
+                                              std::int64_t last_seen) = 0;
 
     // Challenges: the nonce is the key; take_challenge deletes it and returns what it was issued for.
     virtual result<void> insert_challenge(byte_view nonce, const std::string& host_id, std::int64_t expires_at) = 0;
@@ -143,6 +146,8 @@ public:
     // Report keys bound to a host by a quote. A key already bound is not an error (idempotent).
     virtual result<void> bind_report_key(const std::string& host_id, byte_view key, std::int64_t bound_at) = 0;
     virtual result<bool> report_key_bound(const std::string& host_id, byte_view key) = 0;
+    // At re-enrollment: keys bound by quotes of the previous AK no longer count.
+    virtual result<void> unbind_report_keys(const std::string& host_id) = 0;
 
     virtual result<std::optional<report_record>> get_report(const std::string& host_id, std::uint64_t seq) = 0;
     virtual result<void> insert_report(const report_record& r) = 0;  // (host_id, seq) unique

@@ -293,6 +293,12 @@ TEST_F(AttestationLoop, ReportsSignedWithAnUnboundKeyAreRejected) {
     EXPECT_EQ(b_->send_reports({r1}), (std::vector<std::string>{"rejected"}));
     EXPECT_EQ(v_->findings("host-b", "report-signature-invalid").size(), 1u);
     EXPECT_EQ(a_->send_reports({r1}), (std::vector<std::string>{"accepted"}));
+    // After a re-enrollment the old binding no longer counts: the next report needs a fresh binding.
+    ASSERT_EQ(a_->enroll(*v_, v_->token("host-a")), 200u);
+    auto r2 = a_->make_report();
+    EXPECT_EQ(a_->send_reports({r2}), (std::vector<std::string>{"rejected"}));
+    ASSERT_EQ(a_->bind_key(), 200u);
+    EXPECT_EQ(a_->send_reports({r2}), (std::vector<std::string>{"accepted"}));
 }
 
 TEST_F(AttestationLoop, ABindingQuoteOverAnotherKeyIsQuoteInvalid) {
