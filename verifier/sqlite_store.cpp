@@ -2,7 +2,10 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <map>
+#include <thread>
 #include <mutex>
 #include <utility>
 
@@ -247,6 +250,13 @@ finding_record read_finding(const stmt& s) {
 class sqlite_store final : public store {
 public:
     ~sqlite_store() override {
+        {
+            std::lock_guard lock(ckpt_mu_);
+            ckpt_stop_ = true;
+        }
+        ckpt_cv_.notify_all();
+        if (ckpt_thread_.joinable()) ckpt_thread_.join();
+        if (ckpt_db_) sqlite3_close_v2(ckpt_db_);
         for (auto& [sql, s] : cache_) sqlite3_finalize(s);
         sqlite3_close_v2(db_);
     }
@@ -268,8 +278,33 @@ public:
     sqlite3* db() { return db_; }
     std::mutex& mu() { return mu_; }
 
+    // Checkpoints run on their own connection and thread (PASSIVE: they never block writers), so the
+    // fsync of the database file is not paid inside a request's transaction.
+    result<void> start_checkpointer(const std::filesystem::path& path) {
+        CUSTOS_TRY_VOID(exec(db_, "PRAGMA wal_autocheckpoint=0", "disabling inline checkpoints"));
+        if (sqlite3_open_v2(path.c_str(), &ckpt_db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, nullptr) != SQLITE_OK)
+            return make_error(errc::io, "database " + path.string() + ": checkpoint connection: " + sqlite3_errmsg(ckpt_db_));
+        sqlite3_busy_timeout(ckpt_db_, 5000);
+        ckpt_thread_ = std::thread([this] {
+            std::unique_lock lock(ckpt_mu_);
+            for (;;) {
+                const bool stop = ckpt_cv_.wait_for(lock, std::chrono::seconds(1), [this] { return ckpt_stop_; });
+                lock.unlock();
+                sqlite3_wal_checkpoint_v2(ckpt_db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+                lock.lock();
+                if (stop) return;
+            }
+        });
+        return {};
+    }
+
 private:
     sqlite3* db_ = nullptr;
+    sqlite3* ckpt_db_ = nullptr;
+    std::thread ckpt_thread_;
+    std::mutex ckpt_mu_;
+    std::condition_variable ckpt_cv_;
+    bool ckpt_stop_ = false;
     std::mutex mu_;
     std::map<std::string, sqlite3_stmt*> cache_;
 };
@@ -606,6 +641,7 @@ result<std::unique_ptr<sqlite_store>> sqlite_store::open(const std::filesystem::
                                 std::to_string(v + 1) + "); COMMIT";
         CUSTOS_TRY_VOID(exec(st->db_, set.c_str(), where.c_str()));
     }
+    CUSTOS_TRY_VOID(st->start_checkpointer(path));
     return st;
 }
 
