@@ -65,6 +65,13 @@ result<verified> verify_es256(std::string_view token, EVP_PKEY* pub) {
     CUSTOS_TRY(alg, ho.str("alg"));
     if (alg != "ES256")
         return make_error(errc::structure, "JWT header: algorithm \"" + alg + "\" is not accepted (only ES256)");
+    // No other header parameters: "crit", "jwk", "x5u" and friends would ask for processing (or keys) this
+    // verifier does not take from a token.
+    CUSTOS_TRY_VOID(ho.only({"alg", "typ"}));
+    if (ho.has("typ")) {
+        CUSTOS_TRY(typ, ho.str("typ"));
+        if (typ != "JWT") return make_error(errc::structure, "JWT header: typ \"" + typ + "\" is not \"JWT\"");
+    }
     CUSTOS_TRY(cv, sjson::parse(out.claims_json, "JWT claims"));
     if (!cv.is_object()) return make_error(errc::structure, "JWT claims must be a JSON object");
     if (s->size() != 2 * coord)

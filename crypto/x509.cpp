@@ -54,30 +54,47 @@ result<void> add_ext(X509* cert, X509* issuer, int nid, const std::string& value
     return {};
 }
 
+// DNS names as RFC 5280 allows them in a SAN: letters, digits, '-', '.', and a leading "*." wildcard.
+bool is_dns_name(const std::string& d) {
+    if (d.empty() || d.size() > 253 || d.front() == '.' || d.back() == '.') return false;
+    for (std::size_t i = 0; i < d.size(); ++i) {
+        const char c = d[i];
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+                        c == '.' || (c == '*' && i == 0 && d.size() > 2 && d[1] == '.');
+        if (!ok) return false;
+    }
+    return d.find("..") == std::string::npos;
+}
+
 result<void> add_san(X509* cert, const cert_request& req) {
     if (req.dns.empty() && req.ips.empty() && req.uris.empty()) return {};
     gens_ptr gens(sk_GENERAL_NAME_new_null());
+    if (!gens) return ossl::crypto_error("subjectAltName");
+    // Each GENERAL_NAME is owned by `gens` as soon as it is pushed, and freed here when pushing fails.
     auto push = [&](int type, const std::string& v) -> bool {
-        GENERAL_NAME* gn = nullptr;
+        std::unique_ptr<GENERAL_NAME, ossl::deleter<GENERAL_NAME_free>> gn(GENERAL_NAME_new());
+        if (!gn) return false;
         if (type == GEN_IPADD) {
             ASN1_OCTET_STRING* ip = a2i_IPADDRESS(v.c_str());
             if (!ip) return false;
-            gn = GENERAL_NAME_new();
-            GENERAL_NAME_set0_value(gn, GEN_IPADD, ip);
+            GENERAL_NAME_set0_value(gn.get(), GEN_IPADD, ip);
         } else {
             ASN1_IA5STRING* s = ASN1_IA5STRING_new();
-            ASN1_STRING_set(s, v.data(), static_cast<int>(v.size()));
-            gn = GENERAL_NAME_new();
-            GENERAL_NAME_set0_value(gn, type, s);
+            if (!s) return false;
+            GENERAL_NAME_set0_value(gn.get(), type, s);
+            if (ASN1_STRING_set(s, v.data(), static_cast<int>(v.size())) != 1) return false;
         }
-        return sk_GENERAL_NAME_push(gens.get(), gn) > 0;
+        if (sk_GENERAL_NAME_push(gens.get(), gn.get()) <= 0) return false;
+        gn.release();
+        return true;
     };
     for (const auto& d : req.dns)
-        if (!push(GEN_DNS, d)) return make_error(errc::invalid_argument, "bad DNS name \"" + d + "\"");
+        if (!is_dns_name(d) || !push(GEN_DNS, d)) return make_error(errc::invalid_argument, "bad DNS name \"" + d + "\"");
     for (const auto& i : req.ips)
         if (!push(GEN_IPADD, i)) return make_error(errc::invalid_argument, "bad IP address \"" + i + "\"");
     for (const auto& u : req.uris)
-        if (!push(GEN_URI, u)) return make_error(errc::invalid_argument, "bad URI \"" + u + "\"");
+        if (u.find(':') == std::string::npos || !push(GEN_URI, u))
+            return make_error(errc::invalid_argument, "bad URI \"" + u + "\"");
     if (X509_add1_ext_i2d(cert, NID_subject_alt_name, gens.get(), 0, X509V3_ADD_DEFAULT) != 1)
         return ossl::crypto_error("adding subjectAltName");
     return {};
@@ -87,11 +104,11 @@ result<ossl::x509_ptr> build(X509* issuer, X509_NAME* issuer_name, EVP_PKEY* sig
                              const cert_request& req) {
     ossl::x509_ptr cert(X509_new());
     if (!cert) return ossl::crypto_error("X509_new");
-    X509_set_version(cert.get(), 2);
+    if (X509_set_version(cert.get(), X509_VERSION_3) != 1) return ossl::crypto_error("X509_set_version");
     unsigned char serial[16];
     if (RAND_bytes(serial, sizeof serial) != 1) return ossl::crypto_error("serial");
-    serial[0] &= 0x7f;  // positive
-    serial[0] |= 0x01;  // and 128 bits long
+    // Positive (top bit clear) with the next bit set, so every serial is 16 DER content bytes long.
+    serial[0] = static_cast<unsigned char>((serial[0] & 0x7f) | 0x40);
     ossl::bn_ptr bn(BN_bin2bn(serial, sizeof serial, nullptr));
     if (!bn || !BN_to_ASN1_INTEGER(bn.get(), X509_get_serialNumber(cert.get()))) return ossl::crypto_error("serial");
     const std::time_t nb = req.not_before ? static_cast<std::time_t>(req.not_before) : std::time(nullptr) - 300;
@@ -135,6 +152,21 @@ bool is_p256(EVP_PKEY* key) {
            std::string(group) == "prime256v1";
 }
 
+// "RSA", "EC secp384r1", … for error messages about a key that is not P-256.
+std::string key_kind(EVP_PKEY* key) {
+    const int id = EVP_PKEY_get_base_id(key);
+    const char* name = id == EVP_PKEY_EC ? "EC" : (id != NID_undef ? OBJ_nid2sn(id) : EVP_PKEY_get0_type_name(key));
+    std::string out = name ? name : "an unknown key type";
+    char group[64] = {};
+    std::size_t len = 0;
+    if (id == EVP_PKEY_EC && EVP_PKEY_get_utf8_string_param(key, "group", group, sizeof group, &len) == 1)
+        out += std::string(" ") + group;
+    return out;
+}
+
+// Never prompt for a passphrase (OpenSSL's default callback reads the terminal): custos keys are unencrypted.
+int no_passphrase(char*, int, int, void*) { return -1; }
+
 result<std::string> bio_text(BIO* bio) {
     char* data = nullptr;
     const long n = BIO_get_mem_data(bio, &data);
@@ -159,7 +191,7 @@ result<std::string> private_key_to_pem(EVP_PKEY* key) {
 
 result<ossl::pkey_ptr> load_private_pem(byte_view pem) {
     ossl::bio_ptr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-    ossl::pkey_ptr k(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
+    ossl::pkey_ptr k(bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, no_passphrase, nullptr) : nullptr);
     if (!k) return make_error(errc::parse, ossl::last_error("not a PEM private key"));
     return k;
 }
@@ -192,7 +224,7 @@ result<bytes> to_der(X509* cert) {
 
 result<ossl::x509_ptr> load_pem(byte_view pem) {
     ossl::bio_ptr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-    ossl::x509_ptr c(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+    ossl::x509_ptr c(bio ? PEM_read_bio_X509(bio.get(), nullptr, no_passphrase, nullptr) : nullptr);
     if (!c) return make_error(errc::parse, ossl::last_error("not a PEM certificate"));
     return c;
 }
@@ -210,13 +242,12 @@ result<std::string> make_csr_pem(EVP_PKEY* key, const dn& subject) {
 
 result<csr_info> parse_csr_pem(byte_view pem) {
     ossl::bio_ptr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-    req_ptr req(PEM_read_bio_X509_REQ(bio.get(), nullptr, nullptr, nullptr));
+    req_ptr req(bio ? PEM_read_bio_X509_REQ(bio.get(), nullptr, no_passphrase, nullptr) : nullptr);
     if (!req) return make_error(errc::parse, ossl::last_error("not a PEM certificate request"));
     EVP_PKEY* key = X509_REQ_get0_pubkey(req.get());
     if (!key) return make_error(errc::structure, "the certificate request carries no usable public key");
     if (!is_p256(key))
-        return make_error(errc::structure, std::string("the certificate request's key is ") +
-                                               OBJ_nid2sn(EVP_PKEY_get_base_id(key)) + ", not ECDSA P-256");
+        return make_error(errc::structure, "the certificate request's key is " + key_kind(key) + ", not ECDSA P-256");
     if (X509_REQ_verify(req.get(), key) != 1)
         return make_error(errc::signature, ossl::last_error("the certificate request's self-signature does not verify"));
     csr_info out;

@@ -2,8 +2,10 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
+#include <optional>
 
 #include "attest/pcr_selection.hpp"
 #include "attest/wire.hpp"
@@ -52,19 +54,22 @@ result<double> number(const sjson::object_reader& o, std::string_view key) {
     return o.bad(key, "must be a number");
 }
 
-// Splits "/v1/hosts/<id>[/<action>]".
-bool host_path(std::string_view target, std::string& id, std::string& action) {
+// Splits "/v1/hosts/<id>[/<action>]"; the answer to send when the id is not a valid host id.
+std::optional<net::http_response> host_path(std::string_view target, std::string& id, std::string& action) {
     std::string_view path = target.substr(0, target.find('?'));
     constexpr std::string_view prefix = "/v1/hosts/";
-    if (path.substr(0, prefix.size()) != prefix) return false;
-    path.remove_prefix(prefix.size());
+    path.remove_prefix(std::min(prefix.size(), path.size()));
     const auto slash = path.find('/');
     id = std::string(path.substr(0, slash));
     action = slash == std::string_view::npos ? "" : std::string(path.substr(slash + 1));
-    return valid_id(id);
+    if (valid_id(id)) return std::nullopt;
+    return net::json_error(400, "bad-request",
+                           "\"" + id.substr(0, 64) + "\" is not a host id ([A-Za-z0-9][A-Za-z0-9._-]{0,62})");
 }
 
-// "a=1&b=2" with only the allowed keys.
+// "a=1&b=2" with only the allowed keys, each at most once. Values are taken as sent: every value this API
+// accepts (ids, rule names, numbers) is made of characters that need no percent-encoding, so a '%' or '+'
+// is refused by the value checks rather than decoded.
 result<std::map<std::string, std::string>> query_params(std::string_view target,
                                                         std::initializer_list<std::string_view> allowed) {
     std::map<std::string, std::string> out;
@@ -77,10 +82,11 @@ result<std::map<std::string, std::string>> query_params(std::string_view target,
         rest = amp == std::string_view::npos ? std::string_view{} : rest.substr(amp + 1);
         if (kv.empty()) continue;
         const auto eq = kv.find('=');
-        const std::string k(kv.substr(0, eq)), v(eq == std::string_view::npos ? "" : kv.substr(eq + 1));
+        const std::string k(kv.substr(0, eq).substr(0, 64)), v(eq == std::string_view::npos ? "" : kv.substr(eq + 1));
         if (std::find(allowed.begin(), allowed.end(), k) == allowed.end())
             return make_error(errc::invalid_argument, "unknown query parameter \"" + k + "\"");
-        out[k] = v;
+        if (!out.emplace(k, v).second)
+            return make_error(errc::invalid_argument, "query parameter \"" + k + "\" is given twice");
     }
     return out;
 }
@@ -89,6 +95,10 @@ result<std::int64_t> to_int(const std::string& s, const char* what) {
     if (s.empty() || s.size() > 18 || s.find_first_not_of("0123456789") != std::string::npos)
         return make_error(errc::invalid_argument, std::string("query parameter ") + what + " must be a non-negative integer");
     return std::stoll(s);
+}
+
+bool rule_name(const std::string& r) {
+    return !r.empty() && r.size() <= 64 && r.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") == std::string::npos;
 }
 
 net::http_response list_hosts(store& db) {
@@ -142,6 +152,7 @@ net::http_response approve(store& db, const std::string& id, const std::string& 
     if (auto x = o->only({"site", "golden_pcrs"}); !x) return error_reply(x.err());
     auto site = o->str("site");
     if (!site) return error_reply(site.err());
+    if (!valid_id(*site)) return error_reply(o->bad("site", "is not a valid site id"));
     std::string golden;
     if (o->has("golden_pcrs")) {
         auto g = o->value("golden_pcrs");
@@ -188,19 +199,23 @@ net::http_response approve(store& db, const std::string& id, const std::string& 
     return json_reply(200, host_summary(rec, open->size()));
 }
 
+// Idempotent: decommissioning a decommissioned host answers 200 and changes nothing.
 net::http_response decommission(store& db, const std::string& id, const std::string& body) {
-    if (body.find_first_not_of(" \t\r\n{}") != std::string::npos || body.find('{') == std::string::npos)
-        return net::json_error(400, "bad-request", "decommission request: the body must be {}");
+    if (auto v = parse_body(body, "decommission request", {}); !v) return error_reply(v.err());
     auto tx = db.begin();
     if (!tx) return error_reply(tx.err());
     auto h = (*tx)->get_host(id);
     if (!h) return error_reply(h.err());
     if (!h.value()) return net::json_error(404, "not-found", "no host \"" + id + "\"");
+    auto open = open_findings_of(**tx, id);
+    if (!open) return error_reply(open.err());
     host_record rec = **h;
-    rec.state = "decommissioned";
-    if (auto x = (*tx)->put_host(rec); !x) return error_reply(x.err());
-    if (auto c = (*tx)->commit(); !c) return error_reply(c.err());
-    return json_reply(200, host_summary(rec, 0));
+    if (rec.state != "decommissioned") {
+        rec.state = "decommissioned";
+        if (auto x = (*tx)->put_host(rec); !x) return error_reply(x.err());
+        if (auto c = (*tx)->commit(); !c) return error_reply(c.err());
+    }
+    return json_reply(200, host_summary(rec, open->size()));
 }
 
 net::http_response add_entity(store& db, const std::string& body) {
@@ -274,9 +289,21 @@ net::http_response list_findings(store& db, const std::string& target) {
     auto q = query_params(target, {"host", "rule", "open", "since", "limit"});
     if (!q) return error_reply(q.err());
     finding_filter f;
-    if (q->count("host")) f.host = (*q)["host"];
-    if (q->count("rule")) f.rule = (*q)["rule"];
-    if (q->count("open")) f.open_only = (*q)["open"] == "1" || (*q)["open"] == "true";
+    if (q->count("host")) {
+        if (!valid_id((*q)["host"])) return net::json_error(400, "bad-request", "query parameter host is not a host id");
+        f.host = (*q)["host"];
+    }
+    if (q->count("rule")) {
+        if (!rule_name((*q)["rule"]))
+            return net::json_error(400, "bad-request", "query parameter rule is not a rule name such as pcr-changed");
+        f.rule = (*q)["rule"];
+    }
+    if (q->count("open")) {
+        const std::string& v = (*q)["open"];
+        if (v != "0" && v != "1" && v != "true" && v != "false")
+            return net::json_error(400, "bad-request", "query parameter open must be 1 or 0");
+        f.open_only = v == "1" || v == "true";
+    }
     if (q->count("since")) {
         auto s = to_int((*q)["since"], "since");
         if (!s) return error_reply(s.err());
@@ -285,7 +312,8 @@ net::http_response list_findings(store& db, const std::string& target) {
     if (q->count("limit")) {
         auto l = to_int((*q)["limit"], "limit");
         if (!l) return error_reply(l.err());
-        f.limit = static_cast<std::size_t>(std::min<std::int64_t>(*l, 10'000));
+        if (*l < 1 || *l > 10'000) return net::json_error(400, "bad-request", "query parameter limit must be within 1..10000");
+        f.limit = static_cast<std::size_t>(*l);
     }
     auto tx = db.begin();
     if (!tx) return error_reply(tx.err());
@@ -308,14 +336,13 @@ void register_fleet_routes(net::https_server& srv, store& db) {
     srv.route("GET", "/v1/hosts", net::auth::client_cert, op([&db](const net::http_request&) { return list_hosts(db); }));
     srv.route_prefix("GET", "/v1/hosts/", net::auth::client_cert, op([&db](const net::http_request& req) {
                          std::string id, action;
-                         if (!host_path(req.target, id, action) || !action.empty())
-                             return net::json_error(404, "not-found", "expected /v1/hosts/<host id>");
+                         if (auto bad = host_path(req.target, id, action)) return *bad;
+                         if (!action.empty()) return net::json_error(404, "not-found", "expected /v1/hosts/<host id>");
                          return get_host(db, id);
                      }));
     srv.route_prefix("POST", "/v1/hosts/", net::auth::client_cert, op([&db](const net::http_request& req) {
                          std::string id, action;
-                         if (!host_path(req.target, id, action))
-                             return net::json_error(404, "not-found", "expected /v1/hosts/<host id>/<action>");
+                         if (auto bad = host_path(req.target, id, action)) return *bad;
                          if (action == "approve") return approve(db, id, req.body);
                          if (action == "decommission") return decommission(db, id, req.body);
                          return net::json_error(404, "not-found", "hosts have the actions approve and decommission");

@@ -1,5 +1,7 @@
 #include "verifier/config.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <toml++/toml.h>
 
 #include <set>
@@ -69,20 +71,36 @@ result<void> check_range(const std::string& file, const char* key, std::uint64_t
     return {};
 }
 
-result<void> check_listen(const std::string& file, const std::string& listen) {
-    const auto colon = listen.rfind(':');
-    std::string host = colon == std::string::npos ? "" : listen.substr(0, colon);
-    const std::string port = colon == std::string::npos ? "" : listen.substr(colon + 1);
-    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-    bool digits = !port.empty() && port.size() <= 5;
-    for (char c : port) digits = digits && c >= '0' && c <= '9';
-    if (host.empty() || !digits || std::stoul(port) > 65535)
-        return make_error(errc::invalid_argument, file + ": listen = \"" + listen +
-                                                      "\" is not HOST:PORT (e.g. 127.0.0.1:8443 or [::1]:8443)");
+}  // namespace
+
+result<void> check_listen_address(const std::string& listen) {
+    auto bad = [&] {
+        return make_error(errc::invalid_argument,
+                          "listen = \"" + listen + "\" is not HOST:PORT with a port 1..65535 (e.g. 127.0.0.1:8443 or [::1]:8443)");
+    };
+    std::string host, port;
+    if (!listen.empty() && listen.front() == '[') {
+        const auto close = listen.find(']');
+        if (close == std::string::npos || close + 1 >= listen.size() || listen[close + 1] != ':') return bad();
+        host = listen.substr(1, close - 1);
+        port = listen.substr(close + 2);
+        in6_addr a6{};
+        if (::inet_pton(AF_INET6, host.c_str(), &a6) != 1) return bad();
+    } else {
+        const auto colon = listen.rfind(':');
+        if (colon == std::string::npos) return bad();
+        host = listen.substr(0, colon);
+        port = listen.substr(colon + 1);
+        // A bare IPv6 address is ambiguous (which colon starts the port?): it must be in brackets.
+        if (host.empty() || host.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") !=
+                                std::string::npos)
+            return bad();
+    }
+    if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos) return bad();
+    const unsigned long p = std::stoul(port);
+    if (p < 1 || p > 65535) return bad();
     return {};
 }
-
-}  // namespace
 
 result<verifier_config> load_verifier_config(const fs::path& file) {
     std::error_code ec;
@@ -157,7 +175,7 @@ result<verifier_config> load_verifier_config(const fs::path& file) {
         }
     }
     const std::string& f = r.file;
-    CUSTOS_TRY_VOID(check_listen(f, c.listen));
+    if (auto l = check_listen_address(c.listen); !l) return make_error(errc::invalid_argument, f + ": " + l.err().message);
     CUSTOS_TRY_VOID(check_range(f, "threads", c.threads, 1, 256));
     CUSTOS_TRY_VOID(check_range(f, "body_limit", c.body_limit, 1024, 1u << 30));
     CUSTOS_TRY_VOID(check_range(f, "read_timeout_ms", c.read_timeout_ms, 100, 600'000));

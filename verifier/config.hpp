@@ -50,6 +50,9 @@ struct verifier_config {
 
 // Parses verifier.toml; every error names the file, the key and what is wrong.
 result<verifier_config> load_verifier_config(const std::filesystem::path& file);
+// `listen` as the config takes it: HOST:PORT, port 1..65535, IPv6 in brackets ([::1]:8443). init checks its
+// --listen with it before writing anything.
+result<void> check_listen_address(const std::string& listen);
 // The text `init` writes (every key, with comments).
 std::string render_verifier_config(const verifier_config& c);
 

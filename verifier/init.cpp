@@ -3,6 +3,9 @@
 #include <openssl/x509v3.h>
 #include <sys/stat.h>
 
+#include <cerrno>
+#include <cstring>
+
 #include "attest/ek_cert.hpp"
 #include "crypto/file_io.hpp"
 #include "crypto/x509.hpp"
@@ -15,6 +18,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
+constexpr std::int64_t ca_days = 3650;
+constexpr std::int64_t server_days = 825;  // the most browsers and TLS stacks accept for a leaf
+constexpr std::int64_t operator_days = 730;
+
 bool is_ip(const std::string& s) {
     ASN1_OCTET_STRING* ip = a2i_IPADDRESS(s.c_str());
     if (!ip) return false;
@@ -22,11 +29,12 @@ bool is_ip(const std::string& s) {
     return true;
 }
 
-result<void> make_dir(const fs::path& p) {
+// Creates p (and missing parents) and makes p itself private, also when it already existed with wider modes.
+result<void> make_private_dir(const fs::path& p) {
     std::error_code ec;
     fs::create_directories(p, ec);
     if (ec) return make_error(errc::io, "creating " + p.string() + ": " + ec.message());
-    if (::chmod(p.c_str(), 0700) != 0) return make_error(errc::io, "chmod 0700 " + p.string());
+    if (::chmod(p.c_str(), 0700) != 0) return make_error(errc::io, "chmod 0700 " + p.string() + ": " + std::strerror(errno));
     return {};
 }
 
@@ -40,74 +48,109 @@ result<void> write_cert(const fs::path& p, X509* cert) {
     return write_file_atomic(p, pem, 0644);
 }
 
-}  // namespace
+// Everything init writes, made in memory first so that a failure leaves the directory as it was.
+struct material {
+    ossl::pkey_ptr ca_key, server_key, operator_key, result_key;
+    ossl::x509_ptr ca, server, operator_cert;
+    std::string result_pub, recipient_pub;
+    secret_bytes recipient_key;
+};
 
-result<void> init_verifier_dir(const init_options& o) {
-    const fs::path dir = fs::absolute(o.dir);
-    if (fs::exists(dir / "verifier.toml") && !o.force)
-        return make_error(errc::invalid_argument, dir.string() +
-                                                      " is already initialised (verifier.toml exists); use --force "
-                                                      "to replace its keys and certificates");
-    // Check the inputs before writing anything.
-    bytes ek_ca;
-    if (!o.ek_ca_file.empty()) {
-        CUSTOS_TRY(b, read_file(o.ek_ca_file, 4 << 20));
-        if (auto s = attest::load_ca_bundle(b); !s) return with_context(std::move(s).err(), o.ek_ca_file.string());
-        ek_ca = std::move(b);
-    }
-    if (auto c = load_verifier_config(dir / "verifier.toml"); !c && fs::exists(dir / "verifier.toml") && !o.force)
-        return std::move(c).err();
-
-    verifier_config cfg;
-    cfg.dir = dir;
-    cfg.listen = o.listen;
-    for (const char* sub : {"", "ca", "keys", "tls", "operator"}) CUSTOS_TRY_VOID(make_dir(dir / sub));
-
+result<material> make_material(const init_options& o) {
+    material m;
     CUSTOS_TRY(ca_key, x509::generate_p256());
     x509::cert_request ca_req;
     ca_req.subject = {"custos verifier CA", "ca", "custos"};
     ca_req.kind = x509::cert_kind::ca;
-    ca_req.valid_days = 3650;
+    ca_req.valid_days = ca_days;
     CUSTOS_TRY(ca, x509::make_ca(ca_key.get(), ca_req));
 
     CUSTOS_TRY(server_key, x509::generate_p256());
     x509::cert_request srv;
     srv.subject = {"custos-verifier", "server", "custos"};
     srv.kind = x509::cert_kind::server;
-    srv.valid_days = 825;
+    srv.valid_days = server_days;
     for (const auto& n : o.server_names) (is_ip(n) ? srv.ips : srv.dns).push_back(n);
-    CUSTOS_TRY(server, x509::issue(ca.get(), ca_key.get(), server_key.get(), srv));
+    auto server = x509::issue(ca.get(), ca_key.get(), server_key.get(), srv);
+    if (!server) return with_context(std::move(server).err(), "server certificate (--server-name)");
 
-    CUSTOS_TRY(op_key, x509::generate_p256());
+    CUSTOS_TRY(operator_key, x509::generate_p256());
     x509::cert_request op;
     op.subject = {o.operator_name, "operator", "custos"};
     op.kind = x509::cert_kind::client;
-    op.valid_days = 730;
-    CUSTOS_TRY(op_cert, x509::issue(ca.get(), ca_key.get(), op_key.get(), op));
+    op.valid_days = operator_days;
+    CUSTOS_TRY(operator_cert, x509::issue(ca.get(), ca_key.get(), operator_key.get(), op));
 
     CUSTOS_TRY(result_key, x509::generate_p256());
     CUSTOS_TRY(result_pub, ossl::public_to_pem(result_key.get()));
+    // The recipient key pair in exactly the form `custos weights keygen` writes.
     CUSTOS_TRY(recipient, weights::generate_recipient_key());
     CUSTOS_TRY(recipient_pub, weights::recipient_public_pem(recipient.pub));
     CUSTOS_TRY(recipient_priv, weights::recipient_private_pem(recipient));
 
-    CUSTOS_TRY_VOID(write_key(cfg.resolve(cfg.ca_key), ca_key.get()));
-    CUSTOS_TRY_VOID(write_cert(cfg.resolve(cfg.ca_cert), ca.get()));
-    CUSTOS_TRY_VOID(write_key(cfg.resolve(cfg.tls_key), server_key.get()));
-    CUSTOS_TRY_VOID(write_cert(cfg.resolve(cfg.tls_cert), server.get()));
-    CUSTOS_TRY_VOID(write_key(dir / "operator/key.pem", op_key.get()));
-    CUSTOS_TRY_VOID(write_cert(dir / "operator/cert.pem", op_cert.get()));
-    CUSTOS_TRY_VOID(write_cert(dir / "operator/ca.pem", ca.get()));
-    CUSTOS_TRY_VOID(write_key(cfg.resolve(cfg.result_key), result_key.get()));
-    CUSTOS_TRY_VOID(write_file_atomic(cfg.resolve(cfg.result_pub), result_pub, 0644));
-    CUSTOS_TRY_VOID(write_file_atomic(cfg.resolve(cfg.recipient_key), recipient_priv.view(), 0600));
-    CUSTOS_TRY_VOID(write_file_atomic(cfg.resolve(cfg.recipient_pub), recipient_pub, 0644));
+    m.ca_key = std::move(ca_key);
+    m.ca = std::move(ca);
+    m.server_key = std::move(server_key);
+    m.server = std::move(server).value();
+    m.operator_key = std::move(operator_key);
+    m.operator_cert = std::move(operator_cert);
+    m.result_key = std::move(result_key);
+    m.result_pub = std::move(result_pub);
+    m.recipient_pub = std::move(recipient_pub);
+    m.recipient_key = std::move(recipient_priv);
+    return m;
+}
+
+}  // namespace
+
+result<void> init_verifier_dir(const init_options& o) {
+    if (o.dir.empty()) return make_error(errc::invalid_argument, "no directory to initialise");
+    const fs::path dir = fs::absolute(o.dir).lexically_normal();
+    const fs::path toml = dir / "verifier.toml";
+    std::error_code ec;
+    if (fs::exists(toml, ec) && !o.force)
+        return make_error(errc::invalid_argument, dir.string() +
+                                                      " is already initialised (verifier.toml exists); use --force "
+                                                      "to replace its keys and certificates");
+    // Every input is checked, and every key and certificate made, before the first write.
+    if (auto l = check_listen_address(o.listen); !l) return with_context(std::move(l).err(), "--listen");
+    if (o.server_names.empty()) return make_error(errc::invalid_argument, "--server-name: at least one name is needed");
+    if (o.operator_name.empty()) return make_error(errc::invalid_argument, "the operator name is empty");
+    bytes ek_ca;
+    if (!o.ek_ca_file.empty()) {
+        auto b = read_file(o.ek_ca_file, 4u << 20);
+        if (!b) return with_context(std::move(b).err(), "--ek-ca " + o.ek_ca_file.string());
+        if (auto s = attest::load_ca_bundle(*b); !s)
+            return make_error(errc::invalid_argument, "--ek-ca " + o.ek_ca_file.string() +
+                                                          " is not a PEM certificate bundle: " + s.err().message);
+        ek_ca = std::move(b).value();
+    }
+    CUSTOS_TRY(m, make_material(o));
+
+    verifier_config cfg;
+    cfg.dir = dir;
+    cfg.listen = o.listen;
+    for (const char* sub : {"", "ca", "keys", "tls", "operator"}) CUSTOS_TRY_VOID(make_private_dir(dir / sub));
+    CUSTOS_TRY_VOID(write_key(cfg.resolve(cfg.ca_key), m.ca_key.get()));
+    CUSTOS_TRY_VOID(write_cert(cfg.resolve(cfg.ca_cert), m.ca.get()));
+    CUSTOS_TRY_VOID(write_key(cfg.resolve(cfg.tls_key), m.server_key.get()));
+    CUSTOS_TRY_VOID(write_cert(cfg.resolve(cfg.tls_cert), m.server.get()));
+    CUSTOS_TRY_VOID(write_key(dir / "operator/key.pem", m.operator_key.get()));
+    CUSTOS_TRY_VOID(write_cert(dir / "operator/cert.pem", m.operator_cert.get()));
+    CUSTOS_TRY_VOID(write_cert(dir / "operator/ca.pem", m.ca.get()));
+    CUSTOS_TRY_VOID(write_key(cfg.resolve(cfg.result_key), m.result_key.get()));
+    CUSTOS_TRY_VOID(write_file_atomic(cfg.resolve(cfg.result_pub), m.result_pub, 0644));
+    CUSTOS_TRY_VOID(write_file_atomic(cfg.resolve(cfg.recipient_key), m.recipient_key.view(), 0600));
+    CUSTOS_TRY_VOID(write_file_atomic(cfg.resolve(cfg.recipient_pub), m.recipient_pub, 0644));
     if (!ek_ca.empty()) CUSTOS_TRY_VOID(write_file_atomic(cfg.resolve(cfg.ek_ca_file), ek_ca, 0644));
-    // The database is created (and migrated) once and never replaced.
-    CUSTOS_TRY(db, open_sqlite_store(cfg.resolve(cfg.database), cfg.sqlite_synchronous_full));
-    (void)db;
+    // The database is created (and migrated) when missing and otherwise opened as it is: --force replaces
+    // credentials, never data.
+    {
+        CUSTOS_TRY(db, open_sqlite_store(cfg.resolve(cfg.database), cfg.sqlite_synchronous_full));
+        (void)db;
+    }
     // verifier.toml last: its presence marks a complete initialisation.
-    CUSTOS_TRY_VOID(write_file_atomic(dir / "verifier.toml", render_verifier_config(cfg), 0600));
+    CUSTOS_TRY_VOID(write_file_atomic(toml, render_verifier_config(cfg), 0600));
     return {};
 }
 

@@ -4,9 +4,12 @@
 #include <gtest/gtest.h>
 
 #include <boost/json/serialize.hpp>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <mutex>
+#include <sstream>
 
 #include "crypto/file_io.hpp"
 #include "crypto/x509.hpp"
@@ -94,6 +97,73 @@ TEST(Alerts, GivesUpAfterTheLastAttemptWithoutBlockingEmit) {
     ASSERT_TRUE(custos::test::wait_until([&] { return sink.failed() == 1; }, 10s));
     EXPECT_EQ(r.calls.load(), 3);
     EXPECT_EQ(sink.delivered(), 0u);
+}
+
+TEST(Alerts, GivesUpOnAReceiverThatIsDown) {
+    auto r = std::make_unique<receiver>();
+    const std::string url = r->url();
+    r->srv->stop();  // nothing listens on the port any more; the directory (and its CA file) stays
+    alert_sink sink({url}, r->ca(), retry_policy{3, 20ms, 2, 100ms});
+    sink.emit(sample());
+    ASSERT_TRUE(custos::test::wait_until([&] { return sink.failed() == 1; }, 20s));
+    EXPECT_EQ(sink.delivered(), 0u);
+    EXPECT_EQ(r->calls.load(), 0);
+}
+
+TEST(Alerts, StopTriesWhatIsPendingOnceMoreThenDropsIt) {
+    receiver r;
+    r.fail_first = 1000;
+    // The retry would come only after a minute: stop() must not wait for it.
+    alert_sink sink({r.url()}, r.ca(), retry_policy{5, 60s, 2, 60s});
+    sink.emit(sample());
+    ASSERT_TRUE(custos::test::wait_until([&] { return r.calls.load() == 1; }, 10s));
+    const auto t0 = std::chrono::steady_clock::now();
+    sink.stop();
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 10s);
+    EXPECT_EQ(r.calls.load(), 2);
+    EXPECT_EQ(sink.failed(), 1u);
+    EXPECT_EQ(sink.delivered(), 0u);
+    sink.emit(sample());  // after stop: logged, not queued
+    sink.stop();
+    EXPECT_EQ(r.calls.load(), 2);
+}
+
+TEST(Alerts, EachWebhookSucceedsOrFailsOnItsOwn) {
+    receiver a, b;
+    // b's certificate comes from another CA than the one given: a gets the finding, b is given up on.
+    alert_sink sink({a.url(), b.url()}, a.ca(), retry_policy{2, 10ms, 2, 10ms});
+    sink.emit(sample());
+    ASSERT_TRUE(custos::test::wait_until([&] { return sink.delivered() + sink.failed() == 2; }, 10s));
+    EXPECT_EQ(sink.delivered(), 1u);
+    EXPECT_EQ(sink.failed(), 1u);
+    EXPECT_EQ(a.calls.load(), 1);
+    EXPECT_EQ(b.calls.load(), 0);
+}
+
+TEST(Alerts, LogsOneJsonLinePerFindingAtItsSeverity) {
+    std::ostringstream os;
+    auto logger = std::make_shared<spdlog::logger>("alerts-test", std::make_shared<spdlog::sinks::ostream_sink_mt>(os));
+    logger->set_pattern("%l %v");
+    logger->set_level(spdlog::level::info);
+    auto previous = spdlog::default_logger();
+    spdlog::set_default_logger(logger);
+    {
+        alert_sink sink({}, "");
+        sink.emit(sample());
+        auto info = sample();
+        info.rule = "reboot";
+        info.severity = "info";
+        info.detail = "resetCount 3 -> 4";
+        sink.emit(info);
+    }
+    spdlog::set_default_logger(previous);
+    EXPECT_EQ(os.str(),
+              R"(warning {"finding":{"id":7,"rule":"pcr-changed","severity":"violation","subject_kind":"host","subject":"gpu-2",)"
+              R"("host":"gpu-2","time":1764000000,"detail":"PCR sha256:7 changed","open":true}})"
+              "\n"
+              R"(info {"finding":{"id":7,"rule":"reboot","severity":"info","subject_kind":"host","subject":"gpu-2",)"
+              R"("host":"gpu-2","time":1764000000,"detail":"resetCount 3 -> 4","open":true}})"
+              "\n");
 }
 
 }  // namespace
