@@ -18,7 +18,7 @@ int run_cli(int argc, char** argv) {
     CLI::App app{"custos-agent: attests this GPU host to a custos verifier with its TPM"};
     app.set_version_flag("--version", "custos-agent 0.1.0");
     std::string config = "/etc/custos/agent.toml";
-    std::optional<std::string> host_id, url, ca, tcti, state_dir, token;
+    std::optional<std::string> host_id, url, ca, tcti, state_dir, token, nvml_lib, chips;
     std::optional<unsigned> interval;
     bool once = false, allow_root = false, verbose = false;
     auto* cfg_opt = app.add_option("--config", config, "agent.toml (default /etc/custos/agent.toml)");
@@ -29,6 +29,8 @@ int run_cli(int argc, char** argv) {
     app.add_option("--state-dir", state_dir, "State directory (AK, certificate, spool)");
     app.add_option("--enroll-token", token, "One-time enrollment token");
     app.add_option("--report-interval", interval, "Seconds between signed reports");
+    app.add_option("--nvml-lib", nvml_lib, "NVML library to load (must load; default libnvidia-ml.so.1 with a PCI sysfs fallback)");
+    app.add_option("--chips", chips, "Chip table (default: the one built into the agent)");
     app.add_flag("--once", once, "Enroll if needed, make one report and one attestation round, flush, exit");
     app.add_flag("--allow-root", allow_root, "Run as root (tests only; production runs as a user in group tss)");
     app.add_flag("-v,--verbose", verbose, "Debug logging");
@@ -61,6 +63,8 @@ int run_cli(int argc, char** argv) {
     if (state_dir) c.state_dir = *state_dir;
     if (token) c.enroll_token = *token;
     if (interval) c.report_interval_s = *interval;
+    if (nvml_lib) c.nvml_library = *nvml_lib;
+    if (chips) c.chip_table = *chips;
     c.tcti = attest::choose_tcti(tcti, c.tcti.empty() ? std::nullopt : std::optional<std::string>(c.tcti));
     if (auto r = check_agent_config(c); !r) {
         std::fprintf(stderr, "custos-agent: %s\n", r.err().message.c_str());

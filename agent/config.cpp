@@ -34,12 +34,22 @@ result<void> load_agent_config(const std::filesystem::path& file, agent_config& 
                               : key == "tcti"         ? &c.tcti
                               : key == "enroll_token" ? &c.enroll_token
                                                       : nullptr;
+        if (key == "nvml_library") {
+            if (!v.is_string() || v.value<std::string>()->empty()) return bad(key, "must be a non-empty string", v);
+            c.nvml_library = *v.value<std::string>();
+            continue;
+        }
+        if (key == "chip_table") {
+            if (!v.is_string()) return bad(key, "must be a string", v);
+            c.chip_table = *v.value<std::string>();
+            continue;
+        }
         if (key == "state_dir") {
             if (!v.is_string()) return bad(key, "must be a string", v);
             c.state_dir = *v.value<std::string>();
             continue;
         }
-        if (!target) return bad(key, "is not a known setting (host_id, verifier_url, ca_file, tcti, state_dir, enroll_token, report_interval_s)", v);
+        if (!target) return bad(key, "is not a known setting (host_id, verifier_url, ca_file, tcti, state_dir, enroll_token, report_interval_s, nvml_library, chip_table)", v);
         if (!v.is_string()) return bad(key, "must be a string", v);
         *target = *v.value<std::string>();
     }

@@ -17,6 +17,9 @@ struct agent_config {
     std::filesystem::path state_dir = "/var/lib/custos-agent";
     std::string enroll_token;  // needed only until the first successful enrollment
     unsigned report_interval_s = 10;
+    // NVML to load: unset → libnvidia-ml.so.1 with the PCI sysfs fallback; set → must load (error otherwise).
+    std::optional<std::string> nvml_library;
+    std::string chip_table;  // empty: the chip table built into the agent
 };
 
 // Reads `file` into `c` (keys present in the file replace the defaults in c).

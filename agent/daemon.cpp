@@ -10,6 +10,7 @@
 #include <ctime>
 #include <random>
 
+#include "attest/report_ext.hpp"
 #include "attest/tpm_public.hpp"
 #include "attest/wire.hpp"
 #include "crypto/base64.hpp"
@@ -158,8 +159,42 @@ result<void> daemon::bind_report_key() {
     return {};
 }
 
+result<void> daemon::open_inventory() {
+    if (cfg_.chip_table.empty()) {
+        chips_ = policy::chip_table::builtin();
+    } else {
+        CUSTOS_TRY(t, policy::chip_table::load(cfg_.chip_table));
+        chips_ = std::move(t);
+    }
+    CUSTOS_TRY(reader, inventory_reader::open(cfg_.nvml_library));
+    inventory_ = std::move(reader);
+    CUSTOS_TRY(counters, compute_counters::open(cfg_.state_dir));
+    counters_ = std::move(counters);
+    return {};
+}
+
+// The GPU section of the next report: a fresh inventory, and the counters advanced by the time since the
+// previous sample at the utilisation seen now.
+static attest::report_ext daemon_inventory_ext(const inventory_reader& reader, compute_counters& counters,
+                                        const policy::chip_table& chips, double dt, double max_dt) {
+    attest::report_ext e;
+    auto inv = reader.read();
+    if (!inv) {
+        spdlog::error("reading the GPU inventory: {}", inv.err().message);
+        e.inventory_error = inv.err().message.substr(0, 256);
+        return e;
+    }
+    if (auto s = counters.sample(*inv, chips, dt, max_dt); !s) spdlog::error("compute counters: {}", s.err().message);
+    return counters.to_ext(*inv, chips);
+}
+
 result<void> daemon::make_report() {
     CUSTOS_TRY(tpm_clock, dev_.read_clock());
+    const auto now = clock_type::now();
+    const double dt = last_sample_ ? std::chrono::duration<double>(now - *last_sample_).count() : 0.0;
+    last_sample_ = now;
+    const attest::report_ext ext =
+        daemon_inventory_ext(*inventory_, *counters_, *chips_, dt, 10.0 * std::max(report_interval_s_, 6u));
     attest::report r;
     r.host = cfg_.host_id;
     r.seq = spool_->head().seq + 1;
@@ -167,6 +202,7 @@ result<void> daemon::make_report() {
     r.time = unix_now();
     r.clock = tpm_clock;
     r.key = report_pk_;
+    r.ext = attest::encode_report_ext(ext);
     const bytes body = attest::encode_report(r);
     const bytes sig = attest::sign_report(body, report_sk_);
     return spool_->add_report(r.seq, body, sig);
@@ -273,6 +309,10 @@ int daemon::run(bool once, const sigset_t& stop_signals) {
         return 2;
     }
     spool_.emplace(std::move(sp).value());
+    if (auto inv = open_inventory(); !inv) {
+        spdlog::error("{}", inv.err().message);
+        return 2;
+    }
     if (auto s = read_file(cfg_.state_dir / "selection.txt", 4096); s) selection_.assign(s->begin(), s->end());
 
     if (!fs::exists(cfg_.state_dir / "client.pem")) {

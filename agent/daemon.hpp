@@ -10,7 +10,9 @@
 #include <optional>
 #include <string>
 
+#include "agent/compute_counters.hpp"
 #include "agent/config.hpp"
+#include "agent/gpu_inventory.hpp"
 #include "agent/spool.hpp"
 #include "attest/tpm_device.hpp"
 #include "crypto/bytes.hpp"
@@ -31,6 +33,7 @@ public:
     int run(bool once, const sigset_t& stop_signals);
 
 private:
+    result<void> open_inventory();
     result<void> enroll();
     result<void> bind_report_key();
     result<void> make_report();
@@ -50,6 +53,10 @@ private:
     std::string selection_ = "sha256:0,1,2,3,4,5,6,7";
     unsigned report_interval_s_;
     unsigned attest_interval_s_ = 60;
+    std::optional<policy::chip_table> chips_;
+    std::optional<inventory_reader> inventory_;
+    std::optional<compute_counters> counters_;
+    std::optional<std::chrono::steady_clock::time_point> last_sample_;
 };
 
 }  // namespace custos::agent

@@ -82,7 +82,7 @@ result<std::string> sign_result(const service_context& ctx, const host_record& h
 net::http_response finish_appraisal(service_context& ctx, std::unique_ptr<store_tx> tx, host_record& h,
                                     std::vector<finding_record>& raised, std::int64_t now, unsigned status_code,
                                     json::object extra) {
-    auto open = refresh_status(*tx, h, now);
+    auto open = refresh_status(*tx, h, now, raised);
     if (!open) return error_reply(open.err());
     auto token = sign_result(ctx, h, *open, now);
     if (!token) return error_reply(token.err());

@@ -2,6 +2,7 @@
 
 #include <boost/json/serialize.hpp>
 
+#include <algorithm>
 #include <chrono>
 
 #include "crypto/strict_json.hpp"
@@ -51,6 +52,30 @@ bool valid_id(std::string_view id) noexcept {
 
 std::int64_t unix_now() noexcept {
     return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// "a=1&b=2" with only the allowed keys, each at most once. Values are taken as sent: every value this API
+// accepts (ids, rule names, numbers) is made of characters that need no percent-encoding, so a '%' or '+'
+// is refused by the value checks rather than decoded.
+result<std::map<std::string, std::string>> query_params(std::string_view target,
+                                                        std::initializer_list<std::string_view> allowed) {
+    std::map<std::string, std::string> out;
+    const auto q = target.find('?');
+    if (q == std::string_view::npos) return out;
+    std::string_view rest = target.substr(q + 1);
+    while (!rest.empty()) {
+        const auto amp = rest.find('&');
+        const std::string_view kv = rest.substr(0, amp);
+        rest = amp == std::string_view::npos ? std::string_view{} : rest.substr(amp + 1);
+        if (kv.empty()) continue;
+        const auto eq = kv.find('=');
+        const std::string k(kv.substr(0, eq).substr(0, 64)), v(eq == std::string_view::npos ? "" : kv.substr(eq + 1));
+        if (std::find(allowed.begin(), allowed.end(), k) == allowed.end())
+            return make_error(errc::invalid_argument, "unknown query parameter \"" + k + "\"");
+        if (!out.emplace(k, v).second)
+            return make_error(errc::invalid_argument, "query parameter \"" + k + "\" is given twice");
+    }
+    return out;
 }
 
 }  // namespace custos::verifier

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -29,6 +30,10 @@ result<boost::json::value> parse_body(const std::string& body, const char* what,
 
 // Host, site and entity ids: [A-Za-z0-9][A-Za-z0-9._-]{0,62}.
 bool valid_id(std::string_view id) noexcept;
+
+// "a=1&b=2" with only the allowed keys, each at most once (errors name the key).
+result<std::map<std::string, std::string>> query_params(std::string_view target,
+                                                        std::initializer_list<std::string_view> allowed);
 
 // Seconds since the Unix epoch.
 std::int64_t unix_now() noexcept;

@@ -3,12 +3,15 @@
 #include <spdlog/spdlog.h>
 
 #include <map>
+#include <set>
 
+#include "attest/report_ext.hpp"
 #include "attest/wire.hpp"
 #include "crypto/strict_json.hpp"
 #include "verifier/agent_auth.hpp"
 #include "verifier/api_common.hpp"
 #include "verifier/findings.hpp"
+#include "verifier/gpu_registry.hpp"
 #include "verifier/service.hpp"
 
 namespace custos::verifier {
@@ -81,6 +84,7 @@ net::http_response post_reports(service_context& ctx, const net::http_request& r
     json::array results;
     std::size_t good = 0;
     std::vector<const char*> counted;
+    std::vector<const attest::report*> accepted;
 
     auto raise = [&](const std::string& rule, const std::string& detail) {
         return raise_finding(*tx, host_finding(rule, h.id, detail, now), raised);
@@ -145,13 +149,43 @@ net::http_response post_reports(service_context& ctx, const net::http_request& r
         }
         report_record rec{h.id, r.seq, hash, it.body, it.sig, r.key, now};
         if (auto x = tx->insert_report(rec); !x) return error_reply(x.err());
+        accepted.push_back(&r);
         h.chain_seq = r.seq;
         h.chain_hash = hash;
         results.push_back(result_json(seq, "accepted"));
         counted.push_back("accepted");
         ++good;
     }
-    bool status_changed = !raised.empty();
+    // GPUs and compute counters, in chain order, for approved hosts.
+    std::set<std::string> other_hosts;
+    std::size_t gpu_resolved = 0;
+    if (h.state == "approved" && !accepted.empty()) {
+        gpu_context gc{*ctx.chips, now, ctx.duplicate_window_s(), ctx.thresholds()};
+        gpu_outcome go;
+        for (const attest::report* r : accepted) {
+            auto ext = attest::parse_report_ext(r->ext);
+            if (!ext) {
+                if (auto x = raise("inventory-unverified", "report " + std::to_string(r->seq) + ": " + ext.err().message); !x)
+                    return error_reply(x.err());
+                continue;
+            }
+            if (auto x = apply_report_ext(*tx, h, r->seq, *ext, gc, go); !x) return error_reply(x.err());
+        }
+        if (go.compute_added)
+            if (auto x = check_compute_thresholds(*tx, gc.thresholds, now, go.raised); !x) return error_reply(x.err());
+        raised.insert(raised.end(), go.raised.begin(), go.raised.end());
+        gpu_resolved = go.resolved;
+        other_hosts = std::move(go.other_hosts);
+    }
+    for (const auto& id : other_hosts) {
+        auto o = tx->get_host(id);
+        if (!o) return error_reply(o.err());
+        if (!o->has_value()) continue;
+        host_record other = **o;
+        if (auto s = refresh_status(*tx, other, now, raised); !s) return error_reply(s.err());
+        if (auto x = tx->put_host(other); !x) return error_reply(x.err());
+    }
+    bool status_changed = !raised.empty() || gpu_resolved > 0;
     // host-dark makes a host's status at least warning: an affirming host has none open to resolve.
     if (good > 0 && h.status != "affirming" && h.status != "unknown") {
         auto closed = tx->resolve_findings(h.id, std::string("host-dark"), now);
@@ -160,7 +194,7 @@ net::http_response post_reports(service_context& ctx, const net::http_request& r
     }
     if (good > 0) h.last_seen = now;
     if (status_changed) {
-        if (auto s = refresh_status(*tx, h, now); !s) return error_reply(s.err());
+        if (auto s = refresh_status(*tx, h, now, raised); !s) return error_reply(s.err());
         if (auto x = tx->put_host(h); !x) return error_reply(x.err());
     } else if (good > 0) {
         if (auto x = tx->update_host_progress(h.id, h.chain_seq, h.chain_hash, h.last_seen); !x) return error_reply(x.err());

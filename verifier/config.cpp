@@ -4,6 +4,8 @@
 #include <netinet/in.h>
 #include <toml++/toml.h>
 
+#include <cmath>
+#include <cstdio>
 #include <set>
 #include <sstream>
 
@@ -43,6 +45,11 @@ struct reader {
             auto v = n->value<std::string>();
             if (!n->is_string() || !v) return bad(name, "must be a string", n);
             out = T(*v);
+        } else if constexpr (std::is_same_v<T, double>) {
+            if (!n->is_integer() && !n->is_floating_point()) return bad(name, "must be a number", n);
+            const double v = *n->value<double>();
+            if (!std::isfinite(v) || v < 0) return bad(name, "must be a finite number ≥ 0", n);
+            out = v;
         } else if constexpr (std::is_same_v<T, bool>) {
             if (!n->is_boolean()) return bad(name, "must be true or false", n);
             out = *n->value<bool>();
@@ -118,7 +125,7 @@ result<verifier_config> load_verifier_config(const fs::path& file) {
     c.dir = abs.parent_path();
     const reader r{root, abs.string()};
     CUSTOS_TRY_VOID(r.only(root, "", {"listen", "threads", "body_limit", "read_timeout_ms", "tls", "keys", "enroll",
-                                      "database", "attest", "alerts"}));
+                                      "database", "attest", "gpu", "compute", "release", "alerts"}));
     CUSTOS_TRY_VOID(r.get(root, "", "listen", c.listen));
     CUSTOS_TRY_VOID(r.get(root, "", "threads", c.threads));
     CUSTOS_TRY_VOID(r.get(root, "", "body_limit", c.body_limit));
@@ -161,6 +168,26 @@ result<verifier_config> load_verifier_config(const fs::path& file) {
         CUSTOS_TRY_VOID(r.get(*at, "attest.", "report_interval_s", c.report_interval_s));
         CUSTOS_TRY_VOID(r.get(*at, "attest.", "dark_after_intervals", c.dark_after_intervals));
     }
+    CUSTOS_TRY(gpu, r.table("gpu"));
+    if (gpu) {
+        CUSTOS_TRY_VOID(r.only(*gpu, "gpu.", {"chip_table", "duplicate_window_s"}));
+        CUSTOS_TRY_VOID(r.get(*gpu, "gpu.", "chip_table", c.chip_table));
+        CUSTOS_TRY_VOID(r.get(*gpu, "gpu.", "duplicate_window_s", c.duplicate_window_s));
+    }
+    CUSTOS_TRY(cm, r.table("compute"));
+    if (cm) {
+        CUSTOS_TRY_VOID(r.only(*cm, "compute.", {"model_ops_threshold", "host_ops_threshold", "entity_ops_threshold",
+                                                 "country_ops_threshold"}));
+        CUSTOS_TRY_VOID(r.get(*cm, "compute.", "model_ops_threshold", c.model_ops_threshold));
+        CUSTOS_TRY_VOID(r.get(*cm, "compute.", "host_ops_threshold", c.host_ops_threshold));
+        CUSTOS_TRY_VOID(r.get(*cm, "compute.", "entity_ops_threshold", c.entity_ops_threshold));
+        CUSTOS_TRY_VOID(r.get(*cm, "compute.", "country_ops_threshold", c.country_ops_threshold));
+    }
+    CUSTOS_TRY(rel, r.table("release"));
+    if (rel) {
+        CUSTOS_TRY_VOID(r.only(*rel, "release.", {"lease_ttl_s"}));
+        CUSTOS_TRY_VOID(r.get(*rel, "release.", "lease_ttl_s", c.lease_ttl_s));
+    }
     CUSTOS_TRY(al, r.table("alerts"));
     if (al) {
         CUSTOS_TRY_VOID(r.only(*al, "alerts.", {"webhooks", "webhook_ca_file"}));
@@ -183,11 +210,24 @@ result<verifier_config> load_verifier_config(const fs::path& file) {
     CUSTOS_TRY_VOID(check_range(f, "attest.attest_interval_s", c.attest_interval_s, 1, 86400));
     CUSTOS_TRY_VOID(check_range(f, "attest.report_interval_s", c.report_interval_s, 1, 86400));
     CUSTOS_TRY_VOID(check_range(f, "attest.dark_after_intervals", c.dark_after_intervals, 1, 1000));
+    CUSTOS_TRY_VOID(check_range(f, "gpu.duplicate_window_s", c.duplicate_window_s, 0, 86400));
+    CUSTOS_TRY_VOID(check_range(f, "release.lease_ttl_s", c.lease_ttl_s, 5, 86400));
     CUSTOS_TRY_VOID(check_range(f, "enroll.token_ttl_s", c.token_ttl_s, 1, 30 * 86400));
     if (auto s = attest::parse_pcr_selection(c.pcr_selection); !s)
         return make_error(errc::invalid_argument, f + ": attest.pcr_selection: " + s.err().message);
     return c;
 }
+
+namespace {
+// A TOML float ("1e+26", "0.0"): an integer literal would not hold 10^26.
+std::string number(double v) {
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%.15g", v);
+    std::string s = buf;
+    if (s.find_first_of(".e") == std::string::npos) s += ".0";
+    return s;
+}
+}  // namespace
 
 std::string render_verifier_config(const verifier_config& c) {
     auto q = [](const std::string& s) { return toml::value<std::string>(s); };
@@ -220,6 +260,16 @@ std::string render_verifier_config(const verifier_config& c) {
       << "attest_interval_s = " << c.attest_interval_s << "      # challenged rounds\n"
       << "report_interval_s = " << c.report_interval_s << "      # signed reports between rounds\n"
       << "dark_after_intervals = " << c.dark_after_intervals << "    # host-dark after this many silent report intervals\n\n"
+      << "[gpu]\n"
+      << "chip_table = " << q(c.chip_table.string()) << "   # empty: the chip table built into custos (policy/chips.toml)\n"
+      << "duplicate_window_s = " << c.duplicate_window_s << "   # gpu-duplicated: one serial from two hosts within this; 0: 2 x report_interval_s\n\n"
+      << "[compute]   # compute-threshold fires when a total reaches one of these (operations; 0: off)\n"
+      << "model_ops_threshold = " << number(c.model_ops_threshold) << "   # a model's training ops + ops attributed to it on hosts\n"
+      << "host_ops_threshold = " << number(c.host_ops_threshold) << "\n"
+      << "entity_ops_threshold = " << number(c.entity_ops_threshold) << "\n"
+      << "country_ops_threshold = " << number(c.country_ops_threshold) << "\n\n"
+      << "[release]\n"
+      << "lease_ttl_s = " << c.lease_ttl_s << "   # a released model key must be renewed within this\n\n"
       << "[alerts]\n"
       << "webhooks = [";
     for (std::size_t i = 0; i < c.webhooks.size(); ++i) o << (i ? ", " : "") << q(c.webhooks[i]);

@@ -40,6 +40,16 @@ struct verifier_config {
     unsigned attest_interval_s = 60;
     unsigned report_interval_s = 10;
     unsigned dark_after_intervals = 3;
+    // [gpu]
+    std::filesystem::path chip_table;     // empty: the chip table built into custos (policy/chips.toml)
+    unsigned duplicate_window_s = 0;      // gpu-duplicated window; 0: 2 × report_interval_s
+    // [compute] thresholds for compute-threshold, in operations; 0 turns one off
+    double model_ops_threshold = 1e26;    // training ops + ops attributed on hosts (ECCN 4E091's 10^26)
+    double host_ops_threshold = 0;
+    double entity_ops_threshold = 0;
+    double country_ops_threshold = 0;
+    // [release]
+    unsigned lease_ttl_s = 300;           // a released model key must be renewed within this
     // [alerts]
     std::vector<std::string> webhooks;  // https URLs; findings are POSTed as JSON with retries
     std::filesystem::path webhook_ca_file;  // empty = system CAs

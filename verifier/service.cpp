@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <cstdio>
 #include <map>
 
 #include "attest/ek_cert.hpp"
@@ -22,6 +23,36 @@ result<std::string> read_text(const std::filesystem::path& p, const char* what) 
     auto b = read_file(p, 1 << 20);
     if (!b) return with_context(std::move(b).err(), std::string("reading the ") + what);
     return std::string(b->begin(), b->end());
+}
+
+// Gauges from the store at scrape time: compute per host and per model, GPUs per host.
+result<std::string> compute_metrics(store_tx& tx) {
+    std::string out;
+    auto gauge = [&](const char* name, const char* help) {
+        out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " gauge\n";
+    };
+    auto line = [&](const char* name, const char* label, const std::string& key, double v) {
+        char buf[48];
+        std::snprintf(buf, sizeof buf, "%.17g", v);
+        out += std::string(name) + "{" + label + "=\"" + key + "\"} " + buf + "\n";
+    };
+    for (const char* by : {"host", "model"}) {
+        CUSTOS_TRY(totals, compute_totals(tx, by));
+        const std::string n = std::string("custos_compute_") ;
+        const std::string ops = n + "ops_by_" + by, busy = n + "busy_seconds_by_" + by, energy = n + "energy_millijoules_by_" + by;
+        gauge(ops.c_str(), "upper bound of operations delivered (busy seconds x peak dense ops/s)");
+        for (const auto& t : totals) line(ops.c_str(), by, t.key, t.total.ops);
+        gauge(busy.c_str(), "utilisation-weighted GPU busy seconds");
+        for (const auto& t : totals) line(busy.c_str(), by, t.key, t.total.busy_s);
+        gauge(energy.c_str(), "GPU energy counted from the driver's counters");
+        for (const auto& t : totals) line(energy.c_str(), by, t.key, static_cast<double>(t.total.energy_mj));
+    }
+    CUSTOS_TRY(gpus, tx.list_gpus(std::nullopt));
+    std::map<std::string, std::uint64_t> per_host;
+    for (const auto& g : gpus) ++per_host[g.host_id];
+    gauge("custos_gpus_by_host", "GPU serials registered to each host");
+    for (const auto& [h, n] : per_host) line("custos_gpus_by_host", "host", h, static_cast<double>(n));
+    return out;
 }
 
 }  // namespace
@@ -64,6 +95,13 @@ result<std::unique_ptr<service>> service::create(verifier_config cfg, std::strin
     CUSTOS_TRY(sel, attest::parse_pcr_selection(c.pcr_selection));
     ctx->selection = sel;
 
+    if (c.chip_table.empty()) {
+        ctx->chips = &policy::chip_table::builtin();
+    } else {
+        CUSTOS_TRY(t, policy::chip_table::load(c.resolve(c.chip_table)));
+        ctx->loaded_chips = std::move(t);
+        ctx->chips = &*ctx->loaded_chips;
+    }
     CUSTOS_TRY(ca_pem, read_text(c.resolve(c.ca_cert), "CA certificate"));
     CUSTOS_TRY(ca, x509::load_pem(as_bytes(ca_pem)));
     ctx->ca_cert = std::move(ca);
@@ -121,6 +159,7 @@ result<void> service::start() {
     register_agent_routes(*server_, *ctx_);
     register_report_routes(*server_, *ctx_);
     register_fleet_routes(*server_, *ctx_->db);
+    register_gpu_routes(*server_, *ctx_);
     server_->route("GET", "/metrics", net::auth::client_cert,
                    [&ctx](const net::http_request&, const net::request_context& rc) {
                        if (auto deny = require_operator(rc)) return *deny;
@@ -136,7 +175,11 @@ result<void> service::start() {
                            ++by_state[h.state];
                            if (h.state != "decommissioned") ++by_state[h.status];
                        }
-                       return net::http_response{200, "text/plain; version=0.0.4", ctx.stats.render(by_state)};
+                       std::string text = ctx.stats.render(by_state);
+                       auto extra = compute_metrics(**tx);
+                       if (!extra) return error_reply(extra.err());
+                       text += *extra;
+                       return net::http_response{200, "text/plain; version=0.0.4", text};
                    });
     CUSTOS_TRY_VOID(server_->listen(listen_host_, listen_port_));
     server_->run();
@@ -190,7 +233,7 @@ result<std::vector<finding_record>> check_dark_hosts(service_context& ctx, std::
                          now),
             raised));
         if (raised.size() != before) {
-            CUSTOS_TRY(open, refresh_status(*tx, h, now));
+            CUSTOS_TRY(open, refresh_status(*tx, h, now, raised));
             (void)open;
             CUSTOS_TRY_VOID(tx->put_host(h));
         }

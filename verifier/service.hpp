@@ -8,12 +8,15 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "crypto/ossl.hpp"
 #include "net/https_server.hpp"
+#include "policy/chips.hpp"
+#include "verifier/gpu_registry.hpp"
 #include "verifier/config.hpp"
 #include "verifier/metrics.hpp"
 #include "verifier/store.hpp"
@@ -33,10 +36,18 @@ struct service_context {
     ossl::x509_store_ptr ek_cas;  // null when ek_ca_file is missing: enrollment is then refused
     std::string ek_cas_error;     // why it is null
     TPML_PCR_SELECTION selection{};
+    std::optional<policy::chip_table> loaded_chips;  // [gpu] chip_table, when set
+    const policy::chip_table* chips = nullptr;        // that, or the built-in table
     metrics stats;
     std::unique_ptr<alert_sink> alerts;
 
     ~service_context();
+    std::int64_t duplicate_window_s() const {
+        return cfg.duplicate_window_s ? cfg.duplicate_window_s : 2 * static_cast<std::int64_t>(cfg.report_interval_s);
+    }
+    compute_thresholds thresholds() const {
+        return {cfg.model_ops_threshold, cfg.host_ops_threshold, cfg.entity_ops_threshold, cfg.country_ops_threshold};
+    }
     // After a commit: counts the findings and hands them to the alert sink.
     void publish(const std::vector<finding_record>& raised);
 };
@@ -45,6 +56,7 @@ struct service_context {
 void register_enroll_routes(net::https_server& srv, service_context& ctx);
 void register_agent_routes(net::https_server& srv, service_context& ctx);   // challenge, attest, report-key
 void register_report_routes(net::https_server& srv, service_context& ctx);  // reports
+void register_gpu_routes(net::https_server& srv, service_context& ctx);     // GPU registry, compute (operator)
 
 // The host-dark rule over every host at `now`; returns the findings it raised (already committed).
 result<std::vector<finding_record>> check_dark_hosts(service_context& ctx, std::int64_t now);

@@ -9,10 +9,14 @@
 #include <mutex>
 #include <utility>
 
+#include "verifier/sqlite_fleet.hpp"
+#include "verifier/sqlite_stmt.hpp"
 #include "verifier/store.hpp"
 
 namespace custos::verifier {
 namespace {
+using sqlite::stmt;
+using sqlite::exec;
 
 // Versioned migrations: index i brings the schema from version i to i + 1. Portable SQL (PostgreSQL
 // reads the same statements with BLOB → BYTEA).
@@ -118,85 +122,9 @@ CREATE TABLE appraisals (
 );
 CREATE INDEX appraisals_host ON appraisals (host_id, time);
 )sql",
+    sqlite::fleet_migration_v2,
 };
 constexpr int latest_version = static_cast<int>(std::size(migrations));
-
-class sqlite_store;
-
-// A statement bound positionally; reset on destruction so the cached statement can be reused.
-class stmt {
-public:
-    stmt(sqlite3* db, sqlite3_stmt* s) : db_(db), s_(s) {}
-    ~stmt() {
-        if (s_) {
-            sqlite3_reset(s_);
-            sqlite3_clear_bindings(s_);
-        }
-    }
-    stmt(const stmt&) = delete;
-    stmt& operator=(const stmt&) = delete;
-    stmt(stmt&& o) noexcept : db_(o.db_), s_(std::exchange(o.s_, nullptr)), i_(o.i_) {}
-    stmt& operator=(stmt&&) = delete;
-    stmt& text(const std::string& v) {
-        sqlite3_bind_text(s_, ++i_, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-        return *this;
-    }
-    stmt& blob(byte_view v) {
-        // An empty span has no data pointer, which SQLite would store as NULL: bind a zero-length blob.
-        if (v.empty()) sqlite3_bind_zeroblob(s_, ++i_, 0);
-        else sqlite3_bind_blob(s_, ++i_, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-        return *this;
-    }
-    stmt& i64(std::int64_t v) {
-        sqlite3_bind_int64(s_, ++i_, v);
-        return *this;
-    }
-    stmt& u64(std::uint64_t v) { return i64(static_cast<std::int64_t>(v)); }
-    stmt& dbl(double v) {
-        sqlite3_bind_double(s_, ++i_, v);
-        return *this;
-    }
-    // SQLITE_ROW → true, SQLITE_DONE → false, anything else → error naming `what`.
-    result<bool> step(const char* what) {
-        const int rc = sqlite3_step(s_);
-        if (rc == SQLITE_ROW) return true;
-        if (rc == SQLITE_DONE) return false;
-        if ((rc & 0xff) == SQLITE_CONSTRAINT)
-            return make_error(errc::mismatch, std::string(what) + ": " + sqlite3_errmsg(db_));
-        return make_error(errc::io, std::string(what) + ": " + sqlite3_errmsg(db_));
-    }
-    result<void> run(const char* what) {
-        CUSTOS_TRY(row, step(what));
-        (void)row;
-        return {};
-    }
-    std::string col_text(int c) const {
-        const auto* p = sqlite3_column_text(s_, c);
-        return p ? std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(sqlite3_column_bytes(s_, c)))
-                 : std::string();
-    }
-    bytes col_blob(int c) const {
-        const auto* p = static_cast<const std::uint8_t*>(sqlite3_column_blob(s_, c));
-        return p ? bytes(p, p + sqlite3_column_bytes(s_, c)) : bytes();
-    }
-    std::int64_t col_i64(int c) const { return sqlite3_column_int64(s_, c); }
-    double col_dbl(int c) const { return sqlite3_column_double(s_, c); }
-
-private:
-    sqlite3* db_;
-    sqlite3_stmt* s_;
-    int i_ = 0;
-};
-
-result<void> exec(sqlite3* db, const char* sql, const char* what) {
-    char* msg = nullptr;
-    if (sqlite3_exec(db, sql, nullptr, nullptr, &msg) != SQLITE_OK) {
-        std::string m = msg ? msg : sqlite3_errmsg(db);
-        sqlite3_free(msg);
-        return make_error(errc::io, std::string(what) + ": " + m);
-    }
-    return {};
-}
 
 const char* const host_columns =
     "id, state, site, ek_cert, ek_spki, ek_sha256, ak_public, ak_name, cert_sha256, enrolled_at, approved_at, "
@@ -247,7 +175,7 @@ finding_record read_finding(const stmt& s) {
     return f;
 }
 
-class sqlite_store final : public store {
+class sqlite_store final : public store, public sqlite::statements {
 public:
     ~sqlite_store() override {
         {
@@ -265,7 +193,7 @@ public:
 
     static result<std::unique_ptr<sqlite_store>> open(const std::filesystem::path& path, bool full);
 
-    result<stmt> prepare(const std::string& sql) {
+    result<stmt> prepare(const std::string& sql) override {
         auto it = cache_.find(sql);
         if (it == cache_.end()) {
             sqlite3_stmt* s = nullptr;
@@ -275,7 +203,7 @@ public:
         }
         return stmt(db_, it->second);
     }
-    sqlite3* db() { return db_; }
+    sqlite3* db() override { return db_; }
     std::mutex& mu() { return mu_; }
 
     // Checkpoints run on their own connection and thread (PASSIVE: they never block writers), so the
@@ -311,7 +239,7 @@ private:
 
 class sqlite_tx final : public store_tx {
 public:
-    sqlite_tx(sqlite_store& s, std::unique_lock<std::mutex> lock) : s_(s), lock_(std::move(lock)) {}
+    sqlite_tx(sqlite_store& s, std::unique_lock<std::mutex> lock) : s_(s), lock_(std::move(lock)), fleet_(s) {}
     ~sqlite_tx() override {
         if (!done_) (void)exec(s_.db(), "ROLLBACK", "rollback");
     }
@@ -578,6 +506,52 @@ public:
         return std::optional<appraisal_record>(appraisal_record{s.col_text(0), s.col_i64(1), s.col_text(2), s.col_text(3)});
     }
 
+    // GPU registry, compute, models and leases: sqlite_fleet.cpp.
+    result<std::optional<gpu_record>> get_gpu(const std::string& serial) override { return fleet_.get_gpu(serial); }
+    result<void> put_gpu(const gpu_record& g) override { return fleet_.put_gpu(g); }
+    result<std::vector<gpu_record>> list_gpus(const std::optional<std::string>& host) override { return fleet_.list_gpus(host); }
+    result<std::optional<host_inventory_record>> get_host_inventory(const std::string& h) override { return fleet_.get_host_inventory(h); }
+    result<void> put_host_inventory(const host_inventory_record& r) override { return fleet_.put_host_inventory(r); }
+    result<std::vector<std::string>> gpu_approvals(const std::string& h) override { return fleet_.gpu_approvals(h); }
+    result<void> approve_gpu(const std::string& h, const std::string& serial, std::int64_t now) override {
+        return fleet_.approve_gpu(h, serial, now);
+    }
+    result<bool> release_gpu(const std::string& h, const std::string& serial) override { return fleet_.release_gpu(h, serial); }
+    result<void> clear_gpu_approvals(const std::string& h) override { return fleet_.clear_gpu_approvals(h); }
+    result<void> insert_gpu_event(const gpu_event_record& e) override { return fleet_.insert_gpu_event(e); }
+    result<std::vector<gpu_event_record>> list_gpu_events(const std::optional<std::string>& serial, const std::optional<std::string>& host,
+                                                          std::size_t limit) override {
+        return fleet_.list_gpu_events(serial, host, limit);
+    }
+    result<std::size_t> resolve_subject_findings(const std::string& h, const std::string& rule, const std::string& subject,
+                                                 std::int64_t now) override {
+        return fleet_.resolve_subject_findings(h, rule, subject, now);
+    }
+    result<std::vector<std::pair<std::string, counter_record>>> gpu_counters(const std::string& h) override { return fleet_.gpu_counters(h); }
+    result<void> put_gpu_counter(const std::string& h, const std::string& key, const counter_record& c) override {
+        return fleet_.put_gpu_counter(h, key, c);
+    }
+    result<void> add_compute(const std::string& h, const std::string& model, const counter_record& d, std::int64_t now) override {
+        return fleet_.add_compute(h, model, d, now);
+    }
+    result<std::vector<compute_record>> list_compute() override { return fleet_.list_compute(); }
+    result<void> put_model(const model_record& m) override { return fleet_.put_model(m); }
+    result<std::optional<model_record>> get_model(const std::string& id) override { return fleet_.get_model(id); }
+    result<std::vector<model_record>> list_models() override { return fleet_.list_models(); }
+    result<void> approve_model_site(const std::string& m, const std::string& site, std::int64_t now) override {
+        return fleet_.approve_model_site(m, site, now);
+    }
+    result<std::vector<std::string>> model_sites(const std::string& m) override { return fleet_.model_sites(m); }
+    result<void> insert_lease(const lease_record& l) override { return fleet_.insert_lease(l); }
+    result<std::vector<lease_record>> active_leases(const std::optional<std::string>& h, std::int64_t now) override {
+        return fleet_.active_leases(h, now);
+    }
+    result<std::optional<lease_record>> get_lease(const std::string& id) override { return fleet_.get_lease(id); }
+    result<void> revoke_lease(const std::string& id, std::int64_t now, const std::string& reason) override {
+        return fleet_.revoke_lease(id, now, reason);
+    }
+    result<void> renew_lease(const std::string& id, std::int64_t expires_at) override { return fleet_.renew_lease(id, expires_at); }
+
     result<void> commit() override {
         CUSTOS_TRY_VOID(exec(s_.db(), "COMMIT", "committing"));
         done_ = true;
@@ -587,6 +561,7 @@ public:
 private:
     sqlite_store& s_;
     std::unique_lock<std::mutex> lock_;
+    sqlite::fleet_tx fleet_;
     bool done_ = false;
 };
 

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "crypto/bytes.hpp"
@@ -116,6 +117,71 @@ struct appraisal_record {
     std::string token;  // the signed JWT
 };
 
+// The fleet GPU registry: one row per serial, naming the host that reported it last.
+struct gpu_record {
+    std::string serial;
+    std::string host_id;    // the host it is registered on now
+    std::string prev_host;  // the host it was registered on before it moved (empty: never moved)
+    std::string name, chip, uuid, pci_bus_id;
+    std::int64_t first_seen = 0;
+    std::int64_t last_seen = 0;  // the last report from host_id that listed it
+    std::int64_t moved_at = 0;
+};
+
+// A host's latest inventory and whether its approved GPU set has been taken from one.
+struct host_inventory_record {
+    std::string host_id;
+    std::string source;  // nvml, sysfs, "" (an error)
+    std::string driver_version;
+    std::string error;
+    std::vector<std::string> serials;  // sorted
+    std::int64_t time = 0;
+    bool baseline_taken = false;  // the first inventory after approval became the approved set
+};
+
+struct gpu_event_record {
+    std::string serial;
+    std::string host_id;
+    std::string event;  // seen, approved, released, moved-in, moved-out, missing, baseline
+    std::int64_t time = 0;
+    std::string detail;
+};
+
+// Cumulative counters as the host last reported them for one GPU (the key is its serial, uuid: or pci:).
+struct counter_record {
+    double busy_s = 0, tpp_s = 0, ops = 0;
+    std::uint64_t energy_mj = 0;
+};
+
+// Compute delivered on a host, attributed to one model ("" = the host's total, whatever ran).
+struct compute_record {
+    std::string host_id;
+    std::string model;
+    counter_record total;
+    std::int64_t updated_at = 0;
+};
+
+struct model_record {
+    std::string id;
+    std::string root;  // hex model root
+    bool closed_weights = false;
+    double training_ops = 0;  // operations spent training it before registration
+    std::string index_json;   // the sealed index as uploaded
+    bytes key_sealed;         // key.sealed as uploaded (sealed to the verifier's recipient key)
+    std::int64_t added_at = 0;
+};
+
+struct lease_record {
+    std::string id;  // hex, 16 random bytes
+    std::string host_id;
+    std::string model_id;
+    std::string key_name;  // hex TPM name of the bound key the DEK was wrapped to
+    std::int64_t issued_at = 0;
+    std::int64_t expires_at = 0;
+    std::int64_t revoked_at = 0;  // 0 = not revoked
+    std::string revoke_reason;
+};
+
 // One transaction. Destroying it without commit() rolls back. Not thread-safe; one per request.
 class store_tx {
 public:
@@ -169,6 +235,43 @@ public:
 
     virtual result<void> insert_appraisal(const appraisal_record& a) = 0;
     virtual result<std::optional<appraisal_record>> latest_appraisal(const std::string& host_id) = 0;
+
+    // GPU registry (gpu_registry.cpp decides; these only read and write).
+    virtual result<std::optional<gpu_record>> get_gpu(const std::string& serial) = 0;
+    virtual result<void> put_gpu(const gpu_record& g) = 0;
+    virtual result<std::vector<gpu_record>> list_gpus(const std::optional<std::string>& host) = 0;
+    virtual result<std::optional<host_inventory_record>> get_host_inventory(const std::string& host_id) = 0;
+    virtual result<void> put_host_inventory(const host_inventory_record& r) = 0;
+    virtual result<std::vector<std::string>> gpu_approvals(const std::string& host_id) = 0;  // sorted
+    virtual result<void> approve_gpu(const std::string& host_id, const std::string& serial, std::int64_t now) = 0;
+    virtual result<bool> release_gpu(const std::string& host_id, const std::string& serial) = 0;  // false: was not approved
+    virtual result<void> clear_gpu_approvals(const std::string& host_id) = 0;
+    virtual result<void> insert_gpu_event(const gpu_event_record& e) = 0;
+    virtual result<std::vector<gpu_event_record>> list_gpu_events(const std::optional<std::string>& serial,
+                                                                  const std::optional<std::string>& host,
+                                                                  std::size_t limit) = 0;  // newest first
+    // Closes the host's open findings of `rule` about `subject` (a GPU serial, a model id).
+    virtual result<std::size_t> resolve_subject_findings(const std::string& host_id, const std::string& rule,
+                                                         const std::string& subject, std::int64_t now) = 0;
+
+    // Compute counters and the sums they add up to.
+    virtual result<std::vector<std::pair<std::string, counter_record>>> gpu_counters(const std::string& host_id) = 0;
+    virtual result<void> put_gpu_counter(const std::string& host_id, const std::string& key, const counter_record& c) = 0;
+    virtual result<void> add_compute(const std::string& host_id, const std::string& model, const counter_record& delta,
+                                     std::int64_t now) = 0;
+    virtual result<std::vector<compute_record>> list_compute() = 0;
+
+    // Models and their key leases.
+    virtual result<void> put_model(const model_record& m) = 0;
+    virtual result<std::optional<model_record>> get_model(const std::string& id) = 0;
+    virtual result<std::vector<model_record>> list_models() = 0;
+    virtual result<void> approve_model_site(const std::string& model_id, const std::string& site_id, std::int64_t now) = 0;
+    virtual result<std::vector<std::string>> model_sites(const std::string& model_id) = 0;  // sorted
+    virtual result<void> insert_lease(const lease_record& l) = 0;
+    virtual result<std::vector<lease_record>> active_leases(const std::optional<std::string>& host_id, std::int64_t now) = 0;
+    virtual result<std::optional<lease_record>> get_lease(const std::string& id) = 0;
+    virtual result<void> revoke_lease(const std::string& id, std::int64_t now, const std::string& reason) = 0;
+    virtual result<void> renew_lease(const std::string& id, std::int64_t expires_at) = 0;
 
     virtual result<void> commit() = 0;
 };

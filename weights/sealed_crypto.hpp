@@ -1,5 +1,5 @@
-// Internals shared by seal.cpp and unseal.cpp: key derivation, nonce and AAD layout, the key.sealed box,
-// chunk encryption over file descriptors, and a small worker pool. Not part of the public API.
+// Internals shared by seal.cpp, unseal.cpp and sealed_open.cpp: key derivation, nonce and AAD layout, the
+// key.sealed box, chunk encryption over file descriptors, and a small worker pool. Not part of the public API.
 #pragma once
 
 #include <array>
@@ -12,6 +12,7 @@
 #include "crypto/file_io.hpp"
 #include "crypto/ossl.hpp"
 #include "weights/sealed.hpp"
+#include "weights/sealed_open.hpp"
 
 namespace custos::weights::detail {
 
@@ -42,11 +43,7 @@ bytes chunk_aad(std::string_view model_id, std::string_view path, std::uint64_t 
 
 // key.sealed plaintext: DEK (32) || u8 model id length || model id || model root (32).
 secret_bytes box_plaintext(const secret_bytes& dek, std::string_view model_id, const digest& root);
-struct box_contents {
-    secret_bytes dek;
-    std::string model_id;
-    digest model_root{};
-};
+using box_contents = sealed_key;  // public: the verifier opens key.sealed (sealed_open.hpp)
 result<box_contents> parse_box_plaintext(byte_view plain);
 
 

@@ -95,7 +95,7 @@ TEST_F(SqliteStore, HostsRoundTripEveryFieldAndSurviveReopening) {
     ASSERT_TRUE(by_ek.ok() && by_ek->has_value());
     EXPECT_EQ((*by_ek)->id, "h1");
     EXPECT_FALSE(t->get_host("nope")->has_value());
-    EXPECT_EQ(db_->schema_version(), 1);
+    EXPECT_EQ(db_->schema_version(), 2);
 }
 
 TEST_F(SqliteStore, AnUncommittedTransactionLeavesNothing) {
@@ -221,7 +221,61 @@ TEST_F(SqliteStore, ADatabaseFromANewerBuildIsRefused) {
     auto s = open_sqlite_store(path());
     ASSERT_FALSE(s.ok());
     EXPECT_NE(s.err().message.find("schema version 999"), std::string::npos) << s.err().message;
-    EXPECT_NE(s.err().message.find("up to version 1"), std::string::npos) << s.err().message;
+    EXPECT_NE(s.err().message.find("up to version 2"), std::string::npos) << s.err().message;
+}
+
+TEST_F(SqliteStore, AVersion1DatabaseMigratesToVersion2KeepingItsHosts) {
+    {
+        auto t = tx();
+        ASSERT_TRUE(t->put_host(sample_host("gpu-1")).ok());
+        ASSERT_TRUE(t->commit().ok());
+    }
+    db_.reset();
+    // Back to what a version-1 build left: none of the GPU, compute, model or lease tables.
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open(path().c_str(), &raw), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(raw,
+                           "DROP TABLE gpus; DROP TABLE host_inventory; DROP TABLE gpu_approvals; DROP TABLE gpu_events; "
+                           "DROP TABLE gpu_counters; DROP TABLE compute; DROP TABLE models; DROP TABLE model_sites; "
+                           "DROP TABLE leases; UPDATE schema_version SET version = 1",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(raw);
+    open();
+    auto t = tx();
+    auto h = t->get_host("gpu-1");
+    ASSERT_TRUE(h.ok() && h->has_value());
+    EXPECT_EQ((*h)->chain_seq, 42u);
+    ASSERT_TRUE(t->approve_gpu("gpu-1", "1654922006536", 5).ok());
+    auto a = t->gpu_approvals("gpu-1");
+    ASSERT_TRUE(a.ok());
+    EXPECT_EQ(*a, std::vector<std::string>{"1654922006536"});
+}
+
+TEST_F(SqliteStore, ModelsLeasesAndInventoriesRoundTrip) {
+    auto t = tx();
+    model_record m{"llm-1", std::string(64, 'a'), true, 3.5e25, "{\"index\":1}", bytes{1, 2, 3}, 77};
+    ASSERT_TRUE(t->put_model(m).ok());
+    ASSERT_TRUE(t->approve_model_site("llm-1", "seoul-1", 78).ok());
+    ASSERT_TRUE(t->insert_lease({"l1", "gpu-1", "llm-1", "000bff", 100, 400, 0, ""}).ok());
+    ASSERT_TRUE(t->put_host_inventory({"gpu-1", "nvml", "550.54.15", "", {"a", "b"}, 90, true}).ok());
+    auto got = t->get_model("llm-1");
+    ASSERT_TRUE(got.ok() && got->has_value());
+    EXPECT_EQ((*got)->training_ops, 3.5e25);
+    EXPECT_TRUE((*got)->closed_weights);
+    EXPECT_EQ((*got)->key_sealed, (bytes{1, 2, 3}));
+    EXPECT_EQ(*t->model_sites("llm-1"), std::vector<std::string>{"seoul-1"});
+    EXPECT_EQ(t->active_leases(std::string("gpu-1"), 399)->size(), 1u);
+    EXPECT_TRUE(t->active_leases(std::string("gpu-1"), 400)->empty());  // expired at 400
+    ASSERT_TRUE(t->renew_lease("l1", 900).ok());
+    EXPECT_EQ(t->active_leases(std::nullopt, 800)->size(), 1u);
+    ASSERT_TRUE(t->revoke_lease("l1", 500, "test").ok());
+    EXPECT_TRUE(t->active_leases(std::nullopt, 501)->empty());
+    EXPECT_EQ((*t->get_lease("l1"))->revoke_reason, "test");
+    auto inv = t->get_host_inventory("gpu-1");
+    ASSERT_TRUE(inv.ok() && inv->has_value());
+    EXPECT_EQ((*inv)->serials, (std::vector<std::string>{"a", "b"}));
+    EXPECT_TRUE((*inv)->baseline_taken);
 }
 
 TEST(SqliteStoreFiles, AFileThatIsNotADatabaseIsAClearError) {

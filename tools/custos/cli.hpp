@@ -27,8 +27,10 @@ void register_tpm_commands(CLI::App& app, command_list& cmds);
 void register_weights_commands(CLI::App& app, command_list& cmds);
 void register_result_commands(CLI::App& app, command_list& cmds);  // custos result verify
 void register_fleet_commands(CLI::App& app, command_list& cmds);   // custos fleet ...
+void register_gpu_commands(CLI::App& app, command_list& cmds);     // custos gpu list
 // Leaf commands under `custos weights` (`weights` is the group's App).
 void register_weights_manifest_commands(CLI::App& weights, command_list& cmds);
 void register_weights_seal_commands(CLI::App& weights, command_list& cmds);
+void register_weights_open_commands(CLI::App& weights, command_list& cmds);  // custos weights open
 
 }  // namespace custos::cli

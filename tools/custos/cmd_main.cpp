@@ -17,6 +17,7 @@ int run(int argc, char** argv) {
     register_weights_commands(app, cmds);
     register_result_commands(app, cmds);
     register_fleet_commands(app, cmds);
+    register_gpu_commands(app, cmds);
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {

@@ -1,0 +1,336 @@
+// verifier/gpu_registry: each GPU finding fires when it must and not otherwise, on a real SQLite store;
+// compute deltas, attribution to models, rollback and thresholds.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "tests/support/process.hpp"
+#include "verifier/findings.hpp"
+#include "verifier/gpu_registry.hpp"
+#include "verifier/store.hpp"
+
+namespace custos::verifier {
+namespace {
+
+using custos::test::temp_dir;
+
+constexpr const char* h100 = "NVIDIA H100 80GB HBM3";
+
+attest::gpu_report gpu(const std::string& serial, const std::string& name = h100, double ops = 0) {
+    attest::gpu_report g;
+    g.serial = serial;
+    g.uuid = serial.empty() ? "" : "GPU-" + serial;
+    g.name = name;
+    g.chip = "H100-SXM";
+    g.pci_bus_id = "00000000:18:00.0";
+    g.ops = ops;
+    g.busy_s = ops / 1e15;
+    g.tpp_s = g.busy_s * 15832;
+    return g;
+}
+
+attest::report_ext inventory(std::vector<attest::gpu_report> gpus, std::string source = "nvml") {
+    attest::report_ext e;
+    e.inventory_source = std::move(source);
+    e.driver_version = "550.54.15";
+    e.gpus = std::move(gpus);
+    return e;
+}
+
+class GpuRegistry : public ::testing::Test {
+protected:
+    void SetUp() override {
+        auto s = open_sqlite_store(dir_.path() / "v.db");
+        ASSERT_TRUE(s.ok()) << s.err().message;
+        db_ = std::move(s).value();
+        auto tx = begin();
+        ASSERT_TRUE(tx->put_entity({"acme", "US", "uveu"}).ok());
+        ASSERT_TRUE(tx->put_site({"seoul-1", "acme", "KR", 37.5, 127.0, 50}).ok());
+        for (const char* id : {"a", "b"}) {
+            host_record h;
+            h.id = id;
+            h.state = "approved";
+            h.site = "seoul-1";
+            ASSERT_TRUE(tx->put_host(h).ok());
+        }
+        ASSERT_TRUE(tx->commit().ok());
+    }
+    std::unique_ptr<store_tx> begin() {
+        auto t = db_->begin();
+        EXPECT_TRUE(t.ok());
+        return std::move(t).value();
+    }
+    // Applies one report from `host` at time `now_` and returns the findings it raised.
+    std::vector<finding_record> report(const std::string& host, const attest::report_ext& ext) {
+        auto tx = begin();
+        auto h = tx->get_host(host);
+        EXPECT_TRUE(h.ok() && h->has_value());
+        gpu_context ctx{policy::chip_table::builtin(), now_, 20, thresholds_};
+        gpu_outcome out;
+        auto r = apply_report_ext(*tx, **h, ++seq_, ext, ctx, out);
+        EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.err().message);
+        if (out.compute_added) {
+            EXPECT_TRUE(check_compute_thresholds(*tx, ctx.thresholds, now_, out.raised).ok());
+        }
+        EXPECT_TRUE(tx->commit().ok());
+        now_ += 5;
+        return out.raised;
+    }
+    std::vector<finding_record> open_findings(const std::string& rule) {
+        auto tx = begin();
+        finding_filter f;
+        f.rule = rule;
+        f.open_only = true;
+        auto all = tx->list_findings(f);
+        EXPECT_TRUE(all.ok());
+        return *all;
+    }
+    std::vector<std::string> rules(const std::vector<finding_record>& fs) {
+        std::vector<std::string> out;
+        for (const auto& f : fs) out.push_back(f.rule + "@" + f.host + ":" + f.subject);
+        std::sort(out.begin(), out.end());
+        return out;
+    }
+    std::vector<std::string> approvals(const std::string& host) {
+        auto tx = begin();
+        auto a = tx->gpu_approvals(host);
+        EXPECT_TRUE(a.ok());
+        return *a;
+    }
+
+    temp_dir dir_{"custos-gpu"};
+    std::unique_ptr<store> db_;
+    std::int64_t now_ = 1'000'000;
+    std::uint64_t seq_ = 0;
+    compute_thresholds thresholds_{0, 0, 0, 0};
+};
+
+TEST_F(GpuRegistry, FirstInventoryAfterApprovalBecomesTheApprovedSetWithoutFindings) {
+    EXPECT_TRUE(report("a", inventory({gpu("s1"), gpu("s2")})).empty());
+    EXPECT_EQ(approvals("a"), (std::vector<std::string>{"s1", "s2"}));
+    EXPECT_TRUE(report("a", inventory({gpu("s1"), gpu("s2")})).empty());
+}
+
+TEST_F(GpuRegistry, GpuAddedFiresForANewSerialOnlyOnce) {
+    report("a", inventory({gpu("s1")}));
+    EXPECT_EQ(rules(report("a", inventory({gpu("s1"), gpu("s3")}))), (std::vector<std::string>{"gpu-added@a:s3"}));
+    EXPECT_TRUE(report("a", inventory({gpu("s1"), gpu("s3")})).empty());  // still open, not raised twice
+    {  // The operator approves it: the finding closes.
+        auto tx = begin();
+        ASSERT_TRUE(approve_host_gpu(*tx, "a", "s3", now_).ok());
+        ASSERT_TRUE(tx->commit().ok());
+    }
+    EXPECT_TRUE(open_findings("gpu-added").empty());
+}
+
+TEST_F(GpuRegistry, GpuMissingFiresWhenAnApprovedSerialDisappearsAndClosesWhenItReturns) {
+    report("a", inventory({gpu("s1"), gpu("s2")}));
+    EXPECT_EQ(rules(report("a", inventory({gpu("s1")}))), (std::vector<std::string>{"gpu-missing@a:s2"}));
+    EXPECT_EQ(open_findings("gpu-missing").size(), 1u);
+    EXPECT_TRUE(report("a", inventory({gpu("s1"), gpu("s2")})).empty());
+    EXPECT_TRUE(open_findings("gpu-missing").empty());
+}
+
+TEST_F(GpuRegistry, ReleasedSerialMayLeaveWithoutGpuMissing) {
+    report("a", inventory({gpu("s1"), gpu("s2")}));
+    {
+        auto tx = begin();
+        auto was = release_host_gpu(*tx, "a", "s2", now_);
+        ASSERT_TRUE(was.ok() && *was);
+        ASSERT_TRUE(tx->commit().ok());
+    }
+    EXPECT_TRUE(report("a", inventory({gpu("s1")})).empty());
+}
+
+TEST_F(GpuRegistry, CarriedGpuRaisesExactlyMissingOnTheOldHostAndMovedOnTheNew) {
+    report("a", inventory({gpu("s1"), gpu("s2")}));
+    report("b", inventory({gpu("s3")}));
+    std::vector<finding_record> all = report("a", inventory({gpu("s1")}));
+    auto more = report("b", inventory({gpu("s3"), gpu("s2")}));
+    all.insert(all.end(), more.begin(), more.end());
+    more = report("a", inventory({gpu("s1")}));
+    all.insert(all.end(), more.begin(), more.end());
+    EXPECT_EQ(rules(all), (std::vector<std::string>{"gpu-missing@a:s2", "gpu-moved@b:s2"}));
+    auto tx = begin();
+    auto g = tx->get_gpu("s2");
+    ASSERT_TRUE(g.ok() && g->has_value());
+    EXPECT_EQ((*g)->host_id, "b");
+    EXPECT_EQ((*g)->prev_host, "a");
+    auto hist = tx->list_gpu_events("s2", std::nullopt, 100);
+    ASSERT_TRUE(hist.ok());
+    EXPECT_TRUE(std::any_of(hist->begin(), hist->end(), [](const gpu_event_record& e) { return e.event == "moved-in" && e.host_id == "b"; }));
+}
+
+TEST_F(GpuRegistry, CarriedGpuSeenOnTheNewHostFirstStillRaisesExactlyTwo) {
+    report("a", inventory({gpu("s1"), gpu("s2")}));
+    report("b", inventory({gpu("s3")}));
+    std::vector<finding_record> all = report("b", inventory({gpu("s3"), gpu("s2")}));  // before a's next report
+    auto more = report("a", inventory({gpu("s1")}));
+    all.insert(all.end(), more.begin(), more.end());
+    more = report("b", inventory({gpu("s3"), gpu("s2")}));
+    all.insert(all.end(), more.begin(), more.end());
+    EXPECT_EQ(rules(all), (std::vector<std::string>{"gpu-missing@a:s2", "gpu-moved@b:s2"}));
+}
+
+TEST_F(GpuRegistry, PreApprovedMoveRaisesNothing) {
+    report("a", inventory({gpu("s1"), gpu("s2")}));
+    report("b", inventory({gpu("s3")}));
+    {
+        auto tx = begin();
+        ASSERT_TRUE(release_host_gpu(*tx, "a", "s2", now_).ok());
+        ASSERT_TRUE(approve_host_gpu(*tx, "b", "s2", now_).ok());
+        ASSERT_TRUE(tx->commit().ok());
+    }
+    EXPECT_TRUE(report("a", inventory({gpu("s1")})).empty());
+    EXPECT_TRUE(report("b", inventory({gpu("s3"), gpu("s2")})).empty());
+}
+
+TEST_F(GpuRegistry, OneSerialFromTwoHostsWithinTheWindowIsDuplicated) {
+    report("a", inventory({gpu("s1")}));
+    report("b", inventory({gpu("s3")}));
+    report("b", inventory({gpu("s3"), gpu("s1")}));  // provisional: moved
+    // a still reports it, 5 s later: a clone.
+    EXPECT_EQ(rules(report("a", inventory({gpu("s1")}))), (std::vector<std::string>{"gpu-duplicated@a:s1", "gpu-duplicated@b:s1"}));
+}
+
+TEST_F(GpuRegistry, OldHostReportingAfterTheWindowIsAMoveBackNotADuplicate) {
+    report("a", inventory({gpu("s1")}));
+    report("b", inventory({gpu("s3")}));
+    report("b", inventory({gpu("s3"), gpu("s1")}));
+    now_ += 60;  // b has been silent longer than the window
+    const auto fs = report("a", inventory({gpu("s1")}));
+    EXPECT_TRUE(std::none_of(fs.begin(), fs.end(), [](const finding_record& f) { return f.rule == "gpu-duplicated"; }));
+    {
+        auto tx = begin();
+        auto g = tx->get_gpu("s1");
+        ASSERT_TRUE(g.ok() && g->has_value());
+        EXPECT_EQ((*g)->host_id, "a");
+    }
+    EXPECT_TRUE(open_findings("gpu-missing").empty());  // it came back to a
+}
+
+TEST_F(GpuRegistry, SameSerialTwiceInOneInventoryIsDuplicated) {
+    EXPECT_EQ(rules(report("a", inventory({gpu("s1"), gpu("s1")}))), (std::vector<std::string>{"gpu-duplicated@a:s1"}));
+}
+
+TEST_F(GpuRegistry, GpuUnknownFiresForNamesNotInTheChipTableOnly) {
+    EXPECT_TRUE(report("a", inventory({gpu("s1")})).empty());
+    EXPECT_EQ(rules(report("a", inventory({gpu("s1"), gpu("s9", "Mystery Accelerator 9000")}))),
+              (std::vector<std::string>{"gpu-added@a:s9", "gpu-unknown@a:s9"}));
+}
+
+TEST_F(GpuRegistry, InventoryUnverifiedForSysfsMissingSerialsAndReadErrorsResolvedByAGoodInventory) {
+    auto fs = report("a", inventory({gpu("")}, "sysfs"));
+    ASSERT_EQ(rules(fs), (std::vector<std::string>{"inventory-unverified@a:a"}));
+    EXPECT_NE(fs[0].detail.find("sysfs"), std::string::npos);
+    EXPECT_TRUE(approvals("a").empty());  // no serials: no baseline yet
+    report("a", inventory({gpu("s1")}));
+    EXPECT_TRUE(open_findings("inventory-unverified").empty());
+    EXPECT_EQ(approvals("a"), (std::vector<std::string>{"s1"}));
+    EXPECT_EQ(rules(report("a", inventory({gpu("s1"), gpu("")}))), (std::vector<std::string>{"inventory-unverified@a:a"}));
+    attest::report_ext err;
+    err.inventory_error = "NVML: nvmlDeviceGetCount_v2 failed";
+    report("a", inventory({gpu("s1")}));
+    fs = report("a", err);
+    ASSERT_EQ(rules(fs), (std::vector<std::string>{"inventory-unverified@a:a"}));
+    EXPECT_NE(fs[0].detail.find("could not read"), std::string::npos);
+    EXPECT_TRUE(open_findings("gpu-missing").empty());  // an unreadable inventory proves no GPU missing
+}
+
+TEST_F(GpuRegistry, ComputeDeltasAddUpPerHostAndPerModel) {
+    auto e = inventory({gpu("s1", h100, 1e15), gpu("s2", h100, 2e15)});
+    report("a", e);
+    e.gpus[0].ops = 4e15;
+    e.models = {"llm-1"};
+    report("a", e);
+    auto tx = begin();
+    auto by_host = compute_totals(*tx, "host");
+    ASSERT_TRUE(by_host.ok());
+    ASSERT_EQ(by_host->size(), 1u);
+    EXPECT_DOUBLE_EQ((*by_host)[0].total.ops, 6e15);  // 1e15 + 2e15 first, then +3e15
+    auto by_model = compute_totals(*tx, "model");
+    ASSERT_TRUE(by_model.ok());
+    ASSERT_EQ(by_model->size(), 1u);
+    EXPECT_EQ((*by_model)[0].key, "llm-1");
+    EXPECT_DOUBLE_EQ((*by_model)[0].total.ops, 3e15);  // only the interval in which llm-1 was handed out
+    auto by_country = compute_totals(*tx, "country");
+    ASSERT_TRUE(by_country.ok());
+    ASSERT_EQ(by_country->size(), 1u);
+    EXPECT_EQ((*by_country)[0].key, "KR");
+}
+
+TEST_F(GpuRegistry, CountersGoingBackwardsRaiseCounterRollbackAndAddNothing) {
+    auto e = inventory({gpu("s1", h100, 5e15)});
+    EXPECT_TRUE(report("a", e).empty());
+    e.gpus[0].ops = 1e15;
+    EXPECT_EQ(rules(report("a", e)), (std::vector<std::string>{"counter-rollback@a:s1"}));
+    auto tx = begin();
+    auto t = compute_totals(*tx, "host");
+    ASSERT_TRUE(t.ok());
+    EXPECT_DOUBLE_EQ((*t)[0].total.ops, 5e15);
+}
+
+TEST_F(GpuRegistry, ComputeThresholdFiresWhenAModelsTrainingPlusAttributedOpsReachIt) {
+    thresholds_.model_ops = 1e26;
+    {
+        auto tx = begin();
+        model_record m;
+        m.id = "frontier";
+        m.training_ops = 1e26 - 5e15;
+        ASSERT_TRUE(tx->put_model(m).ok());
+        ASSERT_TRUE(tx->commit().ok());
+    }
+    auto e = inventory({gpu("s1", h100, 1e15)});
+    e.models = {"frontier"};
+    EXPECT_TRUE(report("a", e).empty());  // 1e26 - 4e15: below
+    e.gpus[0].ops = 7e15;
+    const auto fs = report("a", e);  // 1e26 + 2e15
+    ASSERT_EQ(rules(fs), (std::vector<std::string>{"compute-threshold@:frontier"}));
+    EXPECT_EQ(fs[0].subject_kind, "model");
+    EXPECT_TRUE(report("a", e).empty());  // open already
+}
+
+TEST_F(GpuRegistry, HostThresholdOffByDefaultAndFiresWhenSet) {
+    auto e = inventory({gpu("s1", h100, 1e18)});
+    EXPECT_TRUE(report("a", e).empty());
+    thresholds_.host_ops = 1e18;
+    e.gpus[0].ops = 2e18;
+    EXPECT_EQ(rules(report("a", e)), (std::vector<std::string>{"compute-threshold@a:a"}));
+}
+
+TEST_F(GpuRegistry, FailingHostWithALeaseLosesItAndRaisesKeyHeldByFailingHost) {
+    auto tx = begin();
+    ASSERT_TRUE(tx->insert_lease({"l1", "a", "llm-1", "000b00", now_, now_ + 300, 0, ""}).ok());
+    ASSERT_TRUE(tx->insert_finding(host_finding("pcr-changed", "a", "PCR 7 changed", now_)).ok());
+    auto h = tx->get_host("a");
+    host_record rec = **h;
+    std::vector<finding_record> raised;
+    auto open = refresh_status(*tx, rec, now_, raised);
+    ASSERT_TRUE(open.ok());
+    EXPECT_EQ(rec.status, "contraindicated");
+    ASSERT_EQ(raised.size(), 1u);
+    EXPECT_EQ(raised[0].rule, "key-held-by-failing-host");
+    EXPECT_NE(raised[0].detail.find("pcr-changed"), std::string::npos);
+    auto active = tx->active_leases(std::string("a"), now_);
+    ASSERT_TRUE(active.ok());
+    EXPECT_TRUE(active->empty());
+    auto l = tx->get_lease("l1");
+    ASSERT_TRUE(l.ok() && l->has_value());
+    EXPECT_NE((*l)->revoked_at, 0);
+}
+
+TEST_F(GpuRegistry, AffirmingHostKeepsItsLease) {
+    auto tx = begin();
+    ASSERT_TRUE(tx->insert_lease({"l1", "a", "llm-1", "000b00", now_, now_ + 300, 0, ""}).ok());
+    auto h = tx->get_host("a");
+    host_record rec = **h;
+    std::vector<finding_record> raised;
+    ASSERT_TRUE(refresh_status(*tx, rec, now_, raised).ok());
+    EXPECT_TRUE(raised.empty());
+    auto active = tx->active_leases(std::string("a"), now_);
+    ASSERT_TRUE(active.ok());
+    EXPECT_EQ(active->size(), 1u);
+}
+
+}  // namespace
+}  // namespace custos::verifier

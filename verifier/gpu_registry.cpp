@@ -1,0 +1,296 @@
+#include "verifier/gpu_registry.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+
+#include "verifier/findings.hpp"
+
+namespace custos::verifier {
+namespace {
+
+std::string sci(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.3g", v);
+    return buf;
+}
+
+std::string gpu_label(const attest::gpu_report& g) {
+    return g.serial + (g.name.empty() ? "" : " (" + g.name + ")");
+}
+
+struct step {
+    store_tx& tx;
+    const host_record& h;
+    const gpu_context& ctx;
+    gpu_outcome& out;
+
+    result<void> raise_gpu(const std::string& rule, const std::string& host, const std::string& serial, const std::string& detail) {
+        if (host != h.id) out.other_hosts.insert(host);
+        return raise_finding(tx, subject_finding(rule, host, "gpu", serial, detail, ctx.now), out.raised);
+    }
+    result<void> resolve(const std::string& rule, const std::string& serial) {
+        CUSTOS_TRY(n, tx.resolve_subject_findings(h.id, rule, serial, ctx.now));
+        out.resolved += n;
+        return {};
+    }
+    result<void> event(const std::string& serial, const std::string& host, const char* what, const std::string& detail) {
+        return tx.insert_gpu_event({serial, host, what, ctx.now, detail});
+    }
+};
+
+result<void> apply_inventory(step& st, std::uint64_t seq, const attest::report_ext& ext) {
+    store_tx& tx = st.tx;
+    const host_record& h = st.h;
+    const std::int64_t now = st.ctx.now;
+    CUSTOS_TRY(prev, tx.get_host_inventory(h.id));
+    host_inventory_record inv = prev ? *prev : host_inventory_record{h.id, "", "", "", {}, 0, false};
+    inv.time = now;
+    inv.source = ext.inventory_source;
+    inv.driver_version = ext.driver_version;
+    inv.error = ext.inventory_error;
+    auto raise_host = [&](const std::string& rule, const std::string& detail) {
+        return raise_finding(tx, host_finding(rule, h.id, detail, now), st.out.raised);
+    };
+    if (!ext.inventory_error.empty()) {
+        // Nothing can be said about missing GPUs from an inventory the agent could not read.
+        CUSTOS_TRY_VOID(raise_host("inventory-unverified", "the agent could not read its GPUs: " + ext.inventory_error));
+        return tx.put_host_inventory(inv);
+    }
+    std::size_t without_serial = 0;
+    std::map<std::string, const attest::gpu_report*> by_serial;
+    for (const auto& g : ext.gpus) {
+        if (!st.ctx.chips.by_name(g.name)) {
+            const std::string subject = !g.serial.empty() ? g.serial : !g.uuid.empty() ? g.uuid : "pci:" + g.pci_bus_id;
+            CUSTOS_TRY_VOID(st.raise_gpu("gpu-unknown", h.id, subject,
+                                         "GPU " + subject + " on host " + h.id + " reports the name \"" + g.name +
+                                             "\", which is not in the chip table: its TPP and export class are unknown"));
+        }
+        if (g.serial.empty()) {
+            ++without_serial;
+            continue;
+        }
+        if (!by_serial.emplace(g.serial, &g).second)
+            CUSTOS_TRY_VOID(st.raise_gpu("gpu-duplicated", h.id, g.serial,
+                                         "GPU serial " + g.serial + " appears twice in one inventory of host " + h.id +
+                                             " (report " + std::to_string(seq) + "): a cloned or forged serial"));
+    }
+    const bool verified = ext.inventory_source == "nvml" && without_serial == 0;
+    if (!verified) {
+        CUSTOS_TRY_VOID(raise_host("inventory-unverified",
+                                   ext.inventory_source != "nvml"
+                                       ? "GPU inventory from " + ext.inventory_source +
+                                             " (no NVML): no serials, so its GPUs cannot be tied to this host"
+                                       : std::to_string(without_serial) + " of " + std::to_string(ext.gpus.size()) +
+                                             " GPUs report no serial: they cannot be tied to this host"));
+    } else {
+        CUSTOS_TRY(n, tx.resolve_findings(h.id, std::string("inventory-unverified"), now));
+        st.out.resolved += n;
+    }
+
+    CUSTOS_TRY(approved_list, tx.gpu_approvals(h.id));
+    std::set<std::string> approved(approved_list.begin(), approved_list.end());
+    const bool baseline = !inv.baseline_taken && verified;
+    for (const auto& [serial, g] : by_serial) {
+        CUSTOS_TRY(row, tx.get_gpu(serial));
+        gpu_record r = row ? *row : gpu_record{serial, h.id, "", g->name, g->chip, g->uuid, g->pci_bus_id, now, now, 0};
+        const bool registered_elsewhere = row && row->host_id != h.id;
+        if (baseline && !registered_elsewhere && !approved.count(serial)) {
+            CUSTOS_TRY_VOID(tx.approve_gpu(h.id, serial, now));
+            CUSTOS_TRY_VOID(st.event(serial, h.id, "baseline", "approved with the host's first inventory after approval"));
+            approved.insert(serial);
+        }
+        if (!row) {
+            CUSTOS_TRY_VOID(st.event(serial, h.id, "seen", "first seen in the fleet (report " + std::to_string(seq) + ")"));
+            if (!approved.count(serial))
+                CUSTOS_TRY_VOID(st.raise_gpu("gpu-added", h.id, serial,
+                                             "GPU " + gpu_label(*g) + " appeared on host " + h.id +
+                                                 ": never seen in the fleet and not approved for this host"));
+        } else if (!registered_elsewhere) {
+            CUSTOS_TRY_VOID(st.resolve("gpu-missing", serial));
+        } else {
+            const std::string other = row->host_id;
+            const bool other_recent = now - row->last_seen <= st.ctx.duplicate_window_s;
+            if (row->prev_host == h.id && other_recent) {
+                // It moved from here to `other`, and this host still reports it: two hosts hold one serial.
+                const std::string d = "GPU serial " + serial + " is reported by host " + h.id + " and by host " + other +
+                                      " within " + std::to_string(st.ctx.duplicate_window_s) + " s: one of them is a clone";
+                CUSTOS_TRY_VOID(st.raise_gpu("gpu-duplicated", h.id, serial, d));
+                CUSTOS_TRY_VOID(st.raise_gpu("gpu-duplicated", other, serial, d));
+                continue;  // the registry keeps it where it moved to
+            }
+            r.prev_host = other;
+            r.host_id = h.id;
+            r.moved_at = now;
+            CUSTOS_TRY_VOID(st.event(serial, other, "moved-out", "now reports from host " + h.id));
+            CUSTOS_TRY_VOID(st.event(serial, h.id, "moved-in", "last seen on host " + other));
+            if (!approved.count(serial))
+                CUSTOS_TRY_VOID(st.raise_gpu("gpu-moved", h.id, serial,
+                                             "GPU " + gpu_label(*g) + " last seen on host " + other + " now reports from host " +
+                                                 h.id + " without being approved here"));
+            CUSTOS_TRY_VOID(st.resolve("gpu-added", serial));
+            CUSTOS_TRY_VOID(st.resolve("gpu-missing", serial));  // it came back
+            CUSTOS_TRY(other_approved, tx.gpu_approvals(other));
+            if (std::binary_search(other_approved.begin(), other_approved.end(), serial))
+                CUSTOS_TRY_VOID(st.raise_gpu("gpu-missing", other, serial,
+                                             "approved GPU " + serial + " left host " + other +
+                                                 " without a release: it now reports from host " + h.id));
+        }
+        r.name = g->name;
+        r.chip = g->chip;
+        r.uuid = g->uuid;
+        r.pci_bus_id = g->pci_bus_id;
+        r.last_seen = now;
+        CUSTOS_TRY_VOID(tx.put_gpu(r));
+    }
+    if (verified) {
+        for (const auto& serial : approved) {
+            if (by_serial.count(serial)) continue;
+            CUSTOS_TRY_VOID(st.raise_gpu("gpu-missing", h.id, serial,
+                                         "approved GPU " + serial + " is missing from host " + h.id +
+                                             "'s inventory (report " + std::to_string(seq) + ") and no release is recorded"));
+        }
+    }
+    if (baseline) inv.baseline_taken = true;
+    inv.serials.clear();
+    for (const auto& [serial, g] : by_serial) inv.serials.push_back(serial);
+    return tx.put_host_inventory(inv);
+}
+
+result<void> apply_counters(step& st, std::uint64_t seq, const attest::report_ext& ext) {
+    if (ext.gpus.empty()) return {};
+    CUSTOS_TRY(stored, st.tx.gpu_counters(st.h.id));
+    std::map<std::string, counter_record> prev(stored.begin(), stored.end());
+    counter_record delta;
+    for (const auto& g : ext.gpus) {
+        const std::string key = gpu_counter_key(g);
+        const counter_record cur{g.busy_s, g.tpp_s, g.ops, g.energy_mj};
+        auto it = prev.find(key);
+        if (it == prev.end()) {
+            // First sight: everything the agent counted for this GPU so far (an upper bound, as all counts are).
+            delta.busy_s += cur.busy_s;
+            delta.tpp_s += cur.tpp_s;
+            delta.ops += cur.ops;
+            delta.energy_mj += cur.energy_mj;
+        } else {
+            const counter_record& p = it->second;
+            if (cur.busy_s < p.busy_s || cur.tpp_s < p.tpp_s || cur.ops < p.ops || cur.energy_mj < p.energy_mj) {
+                CUSTOS_TRY_VOID(st.raise_gpu("counter-rollback", st.h.id, key,
+                                             "compute counters of GPU " + key + " on host " + st.h.id + " went backwards in report " +
+                                                 std::to_string(seq) + " (ops " + sci(p.ops) + " → " + sci(cur.ops) + ", busy " +
+                                                 sci(p.busy_s) + " s → " + sci(cur.busy_s) +
+                                                 " s): the agent's counter file was reset or replaced"));
+            } else {
+                delta.busy_s += cur.busy_s - p.busy_s;
+                delta.tpp_s += cur.tpp_s - p.tpp_s;
+                delta.ops += cur.ops - p.ops;
+                delta.energy_mj += cur.energy_mj - p.energy_mj;
+            }
+        }
+        CUSTOS_TRY_VOID(st.tx.put_gpu_counter(st.h.id, key, cur));
+    }
+    if (delta.busy_s <= 0 && delta.ops <= 0 && delta.energy_mj == 0) return {};
+    CUSTOS_TRY_VOID(st.tx.add_compute(st.h.id, "", delta, st.ctx.now));
+    std::set<std::string> models(ext.models.begin(), ext.models.end());
+    for (const auto& m : models) CUSTOS_TRY_VOID(st.tx.add_compute(st.h.id, m, delta, st.ctx.now));
+    st.out.compute_added = true;
+    return {};
+}
+
+}  // namespace
+
+std::string gpu_counter_key(const attest::gpu_report& g) {
+    if (!g.serial.empty()) return g.serial;
+    if (!g.uuid.empty()) return "uuid:" + g.uuid;
+    return "pci:" + g.pci_bus_id;
+}
+
+result<void> apply_report_ext(store_tx& tx, const host_record& h, std::uint64_t seq, const attest::report_ext& ext,
+                              const gpu_context& ctx, gpu_outcome& out) {
+    if (ext.inventory_source.empty() && ext.inventory_error.empty()) return {};
+    step st{tx, h, ctx, out};
+    CUSTOS_TRY_VOID(apply_inventory(st, seq, ext));
+    return apply_counters(st, seq, ext);
+}
+
+result<void> approve_host_gpu(store_tx& tx, const std::string& host, const std::string& serial, std::int64_t now) {
+    CUSTOS_TRY_VOID(tx.approve_gpu(host, serial, now));
+    CUSTOS_TRY_VOID(tx.insert_gpu_event({serial, host, "approved", now, "approved for this host by the operator"}));
+    for (const char* rule : {"gpu-added", "gpu-moved"}) CUSTOS_TRY_VOID(tx.resolve_subject_findings(host, rule, serial, now));
+    return {};
+}
+
+result<bool> release_host_gpu(store_tx& tx, const std::string& host, const std::string& serial, std::int64_t now) {
+    CUSTOS_TRY(was, tx.release_gpu(host, serial));
+    CUSTOS_TRY_VOID(tx.insert_gpu_event({serial, host, "released", now, "released from this host by the operator"}));
+    CUSTOS_TRY_VOID(tx.resolve_subject_findings(host, "gpu-missing", serial, now));
+    return was;
+}
+
+result<std::vector<compute_total>> compute_totals(store_tx& tx, const std::string& by) {
+    CUSTOS_TRY(rows, tx.list_compute());
+    std::map<std::string, compute_total> totals;
+    std::map<std::string, std::set<std::string>> hosts;
+    if (by == "model") {
+        CUSTOS_TRY(models, tx.list_models());
+        for (const auto& m : models) {
+            totals[m.id].key = m.id;
+            totals[m.id].training_ops = m.training_ops;
+        }
+    }
+    std::map<std::string, std::string> host_site;
+    std::map<std::string, site_record> sites;
+    std::map<std::string, std::string> site_entity;
+    if (by == "site" || by == "entity" || by == "country") {
+        CUSTOS_TRY(hs, tx.list_hosts());
+        for (const auto& h : hs) host_site[h.id] = h.site;
+        CUSTOS_TRY(ss, tx.list_sites());
+        for (const auto& s : ss) sites[s.id] = s;
+    }
+    for (const auto& r : rows) {
+        if ((by == "model") != !r.model.empty()) continue;  // host totals live under model ""
+        std::string key;
+        if (by == "host") key = r.host_id;
+        else if (by == "model") key = r.model;
+        else {
+            const std::string& site = host_site[r.host_id];
+            auto s = sites.find(site);
+            key = by == "site" ? site : s == sites.end() ? "" : by == "entity" ? s->second.entity : s->second.country;
+        }
+        compute_total& t = totals[key];
+        t.key = key;
+        t.total.busy_s += r.total.busy_s;
+        t.total.tpp_s += r.total.tpp_s;
+        t.total.ops += r.total.ops;
+        t.total.energy_mj += r.total.energy_mj;
+        hosts[key].insert(r.host_id);
+    }
+    std::vector<compute_total> out;
+    for (auto& [k, t] : totals) {
+        t.hosts = hosts[k].size();
+        out.push_back(std::move(t));
+    }
+    return out;
+}
+
+result<void> check_compute_thresholds(store_tx& tx, const compute_thresholds& t, std::int64_t now,
+                                      std::vector<finding_record>& raised) {
+    const std::pair<const char*, double> dims[] = {
+        {"model", t.model_ops}, {"host", t.host_ops}, {"entity", t.entity_ops}, {"country", t.country_ops}};
+    for (const auto& [by, limit] : dims) {
+        if (limit <= 0) continue;
+        CUSTOS_TRY(totals, compute_totals(tx, by));
+        for (const auto& c : totals) {
+            const double ops = c.total.ops + c.training_ops;
+            if (c.key.empty() || ops < limit) continue;
+            std::string detail = std::string(by) + " " + c.key + ": " + sci(ops) + " operations";
+            if (c.training_ops > 0) detail += " (" + sci(c.training_ops) + " in training, " + sci(c.total.ops) + " attributed on hosts)";
+            detail += " reached the threshold of " + sci(limit) + " (an upper bound from utilisation × peak dense ops/s)";
+            finding_record f = subject_finding("compute-threshold", std::string(by) == "host" ? c.key : "", by, c.key, detail, now);
+            CUSTOS_TRY_VOID(raise_finding(tx, std::move(f), raised));
+        }
+    }
+    return {};
+}
+
+}  // namespace custos::verifier
