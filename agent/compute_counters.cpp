@@ -32,6 +32,11 @@ result<compute_counters> compute_counters::open(const std::filesystem::path& sta
     if (!v) return fail(v.err());
     auto o = sjson::object_reader::of(*v, where);
     if (!o) return fail(o.err());
+    if (auto only = o->only({"v", "gpus"}); !only) return fail(only.err());
+    // A format this agent does not know (a newer agent's file, after a downgrade) is not read as this one.
+    auto version = o->u64("v");
+    if (!version) return fail(version.err());
+    if (*version != 1) return fail(o->bad("v", "is " + std::to_string(*version) + "; this agent reads version 1"));
     auto gpus = o->obj("gpus");
     if (!gpus) return fail(gpus.err());
     for (const auto& [key, val] : gpus->raw()) {
@@ -57,7 +62,9 @@ result<compute_counters> compute_counters::open(const std::filesystem::path& sta
 }
 
 result<void> compute_counters::sample(const gpu_inventory& inv, const policy::chip_table& chips, double dt_s, double max_dt_s) {
-    const double dt = std::clamp(dt_s, 0.0, max_dt_s);
+    // Written so that NaN (and a limit that is not positive) counts nothing: std::clamp would pass NaN
+    // through, and one NaN persisted makes counters.json unreadable at the next start.
+    const double dt = dt_s > 0 && max_dt_s > 0 ? std::min(dt_s, max_dt_s) : 0.0;
     for (const auto& g : inv.gpus) {
         gpu_counter& k = counters_[gpu_key(g)];
         const double busy = dt * (g.utilization_gpu ? *g.utilization_gpu / 100.0 : 1.0);

@@ -44,12 +44,28 @@ result<void> load_agent_config(const std::filesystem::path& file, agent_config& 
             c.chip_table = *v.value<std::string>();
             continue;
         }
+        if (key == "model_dir" || key == "weights_socket") {
+            if (!v.is_string()) return bad(key, "must be a string", v);
+            (key == "model_dir" ? c.model_dir : c.weights_socket) = *v.value<std::string>();
+            continue;
+        }
+        if (key == "weights_allowed_uids") {
+            const toml::array* a = v.as_array();
+            if (!a) return bad(key, "must be an array of uids", v);
+            c.weights_allowed_uids.clear();
+            for (const auto& u : *a) {
+                if (!u.is_integer() || *u.value<std::int64_t>() < 0 || *u.value<std::int64_t>() > 0xfffffffe)
+                    return bad(key, "must hold uids (integers 0..4294967294)", u);
+                c.weights_allowed_uids.push_back(static_cast<unsigned>(*u.value<std::int64_t>()));
+            }
+            continue;
+        }
         if (key == "state_dir") {
             if (!v.is_string()) return bad(key, "must be a string", v);
             c.state_dir = *v.value<std::string>();
             continue;
         }
-        if (!target) return bad(key, "is not a known setting (host_id, verifier_url, ca_file, tcti, state_dir, enroll_token, report_interval_s, nvml_library, chip_table)", v);
+        if (!target) return bad(key, "is not a known setting (host_id, verifier_url, ca_file, tcti, state_dir, enroll_token, report_interval_s, nvml_library, chip_table, model_dir, weights_socket, weights_allowed_uids)", v);
         if (!v.is_string()) return bad(key, "must be a string", v);
         *target = *v.value<std::string>();
     }

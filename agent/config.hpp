@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "crypto/result.hpp"
 
@@ -20,6 +21,12 @@ struct agent_config {
     // NVML to load: unset → libnvidia-ml.so.1 with the PCI sysfs fallback; set → must load (error otherwise).
     std::optional<std::string> nvml_library;
     std::string chip_table;  // empty: the chip table built into the agent
+    // Sealed models this host serves: each subdirectory NAME (a model id) of model_dir holding index.json.
+    // Empty: no models, no key requests.
+    std::filesystem::path model_dir;
+    // The UNIX socket local inference processes get decrypted weights from; empty: no socket.
+    std::filesystem::path weights_socket;
+    std::vector<unsigned> weights_allowed_uids;  // peers served (SO_PEERCRED uid); empty: nobody
 };
 
 // Reads `file` into `c` (keys present in the file replace the defaults in c).

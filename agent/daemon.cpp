@@ -193,8 +193,8 @@ result<void> daemon::make_report() {
     const auto now = clock_type::now();
     const double dt = last_sample_ ? std::chrono::duration<double>(now - *last_sample_).count() : 0.0;
     last_sample_ = now;
-    const attest::report_ext ext =
-        daemon_inventory_ext(*inventory_, *counters_, *chips_, dt, 10.0 * std::max(report_interval_s_, 6u));
+    attest::report_ext ext = daemon_inventory_ext(*inventory_, *counters_, *chips_, dt, 10.0 * std::max(report_interval_s_, 6u));
+    if (keys_) keys_->drain(ext.events, ext.models);
     attest::report r;
     r.host = cfg_.host_id;
     r.seq = spool_->head().seq + 1;
@@ -249,6 +249,50 @@ result<void> daemon::round() {
     const std::string status = o2 && o2->contains("status") ? std::string(o2->at("status").as_string()) : "?";
     spdlog::info("attestation round: {}", status);
     return {};
+}
+
+result<void> daemon::open_models() {
+    if (cfg_.model_dir.empty()) {
+        if (!cfg_.weights_socket.empty()) spdlog::warn("weights_socket is set but model_dir is not: no weights to serve");
+        return {};
+    }
+    keys_ = std::make_unique<model_keys>(dev_, cfg_.model_dir);
+    const auto models = keys_->models_on_disk();
+    spdlog::info("{} sealed model(s) in {}", models.size(), cfg_.model_dir.string());
+    CUSTOS_TRY_VOID(keys_->ensure_bound_key(ak_->parent));
+    if (!cfg_.weights_socket.empty()) {
+        weights_server_config wc;
+        wc.socket_path = cfg_.weights_socket;
+        wc.allowed_uids = cfg_.weights_allowed_uids;
+        model_keys* k = keys_.get();
+        wc.on_hand_out = [k](const hand_out& h) { k->record_hand_out(h); };
+        if (wc.allowed_uids.empty()) spdlog::warn("weights_allowed_uids is empty: the weights socket serves nobody");
+        CUSTOS_TRY(srv, weights_server::start(std::move(wc), *keys_));
+        weights_.emplace(std::move(srv));
+        spdlog::info("serving decrypted weights on {}", cfg_.weights_socket.string());
+    }
+    return {};
+}
+
+void daemon::serve_models(bool verifier_reachable) {
+    if (!keys_) return;
+    net::https_client* c = nullptr;
+    if (verifier_reachable) {
+        if (auto cl = client(); cl) c = *cl;
+    }
+    for (const auto& m : keys_->maintain(c))
+        if (weights_) weights_->drop_model(m);
+    if (!c) return;
+    const auto now = clock_type::now();
+    for (const auto& m : keys_->models_on_disk()) {
+        if (keys_->holding(m)) continue;
+        auto& next = next_key_try_[m];
+        if (now < next) continue;
+        if (auto r = keys_->request(*c, *ak_, m); !r) {
+            spdlog::error("model {}: {}", m, r.err().message);
+            next = now + std::chrono::seconds(attest_interval_s_);  // asked again after the next round
+        }
+    }
 }
 
 result<void> daemon::flush() {
@@ -337,6 +381,10 @@ int daemon::run(bool once, const sigset_t& stop_signals) {
         spdlog::error("binding the report key: {}", b.err().message);
         return 1;
     }
+    if (auto m = open_models(); !m) {
+        spdlog::error("model keys: {}", m.err().message);
+        return 2;
+    }
     sd_notify(0, "READY=1");
 
     std::uint64_t watchdog_usec = 0;
@@ -350,6 +398,7 @@ int daemon::run(bool once, const sigset_t& stop_signals) {
     if (once) {
         auto r = make_report();
         auto a = r ? round() : r;
+        if (a) serve_models(true);
         auto f = a ? flush() : a;
         if (!f) spdlog::error("{}", f.err().message);
         sd_notify(0, "STOPPING=1");
@@ -357,6 +406,10 @@ int daemon::run(bool once, const sigset_t& stop_signals) {
     }
     for (;;) {
         const auto now = clock_type::now();
+        if (keys_) {  // a lapsed lease is dropped whether or not the verifier can be reached
+            for (const auto& m : keys_->maintain(nullptr))
+                if (weights_) weights_->drop_model(m);
+        }
         if (now >= next_report) {
             if (auto r = make_report(); !r) spdlog::error("making a report: {}", r.err().message);
             next_report = now + std::chrono::seconds(report_interval_s_);
@@ -371,6 +424,7 @@ int daemon::run(bool once, const sigset_t& stop_signals) {
                     next_round = clock_type::now() + std::chrono::seconds(attest_interval_s_);
                 }
             }
+            serve_models(ok.ok());
             if (ok) {
                 set_state(agent_state::attesting, "the verifier answered");
                 backoff = std::chrono::milliseconds(1000);
@@ -396,6 +450,7 @@ int daemon::run(bool once, const sigset_t& stop_signals) {
         }
         if (watchdog) sd_notify(0, "WATCHDOG=1");
     }
+    if (weights_) weights_->stop();
     sd_notify(0, "STOPPING=1");
     return 0;
 }

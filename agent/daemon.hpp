@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -13,6 +14,8 @@
 #include "agent/compute_counters.hpp"
 #include "agent/config.hpp"
 #include "agent/gpu_inventory.hpp"
+#include "agent/model_keys.hpp"
+#include "agent/weights_server.hpp"
 #include "agent/spool.hpp"
 #include "attest/tpm_device.hpp"
 #include "crypto/bytes.hpp"
@@ -39,6 +42,8 @@ private:
     result<void> make_report();
     result<void> round();      // challenge → quote → attest
     result<void> flush();      // sends what is spooled
+    result<void> open_models();  // bound key and weights socket, when model_dir / weights_socket are set
+    void serve_models(bool verifier_reachable);  // key requests for models without a lease; renewals; drops
     result<net::https_client*> client();
     void set_state(agent_state s, const std::string& why);
 
@@ -57,6 +62,9 @@ private:
     std::optional<inventory_reader> inventory_;
     std::optional<compute_counters> counters_;
     std::optional<std::chrono::steady_clock::time_point> last_sample_;
+    std::unique_ptr<model_keys> keys_;
+    std::optional<weights_server> weights_;
+    std::map<std::string, std::chrono::steady_clock::time_point> next_key_try_;
 };
 
 }  // namespace custos::agent

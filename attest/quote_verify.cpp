@@ -104,34 +104,34 @@ const char* key_kind(int base_id) {
     }
 }
 
-std::optional<quote_error> check_signature(const TPMT_SIGNATURE& sig, byte_view attest, EVP_PKEY* ak) {
-    const std::string scheme = tpm_alg_name(sig.sigAlg);
-    if (!ak) return fail(quote_step::signature, "no AK public key given");
+}  // namespace
+
+result<void> verify_attest_signature(const TPMT_SIGNATURE& sig, byte_view attest, EVP_PKEY* ak) {
+    if (!ak) return make_error(errc::invalid_argument, "no AK public key given");
     const int key_type = EVP_PKEY_get_base_id(ak);
     const bool is_ecdsa = sig.sigAlg == TPM2_ALG_ECDSA;
     const bool is_rsa = sig.sigAlg == TPM2_ALG_RSASSA || sig.sigAlg == TPM2_ALG_RSAPSS;
     if (!is_ecdsa && !is_rsa)
-        return fail(quote_step::signature, "signature scheme " + scheme + " is not supported (ecdsa, rsassa, rsapss)");
+        return make_error(errc::unsupported, "signature scheme " + tpm_alg_name(sig.sigAlg) +
+                                                 " is not supported (ecdsa, rsassa, rsapss)");
     if (is_ecdsa && key_type != EVP_PKEY_EC)
-        return fail(quote_step::signature,
-                    "an ECDSA signature cannot be made by " + std::string(key_kind(key_type)) + " (the AK's type)");
+        return make_error(errc::signature, "an ECDSA signature cannot be made by " +
+                                               std::string(key_kind(key_type)) + " (the AK's type)");
     if (is_rsa && key_type != EVP_PKEY_RSA && !(sig.sigAlg == TPM2_ALG_RSAPSS && key_type == EVP_PKEY_RSA_PSS))
-        return fail(quote_step::signature, "an " + std::string(sig.sigAlg == TPM2_ALG_RSASSA ? "RSASSA" : "RSAPSS") +
+        return make_error(errc::signature, "an " + std::string(sig.sigAlg == TPM2_ALG_RSASSA ? "RSASSA" : "RSAPSS") +
                                                " signature cannot be made by " + key_kind(key_type) +
                                                " (the AK's type)");
     const TPMI_ALG_HASH hash_id = sig.signature.any.hashAlg;
     auto h = to_hash_alg(hash_id);
-    if (!h) return fail(quote_step::signature, "signature hash " + tpm_alg_name(hash_id) + " is not supported");
+    if (!h) return make_error(errc::unsupported, "signature hash " + tpm_alg_name(hash_id) + " is not supported");
 
     const EVP_MD* md = evp_md(*h);
     std::array<unsigned char, EVP_MAX_MD_SIZE> dgst{};
     unsigned int dlen = 0;
-    if (EVP_Digest(attest.data(), attest.size(), dgst.data(), &dlen, md, nullptr) != 1) {
-        return fail(quote_step::signature, ossl::last_error("hashing the attestation"));
-    }
+    if (EVP_Digest(attest.data(), attest.size(), dgst.data(), &dlen, md, nullptr) != 1)
+        return ossl::crypto_error("hashing the attestation");
     ossl::pkey_ctx_ptr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, ak, nullptr));
-    if (!ctx || EVP_PKEY_verify_init(ctx.get()) != 1)
-        return fail(quote_step::signature, ossl::last_error("EVP_PKEY_verify_init"));
+    if (!ctx || EVP_PKEY_verify_init(ctx.get()) != 1) return ossl::crypto_error("EVP_PKEY_verify_init");
 
     int ok = 0;
     if (is_ecdsa) {
@@ -143,20 +143,18 @@ std::optional<quote_error> check_signature(const TPMT_SIGNATURE& sig, byte_view 
             EVP_PKEY_CTX_set_signature_md(ctx.get(), md) != 1 ||
             (pss && (EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx.get(), RSA_PSS_SALTLEN_AUTO) != 1 ||
                      EVP_PKEY_CTX_set_rsa_mgf1_md(ctx.get(), md) != 1)))
-            return fail(quote_step::signature, ossl::last_error("setting up RSA verification"));
+            return ossl::crypto_error("setting up RSA verification");
         const auto& rs = sig.signature.rsassa.sig;  // rsapss has the same layout
         ok = EVP_PKEY_verify(ctx.get(), rs.buffer, rs.size, dgst.data(), dlen);
     }
     if (ok != 1) {
         ERR_clear_error();  // a bad signature leaves decoding errors behind; they say nothing more
         std::string what = (is_ecdsa ? "ECDSA" : sig.sigAlg == TPM2_ALG_RSASSA ? "RSASSA" : "RSAPSS");
-        return fail(quote_step::signature, "the " + what + "-" + tpm_alg_name(hash_id) +
+        return make_error(errc::signature, "the " + what + "-" + tpm_alg_name(hash_id) +
                                                " signature over the attestation does not verify with the given AK");
     }
-    return std::nullopt;
+    return {};
 }
-
-}  // namespace
 
 quote_result verify_quote(const quote_input& in) {
     // 1. parse: both structures exactly, nothing left over.
@@ -215,7 +213,8 @@ quote_result verify_quote(const quote_input& in) {
     }
 
     // 4. signature by the AK over the exact bytes parsed above.
-    if (auto e = check_signature(sig, in.attest, in.ak)) return std::move(*e);
+    if (auto v = verify_attest_signature(sig, in.attest, in.ak); !v.ok())
+        return fail(quote_step::signature, v.err().message);
 
     quote_info info;
     info.clock = attest.clockInfo.clock;

@@ -63,4 +63,9 @@ private:
 
 quote_result verify_quote(const quote_input& in);
 
+// The signature step on its own, shared with every other TPMS_ATTEST custos verifies (TPM2_CertifyCreation):
+// `sig` (ECDSA, RSASSA or RSAPSS over sha1/sha256/sha384/sha512) must verify over exactly the `attest` bytes
+// with `ak`. The error (errc::signature, unsupported, invalid_argument or crypto) carries no step prefix.
+result<void> verify_attest_signature(const TPMT_SIGNATURE& sig, byte_view attest, EVP_PKEY* ak);
+
 }  // namespace custos::attest

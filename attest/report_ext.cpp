@@ -130,7 +130,10 @@ result<report_ext> parse_report_ext(std::string_view text_in) {
         if (models->size() > max_ext_models) return o.bad("models", "lists more than 256 models");
         for (const auto& m : *models) {
             if (!m.is_string() || m.as_string().empty() || m.as_string().size() > max_text)
-                return o.bad("models", "must hold model ids (non-empty strings)");
+                return o.bad("models", "must hold model ids (non-empty strings of at most 256 characters)");
+            // The same rule as every other string here: a verifier prints these to people.
+            for (unsigned char c : m.as_string())
+                if (c < 0x20) return o.bad("models", "holds a model id with a control character");
             e.models.emplace_back(m.as_string());
         }
     }

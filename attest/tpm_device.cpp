@@ -66,12 +66,25 @@ result<loaded_ek> create_ek(ESYS_CONTEXT* ctx, ek_kind kind) {
     return loaded_ek{esys_handle(ctx, handle), *out_pub};
 }
 
-result<esys_handle> load_ak(ESYS_CONTEXT* ctx, ESYS_TR ek, const ak_key& ak) {
-    CUSTOS_TRY(auth, authorize_ek(ctx, ak.parent));
+// Loads a key made under the EK of kind `parent` (which `ek` must be); `what` names it in errors.
+result<esys_handle> load_child(ESYS_CONTEXT* ctx, ESYS_TR ek, ek_kind parent, const TPM2B_PRIVATE& priv,
+                               const TPM2B_PUBLIC& pub, const char* what) {
+    CUSTOS_TRY(auth, authorize_ek(ctx, parent));
     ESYS_TR handle = ESYS_TR_NONE;
-    TSS2_RC rc = Esys_Load(ctx, ek, auth.tr(), ESYS_TR_NONE, ESYS_TR_NONE, &ak.priv, &ak.pub, &handle);
-    if (rc != TSS2_RC_SUCCESS) return with_context(tpm_error("Esys_Load", rc), "loading the AK under the EK");
+    TSS2_RC rc = Esys_Load(ctx, ek, auth.tr(), ESYS_TR_NONE, ESYS_TR_NONE, &priv, &pub, &handle);
+    if (rc != TSS2_RC_SUCCESS)
+        return with_context(tpm_error("Esys_Load", rc), std::string("loading ") + what + " under the EK");
     return esys_handle(ctx, handle);
+}
+
+result<esys_handle> load_ak(ESYS_CONTEXT* ctx, ESYS_TR ek, const ak_key& ak) {
+    return load_child(ctx, ek, ak.parent, ak.priv, ak.pub, "the AK");
+}
+
+// Loads a bound key and flushes its EK at once: a loaded key does not need its parent loaded.
+result<esys_handle> load_bound_key_only(ESYS_CONTEXT* ctx, const bound_key& key) {
+    CUSTOS_TRY(ek, create_ek(ctx, key.parent));
+    return load_child(ctx, ek.handle.get(), key.parent, key.priv, key.pub, "the bound key");
 }
 
 // Loads the AK and flushes the EK at once, so a quote holds one transient slot.
@@ -128,11 +141,51 @@ result<pcr_values> read_pcrs(ESYS_CONTEXT* ctx, const TPML_PCR_SELECTION& want) 
     return ordered;
 }
 
-// TPM_RC_HANDLE from the TPM layer (any handle number): the object or NV index does not exist.
-bool is_handle_error(TSS2_RC rc) {
-    if ((rc >> 16) != 0 && (rc & 0xff0000) != TSS2_RESMGR_TPM_RC_LAYER) return false;
+bool from_tpm(TSS2_RC rc) { return (rc >> 16) == 0 || (rc & 0xff0000) == TSS2_RESMGR_TPM_RC_LAYER; }
+
+// A format-one TPM response code (`code` is e.g. TPM2_RC_HANDLE), whatever handle, session or parameter it names.
+bool is_fmt1_error(TSS2_RC rc, TSS2_RC code) {
     const TSS2_RC base = rc & 0xffff;
-    return (base & TPM2_RC_FMT1) && (base & 0x3f) == (TPM2_RC_HANDLE & 0x3f);
+    return from_tpm(rc) && (base & TPM2_RC_FMT1) && (base & 0x3f) == (code & 0x3f);
+}
+
+// TPM_RC_HANDLE from the TPM layer (any handle number): the object or NV index does not exist.
+bool is_handle_error(TSS2_RC rc) { return is_fmt1_error(rc, TPM2_RC_HANDLE); }
+
+result<bytes> marshal_signature(const TPMT_SIGNATURE& sig) {
+    bytes out(sizeof(TPMT_SIGNATURE));
+    size_t off = 0;
+    TSS2_RC rc = Tss2_MU_TPMT_SIGNATURE_Marshal(&sig, out.data(), out.size(), &off);
+    if (rc != TSS2_RC_SUCCESS) return tpm_error("Tss2_MU_TPMT_SIGNATURE_Marshal", rc);
+    out.resize(off);
+    return out;
+}
+
+template <class T>
+void fill_tpm2b(T& dst, byte_view src) {
+    dst.size = static_cast<UINT16>(src.size());
+    std::copy(src.begin(), src.end(), dst.buffer);
+}
+
+// A policy session over `sel` (PolicyPCR with the TPM's current values), salted with `salt_key` and set to
+// encrypt the response: a secret the authorised command returns does not cross the TPM bus in the clear.
+result<esys_handle> pcr_policy_session(ESYS_CONTEXT* ctx, ESYS_TR salt_key, const TPML_PCR_SELECTION& sel) {
+    TPMT_SYM_DEF sym{};
+    sym.algorithm = TPM2_ALG_AES;
+    sym.keyBits.aes = 128;
+    sym.mode.aes = TPM2_ALG_CFB;
+    ESYS_TR session = ESYS_TR_NONE;
+    TSS2_RC rc = Esys_StartAuthSession(ctx, salt_key, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+                                       nullptr, TPM2_SE_POLICY, &sym, TPM2_ALG_SHA256, &session);
+    if (rc != TSS2_RC_SUCCESS) return tpm_error("Esys_StartAuthSession(policy, salted)", rc);
+    esys_handle h(ctx, session);
+    const TPMA_SESSION attrs = TPMA_SESSION_CONTINUESESSION | TPMA_SESSION_ENCRYPT;
+    rc = Esys_TRSess_SetAttributes(ctx, session, attrs, 0xff);
+    if (rc != TSS2_RC_SUCCESS) return tpm_error("Esys_TRSess_SetAttributes", rc);
+    TPM2B_DIGEST empty{};  // the TPM hashes the PCRs' current values
+    rc = Esys_PolicyPCR(ctx, session, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &empty, &sel);
+    if (rc != TSS2_RC_SUCCESS) return tpm_error("Esys_PolicyPCR", rc);
+    return h;
 }
 
 std::string four_chars(UINT32 v) {
@@ -290,11 +343,8 @@ result<quote_output> tpm_device::quote(const ak_key& ak, byte_view qualification
         }
         quote_output out;
         out.attest.assign(quoted->attestationData, quoted->attestationData + quoted->size);
-        out.signature.resize(sizeof(TPMT_SIGNATURE));
-        off = 0;
-        rc = Tss2_MU_TPMT_SIGNATURE_Marshal(&*sig, out.signature.data(), out.signature.size(), &off);
-        if (rc != TSS2_RC_SUCCESS) return tpm_error("Tss2_MU_TPMT_SIGNATURE_Marshal", rc);
-        out.signature.resize(off);
+        CUSTOS_TRY(sig_bytes, marshal_signature(*sig));
+        out.signature = std::move(sig_bytes);
         out.selection = attest.attested.quote.pcrSelect;
         out.pcrs = std::move(values);
         return out;
@@ -326,6 +376,116 @@ result<secret_bytes> tpm_device::activate_credential(const ak_key& ak, const cre
     secret_bytes out(byte_view(cert_info->buffer, cert_info->size));
     sodium_memzero(cert_info->buffer, sizeof cert_info->buffer);
     return out;
+}
+
+result<bound_key> tpm_device::create_bound_key(ek_kind parent, const TPML_PCR_SELECTION& sel) const {
+    CUSTOS_TRY(ctx, esys_context::open(tcti_));
+    CUSTOS_TRY(ek, create_ek(ctx.get(), parent));
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        CUSTOS_TRY(values, read_pcrs(ctx.get(), sel));
+        CUSTOS_TRY(policy, policy_pcr_digest(sel, values));
+        CUSTOS_TRY(auth, authorize_ek(ctx.get(), parent));
+        TPM2B_PUBLIC tmpl = bound_key_template(policy);
+        TPM2B_SENSITIVE_CREATE sens{};
+        TPM2B_DATA outside{};
+        esys_out<TPM2B_PRIVATE> priv;
+        esys_out<TPM2B_PUBLIC> pub;
+        esys_out<TPM2B_CREATION_DATA> creation_data;
+        esys_out<TPM2B_DIGEST> creation_hash;
+        esys_out<TPMT_TK_CREATION> creation_ticket;
+        TSS2_RC rc = Esys_Create(ctx.get(), ek.handle.get(), auth.tr(), ESYS_TR_NONE, ESYS_TR_NONE, &sens, &tmpl,
+                                 &outside, &sel, &priv, &pub, &creation_data, &creation_hash, &creation_ticket);
+        if (rc != TSS2_RC_SUCCESS) return with_context(tpm_error("Esys_Create", rc), "creating the bound key");
+        // The creation data's PCR digest (nameAlg sha256) is of the values at creation: if they are not the ones
+        // read above, the key's policy names a state that is already gone.
+        CUSTOS_TRY(read_digest, pcr_composite_digest(TPM2_ALG_SHA256, sel, values));
+        const auto& at_creation = creation_data->creationData.pcrDigest;
+        if (!equal_ct(read_digest, byte_view(at_creation.buffer, at_creation.size))) {
+            spdlog::debug("PCRs changed between read and key creation, retrying");
+            continue;
+        }
+        return bound_key{parent, *pub, *priv, *creation_data, *creation_hash, *creation_ticket, sel};
+    }
+    return make_error(errc::tpm, "PCRs kept changing while the bound key was created (3 attempts)");
+}
+
+result<creation_proof> tpm_device::certify_creation(const ak_key& ak, const bound_key& key, byte_view nonce) const {
+    if (nonce.size() > sizeof(TPM2B_DATA::buffer))
+        return make_error(errc::invalid_argument, "the nonce is " + std::to_string(nonce.size()) +
+                                                      " bytes; a TPM accepts at most " +
+                                                      std::to_string(sizeof(TPM2B_DATA::buffer)));
+    CUSTOS_TRY(ctx, esys_context::open(tcti_));
+    // Three transient slots: EK, AK and key fit, but the EK goes as soon as its children are loaded.
+    esys_handle ak_handle, key_handle;
+    {
+        CUSTOS_TRY(ek, create_ek(ctx.get(), ak.parent));
+        CUSTOS_TRY(a, load_ak(ctx.get(), ek.handle.get(), ak));
+        ak_handle = std::move(a);
+        if (key.parent == ak.parent) {
+            CUSTOS_TRY(k, load_child(ctx.get(), ek.handle.get(), key.parent, key.priv, key.pub, "the bound key"));
+            key_handle = std::move(k);
+        }
+    }
+    if (key_handle.get() == ESYS_TR_NONE) {
+        CUSTOS_TRY(k, load_bound_key_only(ctx.get(), key));
+        key_handle = std::move(k);
+    }
+    TPM2B_DATA qual{};
+    fill_tpm2b(qual, nonce);
+    TPMT_SIG_SCHEME scheme{};
+    scheme.scheme = TPM2_ALG_NULL;  // the AK's own scheme
+    esys_out<TPM2B_ATTEST> certify_info;
+    esys_out<TPMT_SIGNATURE> sig;
+    TSS2_RC rc = Esys_CertifyCreation(ctx.get(), ak_handle.get(), key_handle.get(), ESYS_TR_PASSWORD, ESYS_TR_NONE,
+                                      ESYS_TR_NONE, &qual, &key.creation_hash, &scheme, &key.ticket, &certify_info,
+                                      &sig);
+    if (rc != TSS2_RC_SUCCESS) return tpm_error("Esys_CertifyCreation", rc);
+    creation_proof out;
+    out.key_public = marshal_public(key.pub);
+    out.creation_data = marshal_creation_data(key.creation_data);
+    if (out.key_public.empty() || out.creation_data.empty())
+        return make_error(errc::structure, "the bound key's public area or creation data cannot be marshalled");
+    out.attest.assign(certify_info->attestationData, certify_info->attestationData + certify_info->size);
+    CUSTOS_TRY(sig_bytes, marshal_signature(*sig));
+    out.signature = std::move(sig_bytes);
+    return out;
+}
+
+result<secret_bytes> tpm_device::unwrap_with_bound_key(const bound_key& key, byte_view wrapped) const {
+    if (wrapped.empty() || wrapped.size() > sizeof(TPM2B_PUBLIC_KEY_RSA::buffer))
+        return make_error(errc::invalid_argument,
+                          "a wrapped key of " + std::to_string(wrapped.size()) + " bytes is no RSA ciphertext");
+    TPM2B_PUBLIC_KEY_RSA cipher{};
+    fill_tpm2b(cipher, wrapped);
+    TPMT_RSA_DECRYPT scheme{};
+    scheme.scheme = TPM2_ALG_OAEP;
+    scheme.details.oaep.hashAlg = TPM2_ALG_SHA256;
+    TPM2B_DATA label{};
+    fill_tpm2b(label, bound_key_label());
+
+    CUSTOS_TRY(ctx, esys_context::open(tcti_));
+    CUSTOS_TRY(ek, create_ek(ctx.get(), key.parent));
+    CUSTOS_TRY(key_handle, load_child(ctx.get(), ek.handle.get(), key.parent, key.priv, key.pub, "the bound key"));
+    // TPM_RC_PCR_CHANGED: a PCR was extended between PolicyPCR and the decryption (IMA does so all the time).
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        CUSTOS_TRY(session, pcr_policy_session(ctx.get(), ek.handle.get(), key.selection));
+        esys_out<TPM2B_PUBLIC_KEY_RSA> message;
+        TSS2_RC rc = Esys_RSA_Decrypt(ctx.get(), key_handle.get(), session.get(), ESYS_TR_NONE, ESYS_TR_NONE,
+                                      &cipher, &scheme, &label, &message);
+        if (from_tpm(rc) && (rc & 0xffff) == TPM2_RC_PCR_CHANGED) continue;
+        if (is_fmt1_error(rc, TPM2_RC_POLICY_FAIL))
+            return make_error(errc::mismatch,
+                              "the host's boot state no longer matches the key's PCR policy: PCRs " +
+                                  format_pcr_selection(key.selection) +
+                                  " differ from their values when the key was made, so the TPM refuses to use it (" +
+                                  rc_text(rc) + ")");
+        if (rc != TSS2_RC_SUCCESS) return tpm_error("Esys_RSA_Decrypt", rc);
+        const std::size_t n = std::min<std::size_t>(message->size, sizeof message->buffer);
+        secret_bytes out(byte_view(message->buffer, n));
+        sodium_memzero(message->buffer, sizeof message->buffer);
+        return out;
+    }
+    return make_error(errc::tpm, "PCRs kept changing while the bound key was used (3 attempts)");
 }
 
 bytes serialize_ak_key(const ak_key& ak) {

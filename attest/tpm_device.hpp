@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include "attest/bound_key.hpp"
 #include "attest/credential.hpp"
 #include "attest/pcr_selection.hpp"
 #include "attest/templates.hpp"
@@ -53,6 +54,17 @@ public:
     result<quote_output> quote(const ak_key& ak, byte_view qualification, const TPML_PCR_SELECTION& sel) const;
     // Proves the AK and the EK live in this TPM: returns the secret MakeCredential sealed to them.
     result<secret_bytes> activate_credential(const ak_key& ak, const credential_blob& blob) const;
+
+    // A decryption key (bound_key_template) under the EK whose policy is PolicyPCR over `sel` with the PCRs'
+    // current values, read in the same operation; its creation data records `sel`. Retried (3x) if a PCR moves
+    // between the read and the creation, so the policy always matches the state the key was made in.
+    result<bound_key> create_bound_key(ek_kind parent, const TPML_PCR_SELECTION& sel) const;
+    // TPM2_CertifyCreation of `key` by the AK over `nonce` (at most 64 bytes): what verify_creation_proof checks.
+    result<creation_proof> certify_creation(const ak_key& ak, const bound_key& key, byte_view nonce) const;
+    // TPM2_RSA_Decrypt (OAEP-SHA256, bound_key_label()) of what wrap_to_bound_key made, authorised by PolicyPCR
+    // over key.selection with the current values, in a session salted with the EK that encrypts the response.
+    // errc::mismatch when the TPM refuses the policy: the host's boot state differs from the key's.
+    result<secret_bytes> unwrap_with_bound_key(const bound_key& key, byte_view wrapped) const;
 
 private:
     std::string tcti_;

@@ -125,6 +125,12 @@ result<std::unique_ptr<service>> service::create(verifier_config cfg, std::strin
         ctx->ek_cas = std::move(store).value();
     }
 
+    if (auto rk = weights::load_recipient_private(c.resolve(c.recipient_key)); rk) {
+        ctx->recipient = std::move(rk).value();
+    } else {
+        ctx->recipient_error = "model registration is off: " + rk.err().message;
+        spdlog::warn("{}", ctx->recipient_error);
+    }
     CUSTOS_TRY(db, open_sqlite_store(c.resolve(c.database), c.sqlite_synchronous_full));
     ctx->db = std::move(db);
     ctx->alerts = std::make_unique<alert_sink>(c.webhooks, c.webhook_ca_file.empty() ? std::string()
@@ -160,6 +166,7 @@ result<void> service::start() {
     register_report_routes(*server_, *ctx_);
     register_fleet_routes(*server_, *ctx_->db);
     register_gpu_routes(*server_, *ctx_);
+    register_model_routes(*server_, *ctx_);
     server_->route("GET", "/metrics", net::auth::client_cert,
                    [&ctx](const net::http_request&, const net::request_context& rc) {
                        if (auto deny = require_operator(rc)) return *deny;

@@ -20,6 +20,7 @@
 #include "verifier/config.hpp"
 #include "verifier/metrics.hpp"
 #include "verifier/store.hpp"
+#include "weights/recipient_key.hpp"
 
 namespace custos::verifier {
 
@@ -36,6 +37,8 @@ struct service_context {
     ossl::x509_store_ptr ek_cas;  // null when ek_ca_file is missing: enrollment is then refused
     std::string ek_cas_error;     // why it is null
     TPML_PCR_SELECTION selection{};
+    std::optional<weights::recipient_private_key> recipient;  // opens key.sealed of registered models
+    std::string recipient_error;                                // why it is absent
     std::optional<policy::chip_table> loaded_chips;  // [gpu] chip_table, when set
     const policy::chip_table* chips = nullptr;        // that, or the built-in table
     metrics stats;
@@ -57,6 +60,7 @@ void register_enroll_routes(net::https_server& srv, service_context& ctx);
 void register_agent_routes(net::https_server& srv, service_context& ctx);   // challenge, attest, report-key
 void register_report_routes(net::https_server& srv, service_context& ctx);  // reports
 void register_gpu_routes(net::https_server& srv, service_context& ctx);     // GPU registry, compute (operator)
+void register_model_routes(net::https_server& srv, service_context& ctx);   // models, leases, key requests
 
 // The host-dark rule over every host at `now`; returns the findings it raised (already committed).
 result<std::vector<finding_record>> check_dark_hosts(service_context& ctx, std::int64_t now);

@@ -26,7 +26,8 @@ int gpu_list(const gpu_args& a) {
     std::optional<policy::chip_table> loaded;
     if (!a.chips.empty()) {
         auto t = policy::chip_table::load(a.chips);
-        if (!t) return fail("--chips", t.err());
+        // A chip table that does not parse is bad input like one that cannot be read: a usage error.
+        if (!t) return fail_usage("--chips: " + t.err().message);
         loaded = std::move(t).value();
         table = &*loaded;
     }

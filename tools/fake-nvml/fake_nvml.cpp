@@ -8,6 +8,7 @@
 #include <boost/json.hpp>
 
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -58,6 +59,16 @@ custos_nvmlReturn_t field(custos_nvmlDevice_t d, const char* key, char* buf, uns
     if (auto rc = gpu(d, g); rc != CUSTOS_NVML_SUCCESS) return rc;
     if (!g.contains(key) || !g.at(key).is_string()) return CUSTOS_NVML_ERROR_NOT_SUPPORTED;
     return copy(std::string(g.at(key).as_string()), buf, len);
+}
+
+// A whole, non-negative JSON number; nullopt otherwise (to_number would throw across the C ABI, which a
+// caller built against the real NVML never expects).
+std::optional<std::uint64_t> whole(const json::value& v) {
+    if (const auto* u = v.if_uint64()) return *u;
+    if (const auto* i = v.if_int64(); i && *i >= 0) return static_cast<std::uint64_t>(*i);
+    if (const auto* d = v.if_double(); d && *d >= 0 && *d < 1.8e19 && static_cast<double>(static_cast<std::uint64_t>(*d)) == *d)
+        return static_cast<std::uint64_t>(*d);
+    return std::nullopt;
 }
 
 }  // namespace
@@ -139,7 +150,9 @@ FAKE_NVML_EXPORT custos_nvmlReturn_t nvmlDeviceGetUtilizationRates(custos_nvmlDe
     json::object g;
     if (auto rc = gpu(d, g); rc != CUSTOS_NVML_SUCCESS) return rc;
     if (!g.contains("utilization_gpu") || !g.at("utilization_gpu").is_number()) return CUSTOS_NVML_ERROR_NOT_SUPPORTED;
-    u->gpu = g.at("utilization_gpu").to_number<unsigned>();
+    const auto pct = whole(g.at("utilization_gpu"));
+    if (!pct || *pct > 0xffffffffu) return CUSTOS_NVML_ERROR_UNKNOWN;
+    u->gpu = static_cast<unsigned>(*pct);
     u->memory = 0;
     return CUSTOS_NVML_SUCCESS;
 }
@@ -149,6 +162,8 @@ FAKE_NVML_EXPORT custos_nvmlReturn_t nvmlDeviceGetTotalEnergyConsumption(custos_
     json::object g;
     if (auto rc = gpu(d, g); rc != CUSTOS_NVML_SUCCESS) return rc;
     if (!g.contains("energy_mj") || !g.at("energy_mj").is_number()) return CUSTOS_NVML_ERROR_NOT_SUPPORTED;
-    *mj = g.at("energy_mj").to_number<unsigned long long>();
+    const auto e = whole(g.at("energy_mj"));
+    if (!e) return CUSTOS_NVML_ERROR_UNKNOWN;
+    *mj = *e;
     return CUSTOS_NVML_SUCCESS;
 }

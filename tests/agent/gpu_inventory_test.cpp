@@ -1,0 +1,322 @@
+// agent/gpu_inventory against the real fake NVML (tools/fake-nvml, loaded with dlopen like the real one),
+// the PCI sysfs fallback over a hand-made sysfs tree, and inventory_to_json.
+#include "agent/gpu_inventory.hpp"
+
+#include <dlfcn.h>
+#include <link.h>
+#include <stdlib.h>
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <string>
+
+#include "tests/support/process.hpp"
+
+namespace custos::agent {
+namespace {
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+
+const std::string fake_nvml = CUSTOS_FAKE_NVML_PATH;
+
+constexpr const char* two_gpus = R"({"driver_version":"550.54.15","gpus":[
+  {"uuid":"GPU-5c1e8f3a-93d4-2b8e-1f0a-0c6c2f1d9e01","serial":"1654922006536","name":"NVIDIA H100 80GB HBM3",
+   "board_part_number":"692-2G520-0200-000","pci_bus_id":"00000000:18:00.0","utilization_gpu":87,"energy_mj":123456789},
+  {"uuid":"GPU-0b7a4c22-1d5e-44f0-8a9b-7e3f6d2c1b00","serial":"1654922006537","name":"NVIDIA H20",
+   "board_part_number":"699-2G530-0230-000","pci_bus_id":"00000000:2A:00.0","utilization_gpu":0,"energy_mj":1099511627776}]})";
+
+// Sets $CUSTOS_FAKE_NVML (the fake reads it on every call) to a file in a fresh directory.
+class GpuInventory : public ::testing::Test {
+protected:
+    void SetUp() override {
+        if (const char* old = std::getenv("CUSTOS_FAKE_NVML")) old_ = old;
+        file_ = dir_.path() / "nvml.json";
+        ::setenv("CUSTOS_FAKE_NVML", file_.c_str(), 1);
+    }
+    void TearDown() override {
+        if (old_) ::setenv("CUSTOS_FAKE_NVML", old_->c_str(), 1);
+        else ::unsetenv("CUSTOS_FAKE_NVML");
+    }
+    void write(const std::string& text) {
+        // Atomically, as a reader may be mid-call in other uses of the fake.
+        const fs::path tmp = file_.string() + ".tmp";
+        std::ofstream(tmp) << text;
+        fs::rename(tmp, file_);
+    }
+    // A sysfs tree: devices/<bus id>/{vendor,device,class}.
+    fs::path sysfs() {
+        const fs::path root = dir_.path() / "sys" / "devices";
+        auto dev = [&](const char* bus, const char* vendor, const char* device, const char* cls) {
+            fs::create_directories(root / bus);
+            std::ofstream(root / bus / "vendor") << vendor << "\n";
+            std::ofstream(root / bus / "device") << device << "\n";
+            std::ofstream(root / bus / "class") << cls << "\n";
+        };
+        dev("0000:18:00.0", "0x10de", "0x2330", "0x030200");  // H100 SXM5, 3D controller
+        dev("0000:18:00.1", "0x10de", "0x22a3", "0x040300");  // NVIDIA, but an audio device
+        dev("0000:00:02.0", "0x8086", "0x46a6", "0x030000");  // an Intel GPU: not an accelerator vendor
+        dev("0000:00:1f.0", "0x8086", "0x7a84", "0x060100");  // an ISA bridge
+        dev("0000:c1:00.0", "0x1002", "0x74A1", "0x120000");  // AMD MI300X, processing accelerator
+        return root;
+    }
+
+    test::temp_dir dir_{"custos-gpu-inv"};
+    fs::path file_;
+    std::optional<std::string> old_;
+};
+
+TEST_F(GpuInventory, ReadsEveryFieldFromNvml) {
+    write(two_gpus);
+    auto n = nvml::open(fake_nvml);
+    ASSERT_TRUE(n.ok()) << n.err().message;
+    EXPECT_EQ((*n)->library(), fake_nvml);
+    auto inv = (*n)->read();
+    ASSERT_TRUE(inv.ok()) << inv.err().message;
+    EXPECT_EQ(inv->source, "nvml");
+    EXPECT_EQ(inv->driver_version, "550.54.15");
+    EXPECT_TRUE(inv->note.empty());
+    ASSERT_EQ(inv->gpus.size(), 2u);
+    const gpu_info& a = inv->gpus[0];
+    EXPECT_EQ(a.uuid, "GPU-5c1e8f3a-93d4-2b8e-1f0a-0c6c2f1d9e01");
+    EXPECT_EQ(a.serial, "1654922006536");
+    EXPECT_EQ(a.name, "NVIDIA H100 80GB HBM3");
+    EXPECT_EQ(a.board_part_number, "692-2G520-0200-000");
+    EXPECT_EQ(a.pci_bus_id, "00000000:18:00.0");
+    EXPECT_EQ(a.utilization_gpu, 87u);
+    EXPECT_EQ(a.energy_mj, 123456789u);
+    EXPECT_TRUE(a.pci_vendor_id.empty());
+    const gpu_info& b = inv->gpus[1];
+    EXPECT_EQ(b.uuid, "GPU-0b7a4c22-1d5e-44f0-8a9b-7e3f6d2c1b00");
+    EXPECT_EQ(b.serial, "1654922006537");
+    EXPECT_EQ(b.name, "NVIDIA H20");
+    EXPECT_EQ(b.board_part_number, "699-2G530-0230-000");
+    EXPECT_EQ(b.pci_bus_id, "00000000:2A:00.0");
+    EXPECT_EQ(b.utilization_gpu, 0u);  // zero is a reading, not an absent one
+    EXPECT_EQ(b.energy_mj, std::uint64_t{1} << 40);  // past 32 bits
+}
+
+TEST_F(GpuInventory, EditsBetweenReadsAreSeen) {
+    write(two_gpus);
+    auto r = inventory_reader::open(fake_nvml, sysfs());
+    ASSERT_TRUE(r.ok()) << r.err().message;
+    auto first = r->read();
+    ASSERT_TRUE(first.ok()) << first.err().message;
+    ASSERT_EQ(first->gpus.size(), 2u);
+
+    // A third GPU appears and the first one's load changes.
+    json::value doc = json::parse(two_gpus);
+    json::array& gpus = doc.as_object()["gpus"].as_array();
+    gpus[0].as_object()["utilization_gpu"] = 12;
+    gpus.push_back(json::object{{"uuid", "GPU-third"}, {"serial", "1654922006599"}, {"name", "NVIDIA H200"},
+                                {"board_part_number", "692-2G525-0200-000"}, {"pci_bus_id", "00000000:3B:00.0"},
+                                {"utilization_gpu", 100}, {"energy_mj", 7}});
+    write(json::serialize(doc));
+    auto second = r->read();
+    ASSERT_TRUE(second.ok()) << second.err().message;
+    EXPECT_EQ(second->source, "nvml");
+    ASSERT_EQ(second->gpus.size(), 3u);
+    EXPECT_EQ(second->gpus[0].utilization_gpu, 12u);
+    EXPECT_EQ(second->gpus[2].serial, "1654922006599");
+    EXPECT_EQ(second->gpus[2].name, "NVIDIA H200");
+    EXPECT_EQ(second->gpus[2].pci_bus_id, "00000000:3B:00.0");
+
+    // The first GPU goes away (and the driver is updated).
+    gpus.erase(gpus.begin());
+    doc.as_object()["driver_version"] = "560.35.03";
+    write(json::serialize(doc));
+    auto third = r->read();
+    ASSERT_TRUE(third.ok()) << third.err().message;
+    ASSERT_EQ(third->gpus.size(), 2u);
+    EXPECT_EQ(third->driver_version, "560.35.03");
+    EXPECT_EQ(third->gpus[0].serial, "1654922006537");
+    EXPECT_EQ(third->gpus[1].serial, "1654922006599");
+}
+
+TEST_F(GpuInventory, UnsupportedFieldsStayEmpty) {
+    // A board without a serial or an energy counter: NVML answers NOT_SUPPORTED for those.
+    write(R"({"gpus":[{"uuid":"GPU-x","name":"NVIDIA L40S","board_part_number":"900-2G133-0080-000",
+                       "pci_bus_id":"00000000:41:00.0"}]})");
+    auto n = nvml::open(fake_nvml);
+    ASSERT_TRUE(n.ok()) << n.err().message;
+    auto inv = (*n)->read();
+    ASSERT_TRUE(inv.ok()) << inv.err().message;
+    EXPECT_EQ(inv->driver_version, "");
+    ASSERT_EQ(inv->gpus.size(), 1u);
+    EXPECT_EQ(inv->gpus[0].uuid, "GPU-x");
+    EXPECT_EQ(inv->gpus[0].serial, "");
+    EXPECT_FALSE(inv->gpus[0].energy_mj.has_value());
+    EXPECT_FALSE(inv->gpus[0].utilization_gpu.has_value());
+    EXPECT_EQ(inv->gpus[0].pci_bus_id, "00000000:41:00.0");
+}
+
+TEST_F(GpuInventory, UtilisationIsCappedAt100) {
+    write(R"({"gpus":[{"uuid":"GPU-x","serial":"1","name":"NVIDIA H100","pci_bus_id":"00000000:41:00.0","utilization_gpu":250}]})");
+    auto n = nvml::open(fake_nvml);
+    ASSERT_TRUE(n.ok()) << n.err().message;
+    auto inv = (*n)->read();
+    ASSERT_TRUE(inv.ok()) << inv.err().message;
+    EXPECT_EQ(inv->gpus.at(0).utilization_gpu, 100u);
+}
+
+TEST_F(GpuInventory, OtherNvmlErrorsFailTheReadNamingGpuAndCall) {
+    // GPU 1 is not an object: the fake answers INVALID_ARGUMENT for its handle.
+    write(R"({"gpus":[{"uuid":"GPU-x","serial":"1","name":"NVIDIA H100","pci_bus_id":"00000000:41:00.0"}, 5]})");
+    auto n = nvml::open(fake_nvml);
+    ASSERT_TRUE(n.ok()) << n.err().message;
+    auto inv = (*n)->read();
+    ASSERT_FALSE(inv.ok());
+    const std::string& m = inv.err().message;
+    EXPECT_NE(m.find(fake_nvml), std::string::npos) << m;
+    EXPECT_NE(m.find("GPU 1"), std::string::npos) << m;
+    EXPECT_NE(m.find("nvmlDeviceGetHandleByIndex_v2"), std::string::npos) << m;
+    EXPECT_NE(m.find("Invalid Argument"), std::string::npos) << m;
+
+    // A utilisation the board reports as garbage is an error too, not a silent zero.
+    write(R"({"gpus":[{"uuid":"GPU-x","serial":"1","name":"NVIDIA H100","pci_bus_id":"00000000:41:00.0","utilization_gpu":-3}]})");
+    auto bad = (*n)->read();
+    ASSERT_FALSE(bad.ok());
+    EXPECT_NE(bad.err().message.find("GPU 0: nvmlDeviceGetUtilizationRates"), std::string::npos) << bad.err().message;
+}
+
+TEST_F(GpuInventory, InitErrorNamesLibraryAndCall) {
+    write(R"({"init_error":9})");
+    auto n = nvml::open(fake_nvml);
+    ASSERT_FALSE(n.ok());
+    const std::string& m = n.err().message;
+    EXPECT_NE(m.find(fake_nvml), std::string::npos) << m;
+    EXPECT_NE(m.find("nvmlInit_v2"), std::string::npos) << m;
+    EXPECT_NE(m.find("Driver Not Loaded (9)"), std::string::npos) << m;
+
+    // Named explicitly, the library must work: no fallback to sysfs.
+    auto r = inventory_reader::open(fake_nvml, sysfs());
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.err().message.find("nvmlInit_v2"), std::string::npos) << r.err().message;
+}
+
+TEST_F(GpuInventory, ExplicitLibraryThatDoesNotExistIsAnError) {
+    write(two_gpus);
+    const std::string missing = (dir_.path() / "libnvidia-ml.so.1").string();
+    auto r = inventory_reader::open(missing, sysfs());
+    ASSERT_FALSE(r.ok()) << "fell back to " << r->read()->source;
+    EXPECT_NE(r.err().message.find(missing), std::string::npos) << r.err().message;
+    EXPECT_NE(r.err().message.find("cannot be loaded"), std::string::npos) << r.err().message;
+}
+
+TEST_F(GpuInventory, LibraryWithoutNvmlNamesTheMissingSymbol) {
+    auto n = nvml::open("libm.so.6");
+    ASSERT_FALSE(n.ok());
+    EXPECT_NE(n.err().message.find("libm.so.6"), std::string::npos) << n.err().message;
+    EXPECT_NE(n.err().message.find("has no nvmlInit_v2"), std::string::npos) << n.err().message;
+}
+
+TEST_F(GpuInventory, DefaultLibraryAbsentFallsBackToSysfsWithANote) {
+    // The fake is named libnvidia-ml.so.1 too: once another test loaded it, dlopen finds it by soname.
+    // Without $CUSTOS_FAKE_NVML it does not initialise, which is the same fallback. A real NVML is a
+    // machine this test cannot speak for.
+    ::unsetenv("CUSTOS_FAKE_NVML");
+    if (void* h = dlopen(default_nvml_library, RTLD_NOW | RTLD_LOCAL)) {
+        link_map* lm = nullptr;
+        const bool is_fake = dlinfo(h, RTLD_DI_LINKMAP, &lm) == 0 && lm && lm->l_name &&
+                             fs::weakly_canonical(lm->l_name) == fs::weakly_canonical(fake_nvml);
+        dlclose(h);
+        if (!is_fake) GTEST_SKIP() << "a real " << default_nvml_library << " is installed";
+    }
+    auto r = inventory_reader::open(std::nullopt, sysfs());
+    ASSERT_TRUE(r.ok()) << r.err().message;
+    auto inv = r->read();
+    ASSERT_TRUE(inv.ok()) << inv.err().message;
+    EXPECT_EQ(inv->source, "sysfs");
+    EXPECT_EQ(inv->driver_version, "");
+    EXPECT_NE(inv->note.find(default_nvml_library), std::string::npos) << inv->note;
+    EXPECT_NE(inv->note.find("sysfs"), std::string::npos) << inv->note;
+    EXPECT_NE(inv->note.find("without serials"), std::string::npos) << inv->note;
+    // The NVIDIA 3D controller and the AMD accelerator; not the audio function, the Intel GPU or the bridge.
+    ASSERT_EQ(inv->gpus.size(), 2u);
+    const gpu_info& n = inv->gpus[0];
+    EXPECT_EQ(n.pci_bus_id, "0000:18:00.0");
+    EXPECT_EQ(n.pci_vendor_id, "10de");
+    EXPECT_EQ(n.pci_device_id, "2330");
+    EXPECT_EQ(n.name, "PCI 10de:2330");
+    EXPECT_EQ(n.serial, "");
+    EXPECT_EQ(n.uuid, "");
+    EXPECT_FALSE(n.utilization_gpu.has_value());
+    EXPECT_FALSE(n.energy_mj.has_value());
+    const gpu_info& a = inv->gpus[1];
+    EXPECT_EQ(a.pci_bus_id, "0000:c1:00.0");
+    EXPECT_EQ(a.pci_vendor_id, "1002");
+    EXPECT_EQ(a.pci_device_id, "74a1");
+
+    const json::object o = inventory_to_json(*inv, policy::chip_table::builtin());
+    EXPECT_EQ(o.at("source"), "sysfs");
+    EXPECT_EQ(o.at("note"), json::value(inv->note));
+    const json::object& g = o.at("gpus").as_array().at(0).as_object();
+    EXPECT_EQ(g.at("pci_vendor_id"), "10de");
+    EXPECT_EQ(g.at("pci_device_id"), "2330");
+    EXPECT_EQ(g.at("chip"), "unknown");
+    EXPECT_TRUE(g.at("tpp").is_null());
+}
+
+TEST_F(GpuInventory, SysfsRootThatCannotBeReadIsAnError) {
+    auto inv = read_sysfs_inventory(dir_.path() / "no-such-dir");
+    ASSERT_FALSE(inv.ok());
+    EXPECT_NE(inv.err().message.find((dir_.path() / "no-such-dir").string()), std::string::npos) << inv.err().message;
+}
+
+TEST_F(GpuInventory, ToJsonNamesTheChipOrUnknown) {
+    gpu_inventory inv;
+    inv.source = "nvml";
+    inv.driver_version = "550.54.15";
+    gpu_info known;
+    known.uuid = "GPU-a";
+    known.serial = "1654922006536";
+    known.name = "NVIDIA H100 80GB HBM3";
+    known.board_part_number = "692-2G520-0200-000";
+    known.pci_bus_id = "00000000:18:00.0";
+    known.utilization_gpu = 40;
+    known.energy_mj = 99;
+    gpu_info near = known;
+    near.serial = "1654922006537";
+    near.name = "NVIDIA H100 80GB HBM3e";  // not in the table, however close
+    near.utilization_gpu.reset();
+    near.energy_mj.reset();
+    inv.gpus = {known, near};
+
+    const json::object o = inventory_to_json(inv, policy::chip_table::builtin());
+    EXPECT_EQ(o.at("source"), "nvml");
+    EXPECT_EQ(o.at("driver_version"), "550.54.15");
+    EXPECT_FALSE(o.contains("note"));
+    const json::array& gpus = o.at("gpus").as_array();
+    ASSERT_EQ(gpus.size(), 2u);
+    const json::object& a = gpus[0].as_object();
+    EXPECT_EQ(a.at("uuid"), "GPU-a");
+    EXPECT_EQ(a.at("serial"), "1654922006536");
+    EXPECT_EQ(a.at("name"), "NVIDIA H100 80GB HBM3");
+    EXPECT_EQ(a.at("board_part_number"), "692-2G520-0200-000");
+    EXPECT_EQ(a.at("pci_bus_id"), "00000000:18:00.0");
+    EXPECT_EQ(a.at("chip"), "H100-SXM");
+    EXPECT_EQ(a.at("tpp").to_number<double>(), 15832.0);
+    EXPECT_EQ(a.at("utilization_gpu").to_number<unsigned>(), 40u);
+    EXPECT_EQ(a.at("energy_mj").to_number<std::uint64_t>(), 99u);
+    EXPECT_FALSE(a.contains("pci_vendor_id"));
+    const json::object& b = gpus[1].as_object();
+    EXPECT_EQ(b.at("chip"), "unknown");
+    EXPECT_TRUE(b.at("tpp").is_null());
+    EXPECT_TRUE(b.at("utilization_gpu").is_null());
+    EXPECT_TRUE(b.at("energy_mj").is_null());
+
+    // A chip the table knows without a TPP: its id, and tpp null.
+    inv.gpus = {known};
+    inv.gpus[0].name = "Ascend910D";
+    const json::object d = inventory_to_json(inv, policy::chip_table::builtin());
+    EXPECT_EQ(d.at("gpus").as_array()[0].as_object().at("chip"), "Ascend-910D");
+    EXPECT_TRUE(d.at("gpus").as_array()[0].as_object().at("tpp").is_null());
+}
+
+}  // namespace
+}  // namespace custos::agent

@@ -1,0 +1,58 @@
+#include "verifier/key_release.hpp"
+
+#include <boost/json.hpp>
+
+#include <algorithm>
+
+#include "attest/bound_key.hpp"
+#include "attest/wire.hpp"
+
+namespace custos::verifier {
+namespace json = boost::json;
+
+std::optional<std::string> release_denial(const release_facts& f) {
+    const host_record& h = *f.host;
+    if (h.state != "approved") return "host " + h.id + " is " + h.state + ", not approved to a site";
+    if (!f.model) return "no such model is registered";
+    if (!f.latest) return "host " + h.id + " has not been appraised yet";
+    if (f.latest->status != "affirming" && f.latest->status != "warning")
+        return "host " + h.id + "'s latest appraisal is " + f.latest->status;
+    if (h.status != "affirming" && h.status != "warning") return "host " + h.id + " is " + h.status + " now";
+    if (f.now - f.latest->time > f.max_appraisal_age_s)
+        return "host " + h.id + "'s latest appraisal is " + std::to_string(f.now - f.latest->time) + " s old (at most " +
+               std::to_string(f.max_appraisal_age_s) + " s): attest again first";
+    if (std::find(f.model_sites.begin(), f.model_sites.end(), h.site) == f.model_sites.end())
+        return "model " + f.model->id + " is not approved for site " + h.site;
+    if (!f.site) return "host " + h.id + "'s site " + h.site + " is not on record";
+    for (const auto& x : f.open_findings) {
+        if (!x.open || x.severity != "violation") continue;
+        const bool hit = x.host == h.id || (x.subject_kind == "site" && x.subject == f.site->id) ||
+                         (x.subject_kind == "entity" && f.entity && x.subject == f.entity->id) ||
+                         (x.subject_kind == "country" && x.subject == f.site->country);
+        if (hit)
+            return "a violation stands for " + (x.subject_kind == "host" || x.subject_kind == "gpu" ? "host " + h.id : x.subject_kind + " " + x.subject) +
+                   ": " + x.rule + " (finding " + std::to_string(x.id) + ")";
+    }
+    return std::nullopt;
+}
+
+result<bytes> expected_bound_key_policy(const host_record& h) {
+    CUSTOS_TRY(sel, attest::parse_pcr_selection(bound_key_pcrs));
+    if (h.golden_pcrs.empty())
+        return make_error(errc::structure, "host " + h.id + " has no appraised PCR values yet (no quote since approval)");
+    boost::system::error_code ec;
+    json::value v = json::parse(h.golden_pcrs, ec);
+    if (ec || !v.is_object() || !v.as_object().contains("sha256") || !v.as_object().at("sha256").is_object())
+        return make_error(errc::structure, "host " + h.id + "'s appraised PCR values have no sha256 bank");
+    json::object bank;
+    for (int i = 0; i < 8; ++i) {
+        const std::string k = std::to_string(i);
+        const auto* x = v.as_object().at("sha256").as_object().if_contains(k);
+        if (!x) return make_error(errc::structure, "host " + h.id + "'s appraised PCR values lack sha256:" + k);
+        bank[k] = *x;
+    }
+    CUSTOS_TRY(vals, attest::pcrs_from_json(json::object{{"sha256", std::move(bank)}}, sel));
+    return attest::policy_pcr_digest(sel, vals);
+}
+
+}  // namespace custos::verifier
