@@ -35,17 +35,9 @@ result<json::value> json_answer(const net::http_reply& r, const char* what) {
     return std::move(v).value();
 }
 
-std::string detail_of(const net::http_reply& r) {
-    boost::system::error_code ec;
-    auto v = json::parse(r.body, ec);
-    if (!ec && v.is_object() && v.as_object().contains("detail") && v.as_object().at("detail").is_string())
-        return std::string(v.as_object().at("detail").as_string());
-    return r.body.substr(0, 200);
-}
-
 // Transport failures and 5xx: the verifier is unreachable or unwell; keep spooling and retry later.
 error unreachable(const std::string& what, const net::http_reply& r) {
-    return make_error(errc::io, what + ": HTTP " + std::to_string(r.status) + ": " + detail_of(r));
+    return make_error(errc::io, what + ": HTTP " + std::to_string(r.status) + ": " + net::reply_detail(r));
 }
 
 }  // namespace
@@ -113,7 +105,7 @@ result<void> daemon::enroll() {
                      {"ak_public", to_base64(attest::marshal_public(ak.pub))},
                      {"csr", csr}};
     CUSTOS_TRY(r1, c->request("POST", "/v1/enroll", json::serialize(req)));
-    if (r1.status != 200) return make_error(errc::mismatch, "enrollment refused: HTTP " + std::to_string(r1.status) + ": " + detail_of(r1));
+    if (r1.status != 200) return make_error(errc::mismatch, "enrollment refused: HTTP " + std::to_string(r1.status) + ": " + net::reply_detail(r1));
     CUSTOS_TRY(a1, json_answer(r1, "enroll answer"));
     CUSTOS_TRY(o1, sjson::object_reader::of(a1, "enroll answer"));
     CUSTOS_TRY(eid, o1.str("enrollment_id"));
@@ -125,7 +117,7 @@ result<void> daemon::enroll() {
     CUSTOS_TRY(secret, dev_.activate_credential(ak, blob));
     json::object act{{"enrollment_id", eid}, {"secret", to_base64(secret.view())}};
     CUSTOS_TRY(r2, c->request("POST", "/v1/enroll/activate", json::serialize(act)));
-    if (r2.status != 200) return make_error(errc::mismatch, "activation refused: HTTP " + std::to_string(r2.status) + ": " + detail_of(r2));
+    if (r2.status != 200) return make_error(errc::mismatch, "activation refused: HTTP " + std::to_string(r2.status) + ": " + net::reply_detail(r2));
     CUSTOS_TRY(a2, json_answer(r2, "activate answer"));
     CUSTOS_TRY(o2, sjson::object_reader::of(a2, "activate answer"));
     CUSTOS_TRY(cert, o2.str("certificate"));
@@ -212,7 +204,7 @@ result<void> daemon::round() {
     CUSTOS_TRY(c, client());
     CUSTOS_TRY(r1, c->request("POST", "/v1/challenge", "{}"));
     if (r1.status >= 500) return unreachable("challenge", r1);
-    if (r1.status != 200) return make_error(errc::mismatch, "challenge refused: HTTP " + std::to_string(r1.status) + ": " + detail_of(r1));
+    if (r1.status != 200) return make_error(errc::mismatch, "challenge refused: HTTP " + std::to_string(r1.status) + ": " + net::reply_detail(r1));
     CUSTOS_TRY(a1, json_answer(r1, "challenge answer"));
     CUSTOS_TRY(o1, sjson::object_reader::of(a1, "challenge answer"));
     CUSTOS_TRY(nonce, o1.b64("nonce"));
@@ -243,7 +235,7 @@ result<void> daemon::round() {
     if (o2 && o2->contains("next_round_s") && o2->at("next_round_s").is_number())
         attest_interval_s_ = std::max(1u, o2->at("next_round_s").to_number<unsigned>());
     if (r2.status != 200) {
-        spdlog::error("attestation round refused: HTTP {}: {}", r2.status, detail_of(r2));
+        spdlog::error("attestation round refused: HTTP {}: {}", r2.status, net::reply_detail(r2));
         return {};  // a definitive answer: the verifier has recorded the finding
     }
     const std::string status = o2 && o2->contains("status") ? std::string(o2->at("status").as_string()) : "?";
@@ -307,7 +299,7 @@ result<void> daemon::flush() {
         }
         CUSTOS_TRY(r, c->request("POST", "/v1/report-key", e.json));
         if (r.status >= 500 || r.status == 401) return unreachable("report-key", r);
-        if (r.status != 200) spdlog::error("report key binding refused: HTTP {}: {}", r.status, detail_of(r));
+        if (r.status != 200) spdlog::error("report key binding refused: HTTP {}: {}", r.status, net::reply_detail(r));
         CUSTOS_TRY_VOID(spool_->remove(e));
     }
     constexpr std::size_t batch = 64;

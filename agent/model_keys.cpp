@@ -18,14 +18,6 @@ std::int64_t unix_now() {
     return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-std::string detail_of(const net::http_reply& r) {
-    boost::system::error_code ec;
-    auto v = json::parse(r.body, ec);
-    if (!ec && v.is_object() && v.as_object().contains("detail") && v.as_object().at("detail").is_string())
-        return std::string(v.as_object().at("detail").as_string());
-    return r.body.substr(0, 200);
-}
-
 }  // namespace
 
 model_keys::model_keys(const attest::tpm_device& dev, fs::path model_dir) : dev_(dev), model_dir_(std::move(model_dir)) {}
@@ -52,7 +44,7 @@ result<void> model_keys::ensure_bound_key(attest::ek_kind parent) {
 result<void> model_keys::request(net::https_client& c, const attest::ak_key& ak, const std::string& model) {
     if (!bound_) return make_error(errc::invalid_argument, "no bound key (ensure_bound_key first)");
     CUSTOS_TRY(r1, c.request("POST", "/v1/challenge", "{}"));
-    if (r1.status != 200) return make_error(errc::io, "challenge: HTTP " + std::to_string(r1.status) + ": " + detail_of(r1));
+    if (r1.status != 200) return make_error(errc::io, "challenge: HTTP " + std::to_string(r1.status) + ": " + net::reply_detail(r1));
     CUSTOS_TRY(a1, sjson::parse(r1.body, "challenge answer"));
     CUSTOS_TRY(o1, sjson::object_reader::of(a1, "challenge answer"));
     CUSTOS_TRY(nonce, o1.b64("nonce"));
@@ -64,8 +56,8 @@ result<void> model_keys::request(net::https_client& c, const attest::ak_key& ak,
                      {"attest", to_base64(proof.attest)},
                      {"signature", to_base64(proof.signature)}};
     CUSTOS_TRY(r2, c.request("POST", "/v1/keys", json::serialize(req)));
-    if (r2.status == 403) return make_error(errc::mismatch, "the verifier refused the key of model " + model + ": " + detail_of(r2));
-    if (r2.status != 200) return make_error(errc::io, "key request: HTTP " + std::to_string(r2.status) + ": " + detail_of(r2));
+    if (r2.status == 403) return make_error(errc::mismatch, "the verifier refused the key of model " + model + ": " + net::reply_detail(r2));
+    if (r2.status != 200) return make_error(errc::io, "key request: HTTP " + std::to_string(r2.status) + ": " + net::reply_detail(r2));
     CUSTOS_TRY(a2, sjson::parse(r2.body, "key answer"));
     CUSTOS_TRY(o2, sjson::object_reader::of(a2, "key answer"));
     CUSTOS_TRY(lease_id, o2.str("lease"));
@@ -129,7 +121,7 @@ std::vector<std::string> model_keys::maintain(net::https_client* c) {
             it->second.renew_at = now + std::chrono::seconds(std::max<std::uint64_t>(1, ttl / 3));
         } else if (r->status == 403 || r->status == 404) {
             dropped.push_back(model);
-            drop_locked(model, "the verifier ended lease " + id + ": " + detail_of(*r));
+            drop_locked(model, "the verifier ended lease " + id + ": " + net::reply_detail(*r));
         }
     }
     return dropped;

@@ -1,5 +1,7 @@
 #include "net/https_client.hpp"
 
+#include <boost/json.hpp>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
@@ -196,6 +198,14 @@ void https_client::close() noexcept {
     beast::get_lowest_layer(*impl_->stream).expires_after(std::chrono::milliseconds(200));
     beast::get_lowest_layer(*impl_->stream).socket().shutdown(tcp::socket::shutdown_both, ec);
     impl_->stream.reset();
+}
+
+std::string reply_detail(const http_reply& r) {
+    boost::system::error_code ec;
+    auto v = boost::json::parse(r.body, ec);
+    if (!ec && v.is_object() && v.as_object().contains("detail") && v.as_object().at("detail").is_string())
+        return std::string(v.as_object().at("detail").as_string());
+    return r.body.substr(0, 200);
 }
 
 }  // namespace custos::net

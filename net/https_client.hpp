@@ -27,6 +27,9 @@ struct http_reply {
     std::string body;
 };
 
+// The "detail" of a JSON error answer ({"error","detail"}), else the body's first 200 bytes: what to log.
+std::string reply_detail(const http_reply& r);
+
 class https_client {
 public:
     // url: "https://HOST[:PORT]" (port 443 by default; a trailing '/' or path is refused). The server

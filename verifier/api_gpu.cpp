@@ -134,12 +134,10 @@ net::http_response change_gpus(service_context& ctx, const std::string& body, bo
     auto open = refresh_status(**tx, rec, now, raised);
     if (!open) return error_reply(open.err());
     if (auto x = (*tx)->put_host(rec); !x) return error_reply(x.err());
+    auto ap = (*tx)->gpu_approvals(*host);
+    if (!ap) return error_reply(ap.err());
     if (auto c = (*tx)->commit(); !c) return error_reply(c.err());
     ctx.publish(raised);
-    auto tx2 = ctx.db->begin();
-    if (!tx2) return error_reply(tx2.err());
-    auto ap = (*tx2)->gpu_approvals(*host);
-    if (!ap) return error_reply(ap.err());
     json::array approved;
     for (const auto& s : *ap) approved.push_back(json::value(s));
     return json_reply(200, json::object{{"host", *host}, {"results", std::move(results)}, {"approved", std::move(approved)},

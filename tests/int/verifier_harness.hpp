@@ -171,6 +171,7 @@ public:
     swtpm& tpm() { return *tpm_; }
     attest::tpm_device& dev() { return dev_; }
     const bytes& report_key() const { return report_pk_; }
+    const attest::ak_key& ak() const { return ak_; }
 
     // The enroll request body for `as_host` (this TPM's EK and AK).
     std::string enroll_body(const std::string& as_host, const std::string& token) {
@@ -269,7 +270,8 @@ public:
     const std::string& last_attest_body() const { return last_attest_body_; }
 
     // A signed report continuing this host's own chain (or with explicit seq/prev to forge).
-    std::pair<bytes, bytes> make_report(std::optional<std::uint64_t> seq = {}, std::optional<bytes> prev = {}) {
+    std::pair<bytes, bytes> make_report(std::optional<std::uint64_t> seq = {}, std::optional<bytes> prev = {},
+                                        std::string ext = "{}") {
         attest::report r;
         r.host = id_;
         r.seq = seq.value_or(seq_ + 1);
@@ -277,6 +279,7 @@ public:
         r.time = verifier::unix_now();
         r.clock = seq ? 999 : 1000;  // a forged report differs from the genuine one with that number
         r.key = report_pk_;
+        r.ext = std::move(ext);
         bytes body = attest::encode_report(r);
         bytes sig = attest::sign_report(body, report_sk_);
         if (!seq) {
