@@ -57,10 +57,7 @@ std::string error_line(std::string_view code, const std::string& detail) {
 
 std::string ok_line(std::uint64_t size) { return sjson::dump(boost::json::object{{"status", "ok"}, {"size", size}}) + "\n"; }
 
-struct request {
-    std::string model;
-    std::string file;
-};
+using request = weights_request;
 
 bool model_id_ok(std::string_view id) {
     if (id.empty() || id.size() > 128) return false;
@@ -139,6 +136,7 @@ result<std::unique_ptr<fd_guard>> connect_unix(const fs::path& path, std::chrono
 
 }  // namespace wire
 
+
 struct peer {
     unsigned uid = 0, gid = 0;
     int pid = 0;
@@ -167,6 +165,8 @@ shared_fd reopen_read_only(const shared_fd& fd) {
 std::string cache_key(const std::string& model, const std::string& file) { return model + '\0' + file; }
 
 }  // namespace
+
+result<weights_request> parse_weights_request(std::string_view line) { return wire::parse_request(line); }
 
 struct weights_server::state {
     weights_server_config cfg;

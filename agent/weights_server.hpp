@@ -25,6 +25,14 @@ inline constexpr std::size_t max_weights_request = 4096;  // bytes of the reques
 // An owned descriptor that a cache and a send in flight can hold at once (weights::shared_fd is the same).
 using shared_fd = std::shared_ptr<const fd_guard>;
 
+// The request line a peer sends, parsed strictly (exactly "model" and "file", both checked); errors name
+// the field. Exposed for the fuzz target.
+struct weights_request {
+    std::string model;
+    std::string file;
+};
+result<weights_request> parse_weights_request(std::string_view line);
+
 // Why a file was not handed out. Wire codes: peer-not-allowed, bad-request, no-lease, no-such-file,
 // decrypt-failed, busy (every worker and the queue are full), internal.
 enum class weights_refusal { peer_not_allowed, bad_request, no_lease, no_such_file, decrypt_failed, busy, internal };
