@@ -190,3 +190,47 @@ TEST(VerifierConfig, SyntaxErrorsAndMissingFiles) {
 
 }  // namespace
 }  // namespace custos::verifier
+
+namespace custos::verifier {
+namespace {
+
+TEST(VerifierConfig, GpuComputeAndReleaseSettingsRoundTrip) {
+    temp_dir d("custos-cfg");
+    verifier_config c;
+    c.chip_table = "chips-2026.toml";
+    c.duplicate_window_s = 45;
+    c.model_ops_threshold = 2.5e25;
+    c.host_ops_threshold = 1e21;
+    c.entity_ops_threshold = 0;
+    c.country_ops_threshold = 7e24;
+    c.lease_ttl_s = 90;
+    auto back = load_verifier_config(write(d, render_verifier_config(c)));
+    ASSERT_TRUE(back.ok()) << back.err().message;
+    EXPECT_EQ(back->chip_table, "chips-2026.toml");
+    EXPECT_EQ(back->duplicate_window_s, 45u);
+    EXPECT_DOUBLE_EQ(back->model_ops_threshold, 2.5e25);
+    EXPECT_DOUBLE_EQ(back->host_ops_threshold, 1e21);
+    EXPECT_DOUBLE_EQ(back->entity_ops_threshold, 0);
+    EXPECT_DOUBLE_EQ(back->country_ops_threshold, 7e24);
+    EXPECT_EQ(back->lease_ttl_s, 90u);
+    // The defaults: 10^26 for a model, the others off, 300 s leases.
+    verifier_config def;
+    auto dflt = load_verifier_config(write(d, render_verifier_config(def)));
+    ASSERT_TRUE(dflt.ok()) << dflt.err().message;
+    EXPECT_DOUBLE_EQ(dflt->model_ops_threshold, 1e26);
+    EXPECT_EQ(dflt->lease_ttl_s, 300u);
+}
+
+TEST(VerifierConfig, GpuComputeAndReleaseSettingsAreChecked) {
+    temp_dir d("custos-cfg");
+    EXPECT_NE(error_for(d, "[compute]\nmodel_ops_threshold = -1.0\n").find("compute.model_ops_threshold must be a finite number"),
+              std::string::npos);
+    EXPECT_NE(error_for(d, "[compute]\nhost_ops_threshold = \"big\"\n").find("must be a number"), std::string::npos);
+    EXPECT_NE(error_for(d, "[compute]\nflops = 1\n").find("compute.flops is not a known setting"), std::string::npos);
+    EXPECT_NE(error_for(d, "[release]\nlease_ttl_s = 1\n").find("release.lease_ttl_s = 1 is outside 5..86400"), std::string::npos);
+    EXPECT_NE(error_for(d, "[gpu]\nduplicate_window_s = 100000\n").find("gpu.duplicate_window_s"), std::string::npos);
+    EXPECT_NE(error_for(d, "[gpu]\nchip_table = 3\n").find("gpu.chip_table must be a string"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace custos::verifier
