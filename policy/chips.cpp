@@ -38,8 +38,11 @@ result<chip_table> chip_table::parse(std::string_view text, const std::string& s
     chip_table out;
     for (const auto& [k, v] : t)
         if (k.str() != "chip") return make_error(errc::parse, at(v) + "\"" + std::string(k.str()) + "\" is not a known table (only [[chip]])");
-    const toml::array* chips = t["chip"].as_array();
-    if (!chips || chips->empty()) return make_error(errc::parse, source + ": no [[chip]] entries");
+    const toml::node* chip_node = t.get("chip");
+    if (!chip_node) return make_error(errc::parse, source + ": no [[chip]] entries");
+    const toml::array* chips = chip_node->as_array();
+    if (!chips) return make_error(errc::parse, at(*chip_node) + "chip must be [[chip]] tables");
+    if (chips->empty()) return make_error(errc::parse, at(*chip_node) + "no [[chip]] entries");
     std::set<std::string> ids, names;
     for (const auto& node : *chips) {
         const toml::table* c = node.as_table();
