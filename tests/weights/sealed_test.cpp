@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "crypto/file_io.hpp"
+#include "tests/support/files.hpp"
 #include "weights/sealed.hpp"
 
 namespace custos::weights {
@@ -18,24 +19,9 @@ namespace {
 namespace fs = std::filesystem;
 constexpr std::uint64_t cs = 64u << 10;
 
-std::string slurp(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
-void spit(const fs::path& p, const std::string& s) {
-    fs::create_directories(p.parent_path());
-    std::ofstream(p, std::ios::binary | std::ios::trunc) << s;
-}
-
-std::string random_bytes(std::size_t n, unsigned seed) {
-    std::mt19937 rng(seed);
-    std::string s(n, '\0');
-    for (auto& c : s) c = static_cast<char>(rng());
-    return s;
-}
+constexpr auto slurp = &custos::test::read_text;
+constexpr auto spit = &custos::test::write_text;
+using custos::test::random_bytes;
 
 void expect_same_tree(const fs::path& a, const fs::path& b) {
     std::vector<std::string> la, lb;
