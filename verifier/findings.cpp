@@ -6,7 +6,7 @@
 namespace custos::verifier {
 
 const char* rule_severity(std::string_view rule) noexcept {
-    static constexpr std::array<std::pair<std::string_view, const char*>, 21> table{{
+    static constexpr std::array<std::pair<std::string_view, const char*>, 22> table{{
         {"quote-invalid", "violation"},
         {"nonce-mismatch", "violation"},
         {"pcr-changed", "violation"},
@@ -28,6 +28,7 @@ const char* rule_severity(std::string_view rule) noexcept {
         {"compute-threshold", "warning"},
         {"key-request-denied", "info"},
         {"key-held-by-failing-host", "violation"},
+        {"weights-handout-unleased", "violation"},
     }};
     for (const auto& [r, s] : table)
         if (r == rule) return s;

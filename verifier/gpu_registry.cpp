@@ -197,6 +197,29 @@ result<void> apply_counters(step& st, std::uint64_t seq, const attest::report_ex
     return {};
 }
 
+// A hand-out the agent recorded must fall inside a lease of that model on this host (with `slack` seconds
+// for the agent's clock): weights served without a key the verifier released came from elsewhere.
+result<void> check_hand_outs(step& st, std::uint64_t seq, const attest::report_ext& ext) {
+    constexpr std::int64_t slack = 60;
+    for (const auto& ev : ext.events) {
+        if (ev.kind != "weights-handout") continue;
+        CUSTOS_TRY(leases, st.tx.host_model_leases(st.h.id, ev.model));
+        const bool covered = std::any_of(leases.begin(), leases.end(), [&](const lease_record& l) {
+            const std::int64_t end = l.revoked_at ? std::min(l.revoked_at, l.expires_at) : l.expires_at;
+            return ev.time >= l.issued_at - slack && ev.time <= end + slack;
+        });
+        if (covered) continue;
+        CUSTOS_TRY_VOID(raise_finding(st.tx,
+                                      subject_finding("weights-handout-unleased", st.h.id, "model", ev.model,
+                                                      "report " + std::to_string(seq) + " of host " + st.h.id +
+                                                          " records a hand-out of model " + ev.model + " weights (" + ev.detail +
+                                                          ") outside any key lease the verifier issued to it",
+                                                      st.ctx.now),
+                                      st.out.raised));
+    }
+    return {};
+}
+
 }  // namespace
 
 std::string gpu_counter_key(const attest::gpu_report& g) {
@@ -207,8 +230,9 @@ std::string gpu_counter_key(const attest::gpu_report& g) {
 
 result<void> apply_report_ext(store_tx& tx, const host_record& h, std::uint64_t seq, const attest::report_ext& ext,
                               const gpu_context& ctx, gpu_outcome& out) {
-    if (ext.inventory_source.empty() && ext.inventory_error.empty()) return {};
     step st{tx, h, ctx, out};
+    CUSTOS_TRY_VOID(check_hand_outs(st, seq, ext));
+    if (ext.inventory_source.empty() && ext.inventory_error.empty()) return {};
     CUSTOS_TRY_VOID(apply_inventory(st, seq, ext));
     return apply_counters(st, seq, ext);
 }

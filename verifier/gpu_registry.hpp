@@ -1,6 +1,7 @@
 // The fleet GPU registry and compute sums: what one report's inventory and counters change, and the
 // findings that follow (gpu-missing, gpu-moved, gpu-duplicated, gpu-added, gpu-unknown,
-// inventory-unverified, counter-rollback, compute-threshold). Runs inside the report's transaction.
+// inventory-unverified, counter-rollback, compute-threshold, weights-handout-unleased). Runs inside the
+// report's transaction.
 #pragma once
 
 #include <cstdint>
@@ -38,8 +39,9 @@ struct gpu_outcome {
 // The key a GPU's counters are kept under, as the agent keys them: serial, else "uuid:…", else "pci:…".
 std::string gpu_counter_key(const attest::gpu_report& g);
 
-// One report's ext from approved host `h`: the inventory (registry, approvals, findings) and the counters
-// (deltas against the last stored values, added to the host's total and to each model the report names).
+// One report's ext from approved host `h`: weight hand-outs against the host's leases, the inventory
+// (registry, approvals, findings) and the counters (deltas against the last stored values, added to the
+// host's total and to each model the report names).
 result<void> apply_report_ext(store_tx& tx, const host_record& h, std::uint64_t seq, const attest::report_ext& ext,
                               const gpu_context& ctx, gpu_outcome& out);
 

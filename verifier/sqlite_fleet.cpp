@@ -331,6 +331,13 @@ result<std::optional<lease_record>> fleet_tx::get_lease(const std::string& id) {
     return std::optional<lease_record>(read_lease(s));
 }
 
+result<std::vector<lease_record>> fleet_tx::host_model_leases(const std::string& host_id, const std::string& model_id) {
+    CUSTOS_TRY(s, s_.prepare(std::string("SELECT ") + lease_columns +
+                             " FROM leases WHERE host_id = ? AND model_id = ? ORDER BY issued_at DESC LIMIT 1000"));
+    s.text(host_id).text(model_id);
+    return collect<lease_record>(s, "listing a host's leases", read_lease);
+}
+
 result<void> fleet_tx::revoke_lease(const std::string& id, std::int64_t now, const std::string& reason) {
     CUSTOS_TRY(s, s_.prepare("UPDATE leases SET revoked_at = ?, revoke_reason = ? WHERE id = ? AND revoked_at = 0"));
     return s.i64(now).text(reason).text(id).run("revoking a lease");

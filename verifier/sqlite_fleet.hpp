@@ -44,6 +44,7 @@ public:
     result<void> insert_lease(const lease_record& l);
     result<std::vector<lease_record>> active_leases(const std::optional<std::string>& host_id, std::int64_t now);
     result<std::optional<lease_record>> get_lease(const std::string& id);
+    result<std::vector<lease_record>> host_model_leases(const std::string& host_id, const std::string& model_id);
     result<void> revoke_lease(const std::string& id, std::int64_t now, const std::string& reason);
     result<void> renew_lease(const std::string& id, std::int64_t expires_at);
 

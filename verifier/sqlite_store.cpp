@@ -547,6 +547,9 @@ public:
         return fleet_.active_leases(h, now);
     }
     result<std::optional<lease_record>> get_lease(const std::string& id) override { return fleet_.get_lease(id); }
+    result<std::vector<lease_record>> host_model_leases(const std::string& h, const std::string& m) override {
+        return fleet_.host_model_leases(h, m);
+    }
     result<void> revoke_lease(const std::string& id, std::int64_t now, const std::string& reason) override {
         return fleet_.revoke_lease(id, now, reason);
     }

@@ -270,6 +270,8 @@ public:
     virtual result<void> insert_lease(const lease_record& l) = 0;
     virtual result<std::vector<lease_record>> active_leases(const std::optional<std::string>& host_id, std::int64_t now) = 0;
     virtual result<std::optional<lease_record>> get_lease(const std::string& id) = 0;
+    // Every lease of a host for a model (active, lapsed or revoked), newest first, at most 1000.
+    virtual result<std::vector<lease_record>> host_model_leases(const std::string& host_id, const std::string& model_id) = 0;
     virtual result<void> revoke_lease(const std::string& id, std::int64_t now, const std::string& reason) = 0;
     virtual result<void> renew_lease(const std::string& id, std::int64_t expires_at) = 0;
 

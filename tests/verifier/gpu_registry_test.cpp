@@ -334,3 +334,29 @@ TEST_F(GpuRegistry, AffirmingHostKeepsItsLease) {
 
 }  // namespace
 }  // namespace custos::verifier
+
+namespace custos::verifier {
+namespace {
+
+attest::report_ext hand_out(const std::string& model, std::int64_t time) {
+    attest::report_ext e;
+    e.events.push_back({"weights-handout", model, "layers/0.bin (3000000 bytes) to uid 1000 pid 42", time});
+    return e;
+}
+
+TEST_F(GpuRegistry, HandOutsInsideALeaseAreFineOutsideAnyLeaseAViolation) {
+    {
+        auto tx = begin();
+        ASSERT_TRUE(tx->insert_lease({"l1", "a", "llm-1", "000b00", now_, now_ + 300, 0, ""}).ok());
+        ASSERT_TRUE(tx->insert_lease({"l2", "a", "llm-2", "000b00", now_ - 1000, now_ - 700, 0, ""}).ok());  // lapsed
+        ASSERT_TRUE(tx->commit().ok());
+    }
+    EXPECT_TRUE(report("a", hand_out("llm-1", now_ + 10)).empty());
+    EXPECT_TRUE(report("a", hand_out("llm-2", now_ - 800)).empty());  // while l2 ran
+    EXPECT_EQ(rules(report("a", hand_out("llm-2", now_))), (std::vector<std::string>{"weights-handout-unleased@a:llm-2"}));
+    EXPECT_EQ(rules(report("a", hand_out("llm-9", now_))), (std::vector<std::string>{"weights-handout-unleased@a:llm-9"}));
+    EXPECT_FALSE(report("b", hand_out("llm-1", now_)).empty());  // host b holds no lease for llm-1
+}
+
+}  // namespace
+}  // namespace custos::verifier
