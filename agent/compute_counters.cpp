@@ -18,17 +18,26 @@ std::string gpu_key(const gpu_info& g) {
 }
 
 result<compute_counters> compute_counters::open(const std::filesystem::path& state_dir) {
+    const auto file = state_dir / "counters.json";
+    if (!std::filesystem::exists(file)) {
+        compute_counters c;
+        c.file_ = file;
+        return c;
+    }
+    CUSTOS_TRY(data, read_file(file, 8u << 20));
+    return parse(std::string_view(reinterpret_cast<const char*>(data.data()), data.size()), file);
+}
+
+result<compute_counters> compute_counters::parse(std::string_view text, const std::filesystem::path& file) {
     compute_counters c;
-    c.file_ = state_dir / "counters.json";
-    if (!std::filesystem::exists(c.file_)) return c;
-    CUSTOS_TRY(data, read_file(c.file_, 8u << 20));
+    c.file_ = file;
     const std::string where = c.file_.string();
     auto fail = [&](const error& e) {
         return make_error(errc::parse, where + ": " + e.message +
                                            " (compute counters must never restart silently; restore the file, or move it "
                                            "away to start from zero, which the verifier records)");
     };
-    auto v = sjson::parse(std::string_view(reinterpret_cast<const char*>(data.data()), data.size()), where);
+    auto v = sjson::parse(text, where);
     if (!v) return fail(v.err());
     auto o = sjson::object_reader::of(*v, where);
     if (!o) return fail(o.err());

@@ -8,6 +8,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "agent/gpu_inventory.hpp"
@@ -33,6 +34,8 @@ public:
     // A missing file starts every counter at zero; a corrupt one is an error (counters must not silently
     // restart: the verifier would read that as a rollback).
     static result<compute_counters> open(const std::filesystem::path& state_dir);
+    // The same check of a counters.json's text (`file` names it in errors and is where sample() writes).
+    static result<compute_counters> parse(std::string_view text, const std::filesystem::path& file);
 
     // Adds `dt_s` seconds at each GPU's sampled utilisation (a GPU without one counts as fully busy: the
     // counts are upper bounds) and the driver's energy increments, then persists. dt_s is clamped to
