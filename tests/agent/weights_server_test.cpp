@@ -33,25 +33,9 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-std::string random_bytes(std::size_t n, unsigned seed) {
-    std::mt19937 rng(seed);
-    std::string s(n, '\0');
-    for (auto& c : s) c = static_cast<char>(rng());
-    return s;
-}
+using custos::test::random_bytes;
 
-std::string fd_content(int fd) {
-    struct stat st{};
-    if (::fstat(fd, &st) != 0) return "<fstat failed>";
-    std::string s(static_cast<std::size_t>(st.st_size), '\0');
-    std::size_t off = 0;
-    while (off < s.size()) {
-        const ssize_t n = ::pread(fd, s.data() + off, s.size() - off, static_cast<off_t>(off));
-        if (n <= 0) return "<pread failed>";
-        off += static_cast<std::size_t>(n);
-    }
-    return s;
-}
+using custos::test::fd_content;
 
 // A sealed memfd holding `data`, as weights::decrypt_to_sealed_memfd makes them.
 shared_fd sealed_memfd(const std::string& data) {

@@ -1,6 +1,9 @@
 // A whole file as a string, for tests that compare or search file contents ("" when unreadable).
 #pragma once
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -27,6 +30,20 @@ inline std::string random_bytes(std::size_t n, unsigned seed) {
     std::mt19937 rng(seed);
     std::string s(n, '\0');
     for (auto& c : s) c = static_cast<char>(rng());
+    return s;
+}
+
+// Everything in the descriptor, read with pread (its offset is left alone).
+inline std::string fd_content(int fd) {
+    struct stat st{};
+    if (::fstat(fd, &st) != 0) return "<fstat failed>";
+    std::string s(static_cast<std::size_t>(st.st_size), '\0');
+    std::size_t off = 0;
+    while (off < s.size()) {
+        const ssize_t n = ::pread(fd, s.data() + off, s.size() - off, static_cast<off_t>(off));
+        if (n <= 0) return "<pread failed>";
+        off += static_cast<std::size_t>(n);
+    }
     return s;
 }
 

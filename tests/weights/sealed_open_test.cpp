@@ -32,19 +32,7 @@ constexpr auto slurp = &custos::test::read_text;
 constexpr auto spit = &custos::test::write_text;
 using custos::test::random_bytes;
 
-// Everything in the descriptor, read with pread (the offset is left alone).
-std::string fd_content(int fd) {
-    struct stat st{};
-    if (::fstat(fd, &st) != 0) return "<fstat failed>";
-    std::string s(static_cast<std::size_t>(st.st_size), '\0');
-    std::size_t off = 0;
-    while (off < s.size()) {
-        const ssize_t n = ::pread(fd, s.data() + off, s.size() - off, static_cast<off_t>(off));
-        if (n <= 0) return "<pread failed>";
-        off += static_cast<std::size_t>(n);
-    }
-    return s;
-}
+using custos::test::fd_content;
 
 class SealedOpen : public ::testing::Test {
 protected:
