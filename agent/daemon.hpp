@@ -11,7 +11,10 @@
 #include <optional>
 #include <string>
 
+#include <boost/json/value.hpp>
+
 #include "agent/compute_counters.hpp"
+#include "agent/landmark_client.hpp"
 #include "agent/config.hpp"
 #include "agent/gpu_inventory.hpp"
 #include "agent/model_keys.hpp"
@@ -40,7 +43,8 @@ private:
     result<void> enroll();
     result<void> bind_report_key();
     result<void> make_report();
-    result<void> round();      // challenge → quote → attest
+    result<void> round();      // challenge → quote → attest (→ a location proof when the verifier asks)
+    result<void> locate(net::https_client& c, const boost::json::value& request);
     result<void> flush();      // sends what is spooled
     result<void> open_models();  // bound key and weights socket, when model_dir / weights_socket are set
     void serve_models(bool verifier_reachable);  // key requests for models without a lease; renewals; drops

@@ -63,42 +63,6 @@ result<void> apply_quote(store_tx& tx, host_record& h, const verified_quote& vq,
     return {};
 }
 
-// The signed attestation result for the host's current open findings.
-result<std::string> sign_result(const service_context& ctx, const host_record& h,
-                                const std::vector<finding_record>& open, std::int64_t now) {
-    json::object claims;
-    claims["iss"] = "custos-verifier";
-    claims["sub"] = h.id;
-    claims["iat"] = now;
-    claims["eat_profile"] = "tag:custos.dev,2026:ear-v1";
-    claims["ear.status"] = h.status;
-    json::array fs;
-    for (const auto& f : open) fs.push_back(finding_to_json(f));
-    claims["custos.findings"] = std::move(fs);
-    return jwt::sign_es256(ctx.result_key.get(), json::serialize(claims));
-}
-
-// Status, signed result, appraisal row, host row, commit; then publish. The answer for the agent.
-net::http_response finish_appraisal(service_context& ctx, std::unique_ptr<store_tx> tx, host_record& h,
-                                    std::vector<finding_record>& raised, std::int64_t now, unsigned status_code,
-                                    json::object extra) {
-    auto open = refresh_status(*tx, h, now, raised);
-    if (!open) return error_reply(open.err());
-    auto token = sign_result(ctx, h, *open, now);
-    if (!token) return error_reply(token.err());
-    if (auto x = tx->insert_appraisal({h.id, now, h.status, *token}); !x) return error_reply(x.err());
-    if (auto x = tx->put_host(h); !x) return error_reply(x.err());
-    if (auto c = tx->commit(); !c) return error_reply(c.err());
-    ctx.stats.count_appraisal(h.status);
-    ctx.publish(raised);
-    extra["status"] = h.status;
-    extra["result"] = *token;
-    json::array fs;
-    for (const auto& f : raised) fs.push_back(finding_to_json(f));
-    extra["findings"] = std::move(fs);
-    return json_reply(status_code, extra);
-}
-
 net::http_response challenge(service_context& ctx, const net::http_request& req, const net::request_context& rc) {
     if (auto deny = require_agent_role(rc)) return *deny;
     if (req.body.size() > 2 && req.body.find_first_not_of(" \t\r\n{}") != std::string::npos)
@@ -162,8 +126,13 @@ net::http_response attest_round(service_context& ctx, const net::http_request& r
     if (!vq) return reject("quote-invalid", "quote: " + vq.err().message);
     if (auto x = apply_quote(*tx, h, *vq, now, raised); !x) return error_reply(x.err());
     if (auto x = tx->bind_report_key(h.id, ev->report_key, now); !x) return error_reply(x.err());
+    // Every round re-runs the export-control engine over the fleet as it now stands.
+    if (auto x = appraise_policy(ctx, *tx, now, raised, h.id); !x) return error_reply(x.err());
     json::object extra;
     extra["next_round_s"] = ctx.cfg.attest_interval_s;
+    auto loc = open_location_round(ctx, *tx, h, now);
+    if (!loc) return error_reply(loc.err());
+    if (*loc) extra["location"] = std::move(**loc);
     return finish_appraisal(ctx, std::move(tx), h, raised, now, 200, std::move(extra));
 }
 
@@ -206,6 +175,42 @@ net::http_response report_key(service_context& ctx, const net::http_request& req
 }
 
 }  // namespace
+
+// The signed attestation result for the host's current open findings.
+result<std::string> sign_result(const service_context& ctx, const host_record& h,
+                                const std::vector<finding_record>& open, std::int64_t now) {
+    json::object claims;
+    claims["iss"] = "custos-verifier";
+    claims["sub"] = h.id;
+    claims["iat"] = now;
+    claims["eat_profile"] = "tag:custos.dev,2026:ear-v1";
+    claims["ear.status"] = h.status;
+    json::array fs;
+    for (const auto& f : open) fs.push_back(finding_to_json(f));
+    claims["custos.findings"] = std::move(fs);
+    return jwt::sign_es256(ctx.result_key.get(), json::serialize(claims));
+}
+
+// Status, signed result, appraisal row, host row, commit; then publish. The answer for the agent.
+net::http_response finish_appraisal(service_context& ctx, std::unique_ptr<store_tx> tx, host_record& h,
+                                    std::vector<finding_record>& raised, std::int64_t now, unsigned status_code,
+                                    json::object extra) {
+    auto open = refresh_status(*tx, h, now, raised);
+    if (!open) return error_reply(open.err());
+    auto token = sign_result(ctx, h, *open, now);
+    if (!token) return error_reply(token.err());
+    if (auto x = tx->insert_appraisal({h.id, now, h.status, *token}); !x) return error_reply(x.err());
+    if (auto x = tx->put_host(h); !x) return error_reply(x.err());
+    if (auto c = tx->commit(); !c) return error_reply(c.err());
+    ctx.stats.count_appraisal(h.status);
+    ctx.publish(raised);
+    extra["status"] = h.status;
+    extra["result"] = *token;
+    json::array fs;
+    for (const auto& f : raised) fs.push_back(finding_to_json(f));
+    extra["findings"] = std::move(fs);
+    return json_reply(status_code, extra);
+}
 
 void register_agent_routes(net::https_server& srv, service_context& ctx) {
     srv.route("POST", "/v1/challenge", net::auth::client_cert,

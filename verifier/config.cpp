@@ -125,7 +125,8 @@ result<verifier_config> load_verifier_config(const fs::path& file) {
     c.dir = abs.parent_path();
     const reader r{root, abs.string()};
     CUSTOS_TRY_VOID(r.only(root, "", {"listen", "threads", "body_limit", "read_timeout_ms", "tls", "keys", "enroll",
-                                      "database", "attest", "gpu", "compute", "release", "alerts"}));
+                                      "database", "attest", "gpu", "compute", "release", "policy", "location",
+                                      "alerts"}));
     CUSTOS_TRY_VOID(r.get(root, "", "listen", c.listen));
     CUSTOS_TRY_VOID(r.get(root, "", "threads", c.threads));
     CUSTOS_TRY_VOID(r.get(root, "", "body_limit", c.body_limit));
@@ -188,6 +189,27 @@ result<verifier_config> load_verifier_config(const fs::path& file) {
         CUSTOS_TRY_VOID(r.only(*rel, "release.", {"lease_ttl_s"}));
         CUSTOS_TRY_VOID(r.get(*rel, "release.", "lease_ttl_s", c.lease_ttl_s));
     }
+    CUSTOS_TRY(pol, r.table("policy"));
+    if (pol) {
+        CUSTOS_TRY_VOID(r.only(*pol, "policy.", {"profiles"}));
+        if (const toml::node* p = pol->get("profiles")) {
+            if (!p->is_array()) return r.bad("policy.profiles", "must be an array of profile names or files", p);
+            c.policy_profiles.clear();
+            for (const auto& e : *p->as_array()) {
+                auto s = e.value<std::string>();
+                if (!s || s->empty()) return r.bad("policy.profiles", "entries must be profile names or file paths", &e);
+                c.policy_profiles.push_back(*s);
+            }
+        }
+    }
+    CUSTOS_TRY(loc, r.table("location"));
+    if (loc) {
+        CUSTOS_TRY_VOID(r.only(*loc, "location.", {"samples", "timeout_ms", "speed_km_per_ms", "landmark_clock_skew_s"}));
+        CUSTOS_TRY_VOID(r.get(*loc, "location.", "samples", c.location_samples));
+        CUSTOS_TRY_VOID(r.get(*loc, "location.", "timeout_ms", c.location_timeout_ms));
+        CUSTOS_TRY_VOID(r.get(*loc, "location.", "speed_km_per_ms", c.speed_km_per_ms));
+        CUSTOS_TRY_VOID(r.get(*loc, "location.", "landmark_clock_skew_s", c.landmark_clock_skew_s));
+    }
     CUSTOS_TRY(al, r.table("alerts"));
     if (al) {
         CUSTOS_TRY_VOID(r.only(*al, "alerts.", {"webhooks", "webhook_ca_file"}));
@@ -213,6 +235,11 @@ result<verifier_config> load_verifier_config(const fs::path& file) {
     CUSTOS_TRY_VOID(check_range(f, "gpu.duplicate_window_s", c.duplicate_window_s, 0, 86400));
     CUSTOS_TRY_VOID(check_range(f, "release.lease_ttl_s", c.lease_ttl_s, 5, 86400));
     CUSTOS_TRY_VOID(check_range(f, "enroll.token_ttl_s", c.token_ttl_s, 1, 30 * 86400));
+    CUSTOS_TRY_VOID(check_range(f, "location.samples", c.location_samples, 1, 64));
+    CUSTOS_TRY_VOID(check_range(f, "location.timeout_ms", c.location_timeout_ms, 10, 60'000));
+    CUSTOS_TRY_VOID(check_range(f, "location.landmark_clock_skew_s", c.landmark_clock_skew_s, 0, 3600));
+    if (!(c.speed_km_per_ms > 0 && c.speed_km_per_ms <= 299.792458))
+        return make_error(errc::invalid_argument, f + ": location.speed_km_per_ms must be > 0 and at most 299.792458 (light in vacuum)");
     if (auto s = attest::parse_pcr_selection(c.pcr_selection); !s)
         return make_error(errc::invalid_argument, f + ": attest.pcr_selection: " + s.err().message);
     return c;
@@ -270,6 +297,15 @@ std::string render_verifier_config(const verifier_config& c) {
       << "country_ops_threshold = " << number(c.country_ops_threshold) << "\n\n"
       << "[release]\n"
       << "lease_ttl_s = " << c.lease_ttl_s << "   # a released model key must be renewed within this\n\n"
+      << "[policy]\n"
+      << "profiles = [";
+    for (std::size_t i = 0; i < c.policy_profiles.size(); ++i) o << (i ? ", " : "") << q(c.policy_profiles[i]);
+    o << "]   # export-control profiles (built-in names or TOML files) the fleet is evaluated under\n\n"
+      << "[location]   # delay-based location proofs against each site's landmarks\n"
+      << "samples = " << c.location_samples << "   # exchanges per landmark per round (the minimum RTT counts)\n"
+      << "timeout_ms = " << c.location_timeout_ms << "\n"
+      << "speed_km_per_ms = " << number(c.speed_km_per_ms) << "   # 299.792: light in vacuum, a bound no host can beat\n"
+      << "landmark_clock_skew_s = " << c.landmark_clock_skew_s << "\n\n"
       << "[alerts]\n"
       << "webhooks = [";
     for (std::size_t i = 0; i < c.webhooks.size(); ++i) o << (i ? ", " : "") << q(c.webhooks[i]);

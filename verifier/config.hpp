@@ -50,6 +50,13 @@ struct verifier_config {
     double country_ops_threshold = 0;
     // [release]
     unsigned lease_ttl_s = 300;           // a released model key must be renewed within this
+    // [policy] export-control profiles (policy/profiles/, or files) every appraisal evaluates the fleet under
+    std::vector<std::string> policy_profiles = {"bis-guidance-2025-05"};
+    // [location] delay-based location proofs against each site's landmarks
+    unsigned location_samples = 5;          // exchanges per landmark per round; the minimum RTT counts
+    unsigned location_timeout_ms = 2000;    // per exchange step
+    double speed_km_per_ms = 299.792;       // light in vacuum: a bound no host can beat
+    unsigned landmark_clock_skew_s = 60;    // a statement's t_send must fall inside the round, give or take this
     // [alerts]
     std::vector<std::string> webhooks;  // https URLs; findings are POSTed as JSON with retries
     std::filesystem::path webhook_ca_file;  // empty = system CAs

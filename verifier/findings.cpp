@@ -6,7 +6,7 @@
 namespace custos::verifier {
 
 const char* rule_severity(std::string_view rule) noexcept {
-    static constexpr std::array<std::pair<std::string_view, const char*>, 22> table{{
+    static constexpr std::array<std::pair<std::string_view, const char*>, 34> table{{
         {"quote-invalid", "violation"},
         {"nonce-mismatch", "violation"},
         {"pcr-changed", "violation"},
@@ -29,6 +29,18 @@ const char* rule_severity(std::string_view rule) noexcept {
         {"key-request-denied", "info"},
         {"key-held-by-failing-host", "violation"},
         {"weights-handout-unleased", "violation"},
+        {"location-outside", "violation"},
+        {"location-unproven", "warning"},
+        {"location-impossible", "violation"},
+        {"tier3-destination", "violation"},
+        {"uveu-hq-not-tier1", "violation"},
+        {"uveu-tier1-share", "violation"},
+        {"uveu-tier2-country-share", "violation"},
+        {"uveu-us-share", "violation"},
+        {"tier2-country-cap", "violation"},
+        {"nveu-cap", "violation"},
+        {"closed-weights-unapproved-site", "violation"},
+        {"prohibited-chip", "violation"},
     }};
     for (const auto& [r, s] : table)
         if (r == rule) return s;

@@ -102,6 +102,13 @@ result<std::unique_ptr<service>> service::create(verifier_config cfg, std::strin
         ctx->loaded_chips = std::move(t);
         ctx->chips = &*ctx->loaded_chips;
     }
+    for (const auto& name : c.policy_profiles) {
+        // A name with a slash or a .toml ending is a file (relative to the config's directory).
+        const bool file = name.find('/') != std::string::npos || name.ends_with(".toml");
+        auto p = policy::load_profile(file ? c.resolve(name).string() : name);
+        if (!p) return with_context(std::move(p).err(), "[policy] profiles");
+        ctx->profiles.push_back(std::move(p).value());
+    }
     CUSTOS_TRY(ca_pem, read_text(c.resolve(c.ca_cert), "CA certificate"));
     CUSTOS_TRY(ca, x509::load_pem(as_bytes(ca_pem)));
     ctx->ca_cert = std::move(ca);
@@ -167,6 +174,8 @@ result<void> service::start() {
     register_fleet_routes(*server_, *ctx_->db);
     register_gpu_routes(*server_, *ctx_);
     register_model_routes(*server_, *ctx_);
+    register_policy_routes(*server_, *ctx_);
+    register_location_routes(*server_, *ctx_);
     server_->route("GET", "/metrics", net::auth::client_cert,
                    [&ctx](const net::http_request&, const net::request_context& rc) {
                        if (auto deny = require_operator(rc)) return *deny;
@@ -217,6 +226,7 @@ void service::dark_loop() {
     while (!cv_.wait_for(lock, period, [this] { return stopping_; })) {
         lock.unlock();
         if (auto r = check_dark_hosts(*ctx_, unix_now()); !r) spdlog::error("host-dark check: {}", r.err().message);
+        if (auto r = sweep_policy(*ctx_, unix_now()); !r) spdlog::error("policy sweep: {}", r.err().message);
         lock.lock();
     }
 }

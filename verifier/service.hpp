@@ -4,6 +4,8 @@
 
 #include <tss2/tss2_tpm2_types.h>
 
+#include <boost/json/object.hpp>
+
 #include <atomic>
 #include <condition_variable>
 #include <memory>
@@ -16,6 +18,7 @@
 #include "crypto/ossl.hpp"
 #include "net/https_server.hpp"
 #include "policy/chips.hpp"
+#include "policy/profile.hpp"
 #include "verifier/gpu_registry.hpp"
 #include "verifier/config.hpp"
 #include "verifier/metrics.hpp"
@@ -41,6 +44,7 @@ struct service_context {
     std::string recipient_error;                                // why it is absent
     std::optional<policy::chip_table> loaded_chips;  // [gpu] chip_table, when set
     const policy::chip_table* chips = nullptr;        // that, or the built-in table
+    std::vector<policy::profile> profiles;            // [policy] profiles, loaded at start
     metrics stats;
     std::unique_ptr<alert_sink> alerts;
 
@@ -61,6 +65,25 @@ void register_agent_routes(net::https_server& srv, service_context& ctx);   // c
 void register_report_routes(net::https_server& srv, service_context& ctx);  // reports
 void register_gpu_routes(net::https_server& srv, service_context& ctx);     // GPU registry, compute (operator)
 void register_model_routes(net::https_server& srv, service_context& ctx);   // models, leases, key requests
+void register_policy_routes(net::https_server& srv, service_context& ctx);  // snapshot, policy, landmarks
+void register_location_routes(net::https_server& srv, service_context& ctx);  // location proofs (agents)
+
+// Status, signed result, appraisal row, host row, commit; then publish: the answer an agent gets for an
+// appraisal (status_code, with `extra` and status, result and findings added).
+net::http_response finish_appraisal(service_context& ctx, std::unique_ptr<store_tx> tx, host_record& h,
+                                    std::vector<finding_record>& raised, std::int64_t now, unsigned status_code,
+                                    boost::json::object extra);
+// A location round for an approved host whose site has landmarks (std::nullopt otherwise): the round nonce
+// is stored (single use, like a challenge) and the object is what the attest answer carries as "location".
+result<std::optional<boost::json::object>> open_location_round(service_context& ctx, store_tx& tx, const host_record& h,
+                                                               std::int64_t now);
+
+// The policy engine over the fleet inside `tx` (policy_appraisal.hpp); every host whose findings changed has
+// its status refreshed and stored, except `self` (the host the caller is appraising and will store itself).
+result<void> appraise_policy(service_context& ctx, store_tx& tx, std::int64_t now, std::vector<finding_record>& raised,
+                             const std::string& self);
+// The same in a transaction of its own, then published: after operator edits, from the watcher thread.
+result<std::vector<finding_record>> sweep_policy(service_context& ctx, std::int64_t now);
 
 // The host-dark rule over every host at `now`; returns the findings it raised (already committed).
 result<std::vector<finding_record>> check_dark_hosts(service_context& ctx, std::int64_t now);

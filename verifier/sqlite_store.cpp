@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "verifier/sqlite_fleet.hpp"
+#include "verifier/sqlite_location.hpp"
 #include "verifier/sqlite_stmt.hpp"
 #include "verifier/store.hpp"
 
@@ -123,6 +124,7 @@ CREATE TABLE appraisals (
 CREATE INDEX appraisals_host ON appraisals (host_id, time);
 )sql",
     sqlite::fleet_migration_v2,
+    sqlite::location_migration_v3,
 };
 constexpr int latest_version = static_cast<int>(std::size(migrations));
 
@@ -158,7 +160,7 @@ host_record read_host(const stmt& s) {
     return h;
 }
 
-const char* const finding_columns = "id, rule, severity, subject_kind, subject, host, time, detail, open, resolved_at";
+const char* const finding_columns = "id, rule, severity, subject_kind, subject, host, time, detail, open, resolved_at, ref";
 
 finding_record read_finding(const stmt& s) {
     finding_record f;
@@ -172,6 +174,7 @@ finding_record read_finding(const stmt& s) {
     f.detail = s.col_text(7);
     f.open = s.col_i64(8) != 0;
     f.resolved_at = s.col_i64(9);
+    f.ref = s.col_text(10);
     return f;
 }
 
@@ -239,7 +242,7 @@ private:
 
 class sqlite_tx final : public store_tx {
 public:
-    sqlite_tx(sqlite_store& s, std::unique_lock<std::mutex> lock) : s_(s), lock_(std::move(lock)), fleet_(s) {}
+    sqlite_tx(sqlite_store& s, std::unique_lock<std::mutex> lock) : s_(s), lock_(std::move(lock)), fleet_(s), loc_(s) {}
     ~sqlite_tx() override {
         if (!done_) (void)exec(s_.db(), "ROLLBACK", "rollback");
     }
@@ -411,9 +414,9 @@ public:
 
     result<std::int64_t> insert_finding(const finding_record& f) override {
         CUSTOS_TRY(s, s_.prepare("INSERT INTO findings (rule, severity, subject_kind, subject, host, time, detail, open, "
-                                 "resolved_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+                                 "resolved_at, ref) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
         CUSTOS_TRY_VOID(s.text(f.rule).text(f.severity).text(f.subject_kind).text(f.subject).text(f.host).i64(f.time)
-                            .text(f.detail).i64(f.open).i64(f.resolved_at).run("storing a finding"));
+                            .text(f.detail).i64(f.open).i64(f.resolved_at).text(f.ref).run("storing a finding"));
         return static_cast<std::int64_t>(sqlite3_last_insert_rowid(s_.db()));
     }
     result<std::vector<finding_record>> list_findings(const finding_filter& f) override {
@@ -555,6 +558,21 @@ public:
     }
     result<void> renew_lease(const std::string& id, std::int64_t expires_at) override { return fleet_.renew_lease(id, expires_at); }
 
+    result<void> resolve_finding(std::int64_t id, std::int64_t now) override {
+        CUSTOS_TRY(s, s_.prepare("UPDATE findings SET open = 0, resolved_at = ? WHERE id = ? AND open = 1"));
+        return s.i64(now).i64(id).run("resolving a finding");
+    }
+
+    // Landmarks and location proofs: sqlite_location.cpp.
+    result<void> put_landmark(const landmark_record& l) override { return loc_.put_landmark(l); }
+    result<std::optional<landmark_record>> get_landmark(const std::string& id) override { return loc_.get_landmark(id); }
+    result<std::vector<landmark_record>> list_landmarks() override { return loc_.list_landmarks(); }
+    result<void> assign_landmark(const std::string& site, const std::string& lm) override { return loc_.assign_landmark(site, lm); }
+    result<std::vector<landmark_record>> site_landmarks(const std::string& site) override { return loc_.site_landmarks(site); }
+    result<std::vector<std::string>> landmark_sites(const std::string& lm) override { return loc_.landmark_sites(lm); }
+    result<void> put_host_location(const host_location_record& r) override { return loc_.put_host_location(r); }
+    result<std::optional<host_location_record>> get_host_location(const std::string& h) override { return loc_.get_host_location(h); }
+
     result<void> commit() override {
         CUSTOS_TRY_VOID(exec(s_.db(), "COMMIT", "committing"));
         done_ = true;
@@ -565,6 +583,7 @@ private:
     sqlite_store& s_;
     std::unique_lock<std::mutex> lock_;
     sqlite::fleet_tx fleet_;
+    sqlite::location_tx loc_;
     bool done_ = false;
 };
 

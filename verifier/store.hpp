@@ -87,6 +87,9 @@ struct finding_record {
     std::string detail;
     bool open = true;
     std::int64_t resolved_at = 0;
+    // Tells apart open findings of one rule about one subject (policy rules: e.g. the country of a
+    // uveu-tier2-country-share finding); empty for most.
+    std::string ref;
 };
 
 struct finding_filter {
@@ -182,6 +185,24 @@ struct lease_record {
     std::string revoke_reason;
 };
 
+// A landmark the verifier trusts: its place, its Ed25519 key and where agents reach it.
+struct landmark_record {
+    std::string id;
+    double lat = 0, lon = 0;
+    bytes public_key;  // 32 bytes
+    std::string address;  // HOST:PORT as agents dial it (a relay in tests)
+    std::int64_t added_at = 0;
+};
+
+// A host's latest location proof: the verdict and the bound, with what each landmark measured.
+struct host_location_record {
+    std::string host_id;
+    std::int64_t time = 0;
+    std::string verdict;  // within, outside, unproven, impossible
+    std::optional<double> max_km, min_km;  // from the site; absent when impossible
+    std::string detail_json;  // {"landmarks":[{"id","rtt_ms","samples","radius_km"}],"errors":[…]}
+};
+
 // One transaction. Destroying it without commit() rolls back. Not thread-safe; one per request.
 class store_tx {
 public:
@@ -274,6 +295,19 @@ public:
     virtual result<std::vector<lease_record>> host_model_leases(const std::string& host_id, const std::string& model_id) = 0;
     virtual result<void> revoke_lease(const std::string& id, std::int64_t now, const std::string& reason) = 0;
     virtual result<void> renew_lease(const std::string& id, std::int64_t expires_at) = 0;
+
+    // Closes one finding by id (policy findings are matched by the engine, not by host and rule).
+    virtual result<void> resolve_finding(std::int64_t id, std::int64_t now) = 0;
+
+    // Landmarks, the sites each one serves, and hosts' latest location proofs (schema version 3).
+    virtual result<void> put_landmark(const landmark_record& l) = 0;
+    virtual result<std::optional<landmark_record>> get_landmark(const std::string& id) = 0;
+    virtual result<std::vector<landmark_record>> list_landmarks() = 0;  // ordered by id
+    virtual result<void> assign_landmark(const std::string& site_id, const std::string& landmark_id) = 0;
+    virtual result<std::vector<landmark_record>> site_landmarks(const std::string& site_id) = 0;  // ordered by id
+    virtual result<std::vector<std::string>> landmark_sites(const std::string& landmark_id) = 0;  // sorted
+    virtual result<void> put_host_location(const host_location_record& r) = 0;
+    virtual result<std::optional<host_location_record>> get_host_location(const std::string& host_id) = 0;
 
     virtual result<void> commit() = 0;
 };

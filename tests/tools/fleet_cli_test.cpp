@@ -74,7 +74,7 @@ protected:
         auto tx = db_->begin().value();
         ASSERT_TRUE(tx->put_host(h).ok());
         verifier::finding_record f{0, "pcr-changed", "violation", "host", "gpu-1", "gpu-1", 1764000030,
-                                   "PCR sha256:4 changed", true, 0};
+                                   "PCR sha256:4 changed", true, 0, ""};
         ASSERT_TRUE(tx->insert_finding(f).ok());
         ASSERT_TRUE(tx->commit().ok());
     }
@@ -201,7 +201,7 @@ TEST_F(FleetCli, ManagesEntitiesSitesApprovalAndDecommissioning) {
 TEST_F(FleetCli, FiltersFindings) {
     {
         auto tx = db_->begin().value();
-        verifier::finding_record f{0, "reboot", "info", "host", "gpu-2", "gpu-2", 1764000090, "TPM restarted", true, 0};
+        verifier::finding_record f{0, "reboot", "info", "host", "gpu-2", "gpu-2", 1764000090, "TPM restarted", true, 0, ""};
         ASSERT_TRUE(tx->insert_finding(f).ok());
         ASSERT_TRUE(tx->resolve_findings("gpu-2", std::nullopt, 1764000095).ok());
         ASSERT_TRUE(tx->commit().ok());

@@ -62,7 +62,7 @@ struct receiver {
 };
 
 finding_record sample() {
-    return finding_record{7, "pcr-changed", "violation", "host", "gpu-2", "gpu-2", 1764000000, "PCR sha256:7 changed", true, 0};
+    return finding_record{7, "pcr-changed", "violation", "host", "gpu-2", "gpu-2", 1764000000, "PCR sha256:7 changed", true, 0, ""};
 }
 
 TEST(Alerts, FindingJsonHasTheSharedSchema) {

@@ -127,7 +127,7 @@ protected:
         ASSERT_TRUE(tx->commit().ok());
     }
     std::int64_t add_finding(const std::string& host, const std::string& rule, std::int64_t time, bool open = true) {
-        finding_record f{0, rule, rule == "reboot" ? "info" : "violation", "host", host, host, time, rule + " detail", open, 0};
+        finding_record f{0, rule, rule == "reboot" ? "info" : "violation", "host", host, host, time, rule + " detail", open, 0, ""};
         auto tx = db_->begin().value();
         auto id = tx->insert_finding(f).value();
         if (!open) {

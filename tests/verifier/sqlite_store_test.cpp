@@ -95,14 +95,14 @@ TEST_F(SqliteStore, HostsRoundTripEveryFieldAndSurviveReopening) {
     ASSERT_TRUE(by_ek.ok() && by_ek->has_value());
     EXPECT_EQ((*by_ek)->id, "h1");
     EXPECT_FALSE(t->get_host("nope")->has_value());
-    EXPECT_EQ(db_->schema_version(), 2);
+    EXPECT_EQ(db_->schema_version(), 3);
 }
 
 TEST_F(SqliteStore, AnUncommittedTransactionLeavesNothing) {
     {
         auto t = tx();
         ASSERT_TRUE(t->put_host(sample_host("h1")).ok());
-        ASSERT_TRUE(t->insert_finding(finding_record{0, "reboot", "info", "host", "h1", "h1", 5, "d", true, 0}).ok());
+        ASSERT_TRUE(t->insert_finding(finding_record{0, "reboot", "info", "host", "h1", "h1", 5, "d", true, 0, ""}).ok());
     }
     auto t = tx();
     EXPECT_FALSE(t->get_host("h1")->has_value());
@@ -155,8 +155,8 @@ TEST_F(SqliteStore, ReportsAreUniquePerHostAndSeq) {
 TEST_F(SqliteStore, FindingsFilterOrderLimitAndResolve) {
     auto t = tx();
     for (int i = 0; i < 5; ++i)
-        ASSERT_TRUE(t->insert_finding({0, i % 2 ? "pcr-changed" : "host-dark", "violation", "host", "h1", "h1", 100 + i, "d" + std::to_string(i), true, 0}).ok());
-    ASSERT_TRUE(t->insert_finding({0, "host-dark", "warning", "host", "h2", "h2", 50, "x", true, 0}).ok());
+        ASSERT_TRUE(t->insert_finding({0, i % 2 ? "pcr-changed" : "host-dark", "violation", "host", "h1", "h1", 100 + i, "d" + std::to_string(i), true, 0, ""}).ok());
+    ASSERT_TRUE(t->insert_finding({0, "host-dark", "warning", "host", "h2", "h2", 50, "x", true, 0, ""}).ok());
     finding_filter f;
     f.host = "h1";
     auto all = t->list_findings(f);
@@ -221,7 +221,7 @@ TEST_F(SqliteStore, ADatabaseFromANewerBuildIsRefused) {
     auto s = open_sqlite_store(path());
     ASSERT_FALSE(s.ok());
     EXPECT_NE(s.err().message.find("schema version 999"), std::string::npos) << s.err().message;
-    EXPECT_NE(s.err().message.find("up to version 2"), std::string::npos) << s.err().message;
+    EXPECT_NE(s.err().message.find("up to version 3"), std::string::npos) << s.err().message;
 }
 
 TEST_F(SqliteStore, AVersion1DatabaseMigratesToVersion2KeepingItsHosts) {
@@ -231,13 +231,14 @@ TEST_F(SqliteStore, AVersion1DatabaseMigratesToVersion2KeepingItsHosts) {
         ASSERT_TRUE(t->commit().ok());
     }
     db_.reset();
-    // Back to what a version-1 build left: none of the GPU, compute, model or lease tables.
+    // Back to what a version-1 build left: none of the GPU, compute, model, lease, landmark or location tables.
     sqlite3* raw = nullptr;
     ASSERT_EQ(sqlite3_open(path().c_str(), &raw), SQLITE_OK);
     ASSERT_EQ(sqlite3_exec(raw,
                            "DROP TABLE gpus; DROP TABLE host_inventory; DROP TABLE gpu_approvals; DROP TABLE gpu_events; "
                            "DROP TABLE gpu_counters; DROP TABLE compute; DROP TABLE models; DROP TABLE model_sites; "
-                           "DROP TABLE leases; UPDATE schema_version SET version = 1",
+                           "DROP TABLE leases; DROP TABLE site_landmarks; DROP TABLE landmarks; DROP TABLE host_locations; "
+                           "ALTER TABLE findings DROP COLUMN ref; UPDATE schema_version SET version = 1",
                            nullptr, nullptr, nullptr),
               SQLITE_OK);
     sqlite3_close(raw);

@@ -28,6 +28,8 @@ void register_weights_commands(CLI::App& app, command_list& cmds);
 void register_result_commands(CLI::App& app, command_list& cmds);  // custos result verify
 void register_fleet_commands(CLI::App& app, command_list& cmds);   // custos fleet ...
 void register_gpu_commands(CLI::App& app, command_list& cmds);     // custos gpu list
+void register_policy_commands(CLI::App& app, command_list& cmds);  // custos policy evaluate
+void register_location_commands(CLI::App& app, command_list& cmds);  // custos location check
 // Leaf commands under `custos weights` (`weights` is the group's App).
 void register_weights_manifest_commands(CLI::App& weights, command_list& cmds);
 void register_weights_seal_commands(CLI::App& weights, command_list& cmds);

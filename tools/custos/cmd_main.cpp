@@ -18,6 +18,8 @@ int run(int argc, char** argv) {
     register_result_commands(app, cmds);
     register_fleet_commands(app, cmds);
     register_gpu_commands(app, cmds);
+    register_policy_commands(app, cmds);
+    register_location_commands(app, cmds);
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
