@@ -149,8 +149,8 @@ void server::serve(net::frame_socket s) {
         bytes out = policy::encode_landmark_statement(st);
         const bytes sig = policy::sign_statement(out, key_);
         append(out, sig);
+        ++signed_;  // before it is sent: whoever holds the statement can count on the counter
         if (auto w = s.send({wire::statement, std::move(out)}, 1s); !w) return;
-        ++signed_;
         spdlog::debug("landmark {}: sample {}, RTT {} µs", cfg_.id, n + 1, st.t_recv_us - st.t_send_us);
     }
 }
