@@ -4,6 +4,7 @@
 #include <boost/json/serialize.hpp>
 
 #include <algorithm>
+#include <cmath>
 
 #include "crypto/base64.hpp"
 
@@ -98,6 +99,12 @@ result<std::int64_t> object_reader::i64(std::string_view key) const {
     if (const auto* u = v->if_uint64(); u && *u <= static_cast<std::uint64_t>(INT64_MAX))
         return static_cast<std::int64_t>(*u);
     return bad(key, "must be an integer");
+}
+
+result<double> object_reader::number(std::string_view key) const {
+    CUSTOS_TRY(v, value(key));
+    if (!v->is_number() || !std::isfinite(v->to_number<double>())) return bad(key, "must be a finite number");
+    return v->to_number<double>();
 }
 
 result<bool> object_reader::boolean(std::string_view key) const {

@@ -33,6 +33,7 @@ public:
     result<std::string> str(std::string_view key) const;
     result<std::uint64_t> u64(std::string_view key) const;
     result<std::int64_t> i64(std::string_view key) const;
+    result<double> number(std::string_view key) const;                      // any finite JSON number
     result<bool> boolean(std::string_view key) const;
     result<bytes> b64(std::string_view key) const;                           // standard base64
     result<bytes> hex(std::string_view key, std::size_t exact_len = 0) const;  // lowercase or upper hex

@@ -57,27 +57,6 @@ result<void> read_exact(int fd, std::uint8_t* p, std::size_t n, steady::time_poi
 
 }  // namespace
 
-result<std::pair<std::string, std::uint16_t>> split_host_port(const std::string& address) {
-    std::string host, port;
-    if (!address.empty() && address[0] == '[') {
-        const auto close = address.find(']');
-        if (close == std::string::npos || close + 1 >= address.size() || address[close + 1] != ':')
-            return make_error(errc::invalid_argument, "address \"" + address + "\" must be [IPv6]:PORT");
-        host = address.substr(1, close - 1);
-        port = address.substr(close + 2);
-    } else {
-        const auto colon = address.rfind(':');
-        if (colon == std::string::npos || colon == 0)
-            return make_error(errc::invalid_argument, "address \"" + address + "\" must be HOST:PORT");
-        host = address.substr(0, colon);
-        port = address.substr(colon + 1);
-    }
-    if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
-        std::stoul(port) > 65535)
-        return make_error(errc::invalid_argument, "address \"" + address + "\": the port must be 0-65535");
-    return std::pair{host, static_cast<std::uint16_t>(std::stoul(port))};
-}
-
 frame_socket::frame_socket(int fd) : fd_(fd) {
     if (fd_ >= 0) set_nodelay_nonblock(fd_);
 }
@@ -105,7 +84,7 @@ result<frame_socket> frame_socket::connect(const std::string& address, std::chro
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     addrinfo* res = nullptr;
-    if (int rc = ::getaddrinfo(hp.first.c_str(), std::to_string(hp.second).c_str(), &hints, &res); rc != 0)
+    if (int rc = ::getaddrinfo(hp.host.c_str(), std::to_string(hp.port).c_str(), &hints, &res); rc != 0)
         return make_error(errc::io, "resolving " + address + ": " + ::gai_strerror(rc));
     std::string last = "no address";
     for (addrinfo* ai = res; ai; ai = ai->ai_next) {
@@ -186,7 +165,7 @@ result<frame_listener> frame_listener::listen(const std::string& address) {
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST;
     addrinfo* res = nullptr;
-    if (int rc = ::getaddrinfo(hp.first.empty() ? nullptr : hp.first.c_str(), std::to_string(hp.second).c_str(), &hints, &res); rc != 0)
+    if (int rc = ::getaddrinfo(hp.host.c_str(), std::to_string(hp.port).c_str(), &hints, &res); rc != 0)
         return make_error(errc::invalid_argument, "listen address " + address + ": " + ::gai_strerror(rc));
     const int fd = ::socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC, res->ai_protocol);
     if (fd < 0) {

@@ -9,6 +9,7 @@
 
 #include "crypto/bytes.hpp"
 #include "crypto/result.hpp"
+#include "net/address.hpp"
 
 namespace custos::net {
 
@@ -62,8 +63,5 @@ private:
     int fd_ = -1;
     std::uint16_t port_ = 0;
 };
-
-// "HOST:PORT" / "[v6]:PORT" → host, port (errc::invalid_argument naming what is wrong).
-result<std::pair<std::string, std::uint16_t>> split_host_port(const std::string& address);
 
 }  // namespace custos::net

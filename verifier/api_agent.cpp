@@ -126,8 +126,8 @@ net::http_response attest_round(service_context& ctx, const net::http_request& r
     if (!vq) return reject("quote-invalid", "quote: " + vq.err().message);
     if (auto x = apply_quote(*tx, h, *vq, now, raised); !x) return error_reply(x.err());
     if (auto x = tx->bind_report_key(h.id, ev->report_key, now); !x) return error_reply(x.err());
-    // Every round re-runs the export-control engine over the fleet as it now stands.
-    if (auto x = appraise_policy(ctx, *tx, now, raised, h.id); !x) return error_reply(x.err());
+    // The export-control engine over the fleet as it now stands, unless nothing it reads changed since it ran.
+    if (auto x = appraise_policy(ctx, *tx, now, raised, h.id, policy_run::if_fleet_changed); !x) return error_reply(x.err());
     json::object extra;
     extra["next_round_s"] = ctx.cfg.attest_interval_s;
     auto loc = open_location_round(ctx, *tx, h, now);

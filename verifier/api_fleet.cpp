@@ -10,6 +10,7 @@
 #include "attest/pcr_selection.hpp"
 #include "attest/wire.hpp"
 #include "crypto/strict_json.hpp"
+#include "policy/countries.hpp"
 #include "verifier/alerts.hpp"
 #include "verifier/api_common.hpp"
 #include "verifier/findings.hpp"
@@ -40,18 +41,6 @@ result<std::vector<finding_record>> open_findings_of(store_tx& tx, const std::st
     f.host = host;
     f.open_only = true;
     return tx.list_findings(f);
-}
-
-bool country_code(const std::string& c) {
-    return c.size() == 2 && c[0] >= 'A' && c[0] <= 'Z' && c[1] >= 'A' && c[1] <= 'Z';
-}
-
-result<double> number(const sjson::object_reader& o, std::string_view key) {
-    CUSTOS_TRY(v, o.value(key));
-    if (v->is_double()) return v->get_double();
-    if (v->is_int64()) return static_cast<double>(v->get_int64());
-    if (v->is_uint64()) return static_cast<double>(v->get_uint64());
-    return o.bad(key, "must be a number");
 }
 
 // Splits "/v1/hosts/<id>[/<action>]"; the answer to send when the id is not a valid host id.
@@ -208,7 +197,7 @@ net::http_response add_entity(store& db, const std::string& body) {
     if (!hq) return error_reply(hq.err());
     if (!st) return error_reply(st.err());
     if (!valid_id(*id)) return error_reply(o->bad("id", "is not a valid id"));
-    if (!country_code(*hq)) return error_reply(o->bad("hq", "must be an ISO 3166-1 alpha-2 code such as \"US\""));
+    if (!policy::is_iso3166_alpha2(*hq)) return error_reply(o->bad("hq", "must be an ISO 3166-1 alpha-2 code such as \"US\""));
     if (*st != "uveu" && *st != "nveu" && *st != "none") return error_reply(o->bad("status", "must be uveu, nveu or none"));
     e = {*id, *hq, *st};
     auto tx = db.begin();
@@ -234,9 +223,9 @@ net::http_response add_site(store& db, const std::string& body) {
     auto id = o->str("id");
     auto entity = o->str("entity");
     auto country = o->str("country");
-    auto lat = number(*o, "lat");
-    auto lon = number(*o, "lon");
-    auto km = number(*o, "max_km");
+    auto lat = o->number("lat");
+    auto lon = o->number("lon");
+    auto km = o->number("max_km");
     if (!id) return error_reply(id.err());
     if (!entity) return error_reply(entity.err());
     if (!country) return error_reply(country.err());
@@ -244,7 +233,7 @@ net::http_response add_site(store& db, const std::string& body) {
     if (!lon) return error_reply(lon.err());
     if (!km) return error_reply(km.err());
     if (!valid_id(*id)) return error_reply(o->bad("id", "is not a valid id"));
-    if (!country_code(*country)) return error_reply(o->bad("country", "must be an ISO 3166-1 alpha-2 code such as \"KR\""));
+    if (!policy::is_iso3166_alpha2(*country)) return error_reply(o->bad("country", "must be an ISO 3166-1 alpha-2 code such as \"KR\""));
     if (!(*lat >= -90 && *lat <= 90)) return error_reply(o->bad("lat", "must be within -90..90"));
     if (!(*lon >= -180 && *lon <= 180)) return error_reply(o->bad("lon", "must be within -180..180"));
     if (!(*km > 0 && std::isfinite(*km))) return error_reply(o->bad("max_km", "must be a positive distance in km"));

@@ -19,10 +19,14 @@ namespace custos::verifier {
 namespace json = boost::json;
 
 result<void> appraise_policy(service_context& ctx, store_tx& tx, std::int64_t now, std::vector<finding_record>& raised,
-                             const std::string& self) {
+                             const std::string& self, policy_run run) {
     if (ctx.profiles.empty()) return {};
+    // Read before the store: a write committed after this read bumps past it, so the next round runs again.
+    const std::uint64_t generation = ctx.fleet_generation.load();
+    if (run == policy_run::if_fleet_changed && ctx.policy_generation.load() == generation) return {};
     policy_outcome out;
     CUSTOS_TRY_VOID(apply_policy(tx, ctx.profiles, *ctx.chips, now, out));
+    ctx.policy_generation.store(generation);
     raised.insert(raised.end(), out.raised.begin(), out.raised.end());
     for (const auto& id : out.hosts) {
         if (id == self) continue;
@@ -40,7 +44,7 @@ result<std::vector<finding_record>> sweep_policy(service_context& ctx, std::int6
     std::vector<finding_record> raised;
     if (ctx.profiles.empty()) return raised;
     CUSTOS_TRY(tx, ctx.db->begin());
-    CUSTOS_TRY_VOID(appraise_policy(ctx, *tx, now, raised, {}));
+    CUSTOS_TRY_VOID(appraise_policy(ctx, *tx, now, raised, {}, policy_run::always));
     CUSTOS_TRY_VOID(tx->commit());
     ctx.publish(raised);
     return raised;
@@ -56,12 +60,6 @@ json::object landmark_json(const landmark_record& l, const std::vector<std::stri
                         {"sites", std::move(ss)},                    {"added_at", l.added_at}};
 }
 
-result<double> number_field(const sjson::object_reader& o, std::string_view key) {
-    CUSTOS_TRY(v, o.value(key));
-    if (!v->is_number()) return o.bad(key, "must be a number");
-    return v->to_number<double>();
-}
-
 net::http_response add_landmark(service_context& ctx, const std::string& body) {
     auto v = parse_body(body, "landmark", {"id", "lat", "lon", "public_key", "address", "sites"});
     if (!v) return error_reply(v.err());
@@ -71,9 +69,9 @@ net::http_response add_landmark(service_context& ctx, const std::string& body) {
     if (!id) return error_reply(id.err());
     if (!policy::valid_landmark_id(*id)) return error_reply(o->bad("id", "must be 1-64 of [A-Za-z0-9._-]"));
     l.id = *id;
-    auto lat = number_field(*o, "lat");
+    auto lat = o->number("lat");
     if (!lat) return error_reply(lat.err());
-    auto lon = number_field(*o, "lon");
+    auto lon = o->number("lon");
     if (!lon) return error_reply(lon.err());
     if (!(*lat >= -90 && *lat <= 90)) return error_reply(o->bad("lat", "must be within -90..90"));
     if (!(*lon >= -180 && *lon <= 180)) return error_reply(o->bad("lon", "must be within -180..180"));

@@ -176,8 +176,8 @@ net::http_response post_reports(service_context& ctx, const net::http_request& r
         raised.insert(raised.end(), go.raised.begin(), go.raised.end());
         gpu_resolved = go.resolved;
         // GPUs appeared, moved or went missing: the fleet the export-control rules see has changed.
-        if (!go.raised.empty() || go.resolved > 0)
-            if (auto x = appraise_policy(ctx, *tx, now, raised, h.id); !x) return error_reply(x.err());
+        if (!go.raised.empty() || go.resolved > 0 || go.fleet_changed)
+            if (auto x = appraise_policy(ctx, *tx, now, raised, h.id, policy_run::always); !x) return error_reply(x.err());
         other_hosts = std::move(go.other_hosts);
     }
     for (const auto& id : other_hosts) {

@@ -1,7 +1,5 @@
 #include "verifier/config.hpp"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <toml++/toml.h>
 
 #include <cmath>
@@ -10,6 +8,7 @@
 #include <sstream>
 
 #include "attest/pcr_selection.hpp"
+#include "net/address.hpp"
 
 namespace custos::verifier {
 namespace {
@@ -81,31 +80,10 @@ result<void> check_range(const std::string& file, const char* key, std::uint64_t
 }  // namespace
 
 result<void> check_listen_address(const std::string& listen) {
-    auto bad = [&] {
+    const auto hp = net::split_host_port(listen);
+    if (!hp || hp->port == 0)
         return make_error(errc::invalid_argument,
                           "listen = \"" + listen + "\" is not HOST:PORT with a port 1..65535 (e.g. 127.0.0.1:8443 or [::1]:8443)");
-    };
-    std::string host, port;
-    if (!listen.empty() && listen.front() == '[') {
-        const auto close = listen.find(']');
-        if (close == std::string::npos || close + 1 >= listen.size() || listen[close + 1] != ':') return bad();
-        host = listen.substr(1, close - 1);
-        port = listen.substr(close + 2);
-        in6_addr a6{};
-        if (::inet_pton(AF_INET6, host.c_str(), &a6) != 1) return bad();
-    } else {
-        const auto colon = listen.rfind(':');
-        if (colon == std::string::npos) return bad();
-        host = listen.substr(0, colon);
-        port = listen.substr(colon + 1);
-        // A bare IPv6 address is ambiguous (which colon starts the port?): it must be in brackets.
-        if (host.empty() || host.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") !=
-                                std::string::npos)
-            return bad();
-    }
-    if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos) return bad();
-    const unsigned long p = std::stoul(port);
-    if (p < 1 || p > 65535) return bad();
     return {};
 }
 

@@ -136,6 +136,7 @@ result<void> apply_inventory(step& st, std::uint64_t seq, const attest::report_e
                                              "approved GPU " + serial + " left host " + other +
                                                  " without a release: it now reports from host " + h.id));
         }
+        if (!row || row->host_id != r.host_id || row->chip != g->chip) st.out.fleet_changed = true;
         r.name = g->name;
         r.chip = g->chip;
         r.uuid = g->uuid;

@@ -34,6 +34,7 @@ struct gpu_outcome {
     std::set<std::string> other_hosts;  // hosts other than the reporting one that got findings (status to refresh)
     std::size_t resolved = 0;  // findings of the reporting host closed (its status may improve)
     bool compute_added = false;
+    bool fleet_changed = false;  // a serial's host or chip in the registry changed (the policy engine's input)
 };
 
 // The key a GPU's counters are kept under, as the agent keys them: serial, else "uuid:…", else "pci:…".

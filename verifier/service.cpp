@@ -11,6 +11,7 @@
 #include "attest/pcr_selection.hpp"
 #include "crypto/file_io.hpp"
 #include "crypto/x509.hpp"
+#include "net/address.hpp"
 #include "verifier/alerts.hpp"
 #include "verifier/api_common.hpp"
 #include "verifier/api_fleet.hpp"
@@ -55,6 +56,18 @@ result<std::string> compute_metrics(store_tx& tx) {
     return out;
 }
 
+// Whether a request that succeeded may have changed what the policy engine reads: every write except
+// enrollment (hosts not yet approved are not in the fleet it sees), the agents' challenges, report keys and
+// location proofs (none is an input), and their rounds and reports, which run the engine themselves when
+// they change its input. Anything not named here counts as a change: a new route errs on the safe side.
+bool changes_policy_inputs(const std::string& route) {
+    if (route.rfind("GET ", 0) == 0) return false;
+    for (const char* own : {"POST /v1/enroll", "POST /v1/enroll/activate", "POST /v1/challenge", "POST /v1/attest",
+                            "POST /v1/report-key", "POST /v1/reports", "POST /v1/location"})
+        if (route == own) return false;
+    return true;
+}
+
 }  // namespace
 
 service_context::~service_context() {
@@ -68,30 +81,11 @@ void service_context::publish(const std::vector<finding_record>& raised) {
     }
 }
 
-result<std::pair<std::string, std::uint16_t>> split_listen(const std::string& listen) {
-    const auto colon = listen.rfind(':');
-    if (colon == std::string::npos || colon + 1 == listen.size())
-        return make_error(errc::invalid_argument, "listen address \"" + listen + "\" is not HOST:PORT");
-    std::string host = listen.substr(0, colon);
-    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-    unsigned long port = 0;
-    try {
-        std::size_t used = 0;
-        port = std::stoul(listen.substr(colon + 1), &used);
-        if (used != listen.size() - colon - 1) throw std::invalid_argument("trailing");
-    } catch (const std::exception&) {
-        return make_error(errc::invalid_argument, "listen address \"" + listen + "\": the port is not a number");
-    }
-    if (port > 65535) return make_error(errc::invalid_argument, "listen address \"" + listen + "\": port out of range");
-    if (host.empty()) return make_error(errc::invalid_argument, "listen address \"" + listen + "\" has no host");
-    return std::make_pair(host, static_cast<std::uint16_t>(port));
-}
-
 result<std::unique_ptr<service>> service::create(verifier_config cfg, std::string listen) {
     auto ctx = std::make_unique<service_context>();
     ctx->cfg = std::move(cfg);
     const auto& c = ctx->cfg;
-    CUSTOS_TRY(addr, split_listen(listen.empty() ? c.listen : listen));
+    CUSTOS_TRY(addr, net::split_host_port(listen.empty() ? c.listen : listen));
     CUSTOS_TRY(sel, attest::parse_pcr_selection(c.pcr_selection));
     ctx->selection = sel;
 
@@ -145,8 +139,8 @@ result<std::unique_ptr<service>> service::create(verifier_config cfg, std::strin
 
     auto svc = std::unique_ptr<service>(new service());
     svc->ctx_ = std::move(ctx);
-    svc->listen_host_ = addr.first;
-    svc->listen_port_ = addr.second;
+    svc->listen_host_ = addr.host;
+    svc->listen_port_ = addr.port;
     return svc;
 }
 
@@ -164,6 +158,7 @@ result<void> service::start() {
     service_context& ctx = *ctx_;
     o.observer = [&ctx](const std::string& route, unsigned status, std::chrono::nanoseconds took) {
         ctx.stats.observe_request(route, status, took);
+        if (status < 300 && changes_policy_inputs(route)) ctx.fleet_changed();
     };
     CUSTOS_TRY(srv, net::https_server::create(o));
     server_ = std::move(srv);

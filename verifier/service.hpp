@@ -47,6 +47,11 @@ struct service_context {
     std::vector<policy::profile> profiles;            // [policy] profiles, loaded at start
     metrics stats;
     std::unique_ptr<alert_sink> alerts;
+    // What the policy engine sees (sites, entities, hosts, GPUs, models, leases) changes with operator and
+    // agent writes; each bumps fleet_generation after its commit. policy_generation is the generation the
+    // findings in the store were last computed at, so an attestation round skips the engine when they match.
+    std::atomic<std::uint64_t> fleet_generation{1};
+    std::atomic<std::uint64_t> policy_generation{0};
 
     ~service_context();
     std::int64_t duplicate_window_s() const {
@@ -57,6 +62,7 @@ struct service_context {
     }
     // After a commit: counts the findings and hands them to the alert sink.
     void publish(const std::vector<finding_record>& raised);
+    void fleet_changed() { fleet_generation.fetch_add(1); }
 };
 
 // Route registration, one function per API module.
@@ -80,9 +86,13 @@ result<std::optional<boost::json::object>> open_location_round(service_context& 
 
 // The policy engine over the fleet inside `tx` (policy_appraisal.hpp); every host whose findings changed has
 // its status refreshed and stored, except `self` (the host the caller is appraising and will store itself).
+// if_fleet_changed skips it when nothing it reads was written since it last ran (the attestation round's
+// case); always is for callers that changed the fleet inside `tx` themselves.
+enum class policy_run { if_fleet_changed, always };
 result<void> appraise_policy(service_context& ctx, store_tx& tx, std::int64_t now, std::vector<finding_record>& raised,
-                             const std::string& self);
-// The same in a transaction of its own, then published: after operator edits, from the watcher thread.
+                             const std::string& self, policy_run run);
+// The engine in a transaction of its own, then published: from the watcher thread (every <= 5 s), the
+// backstop for what changes with time alone (a lease lapsing) or outside this process.
 result<std::vector<finding_record>> sweep_policy(service_context& ctx, std::int64_t now);
 
 // The host-dark rule over every host at `now`; returns the findings it raised (already committed).
@@ -110,8 +120,5 @@ private:
     std::condition_variable cv_;
     bool stopping_ = false;
 };
-
-// "HOST:PORT" / "[v6]:PORT" → host, port.
-result<std::pair<std::string, std::uint16_t>> split_listen(const std::string& listen);
 
 }  // namespace custos::verifier

@@ -60,4 +60,13 @@ void init_logging(bool verbose) {
     spdlog::set_level(verbose ? spdlog::level::debug : spdlog::level::warn);
 }
 
+result<policy::chip_table> chip_table_option(const std::string& path) {
+    if (path.empty()) return policy::chip_table::builtin();
+    auto t = policy::chip_table::load(path);
+    if (!t) return make_error(errc::invalid_argument, "--chips: " + t.err().message);
+    return t;
+}
+
+std::string or_dash(const std::string& s) { return s.empty() ? "-" : s; }
+
 }  // namespace custos::cli

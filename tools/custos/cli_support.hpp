@@ -9,6 +9,7 @@
 
 #include "crypto/bytes.hpp"
 #include "crypto/ossl.hpp"
+#include "policy/chips.hpp"
 
 namespace custos::cli {
 
@@ -25,6 +26,13 @@ result<bytes> read_input(const std::string& option, const std::filesystem::path&
 result<ossl::pkey_ptr> load_public_key(const std::filesystem::path& path);
 
 void print_json(const boost::json::value& v);
+
+// The chip table a --chips option names, or the one built into custos when the option is empty. A table
+// that cannot be read or does not parse is bad input like a missing file: the error says "--chips: …".
+result<policy::chip_table> chip_table_option(const std::string& path);
+
+// "-" for an empty cell of a printed table.
+std::string or_dash(const std::string& s);
 
 // Sends spdlog output to stderr (stdout carries results only); verbose raises the level to debug.
 void init_logging(bool verbose);

@@ -19,18 +19,10 @@ struct gpu_args {
     bool json_out = false;
 };
 
-std::string or_dash(const std::string& s) { return s.empty() ? "-" : s; }
-
 int gpu_list(const gpu_args& a) {
-    const policy::chip_table* table = &policy::chip_table::builtin();
-    std::optional<policy::chip_table> loaded;
-    if (!a.chips.empty()) {
-        auto t = policy::chip_table::load(a.chips);
-        // A chip table that does not parse is bad input like one that cannot be read: a usage error.
-        if (!t) return fail_usage("--chips: " + t.err().message);
-        loaded = std::move(t).value();
-        table = &*loaded;
-    }
+    const auto chips = chip_table_option(a.chips);
+    if (!chips) return fail_usage(chips.err().message);
+    const policy::chip_table* table = &*chips;
     auto reader = agent::inventory_reader::open(a.nvml_lib.empty() ? std::nullopt : std::optional<std::string>(a.nvml_lib),
                                                 a.pci_root);
     if (!reader) return fail("gpu list", reader.err());

@@ -27,21 +27,14 @@ struct show_args {
     bool json_out = false;
 };
 
-std::string or_dash(const std::string& s) { return s.empty() ? "-" : s; }
-
 int policy_evaluate(const evaluate_args& a) {
     auto p = policy::load_profile(a.profile);
     // Every input problem (a profile, chip table or fleet that cannot be read or does not parse) is bad
     // input: exit_usage. Findings are not failures: the evaluation ran.
     if (!p) return fail_usage("--profile: " + p.err().message);
-    const policy::chip_table* table = &policy::chip_table::builtin();
-    std::optional<policy::chip_table> loaded;
-    if (!a.chips.empty()) {
-        auto t = policy::chip_table::load(a.chips);
-        if (!t) return fail_usage("--chips: " + t.err().message);
-        loaded = std::move(t).value();
-        table = &*loaded;
-    }
+    const auto chips = chip_table_option(a.chips);
+    if (!chips) return fail_usage(chips.err().message);
+    const policy::chip_table* table = &*chips;
     auto data = read_input("--fleet", a.fleet);
     if (!data) return fail_usage(data.err().message);
     auto f = policy::parse_fleet(std::string_view(reinterpret_cast<const char*>(data->data()), data->size()), *table);

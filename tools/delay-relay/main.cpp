@@ -11,6 +11,7 @@
 #include <string>
 #include <unistd.h>
 
+#include "net/address.hpp"
 #include "tools/delay-relay/relay.hpp"
 
 namespace asio = boost::asio;
@@ -25,43 +26,16 @@ namespace {
 constexpr int exit_usage = 2;
 constexpr int exit_runtime = 1;
 
-struct host_port {
-    std::string host;
-    std::string port;
-};
-
-// "HOST:PORT" or "[V6]:PORT"; the port a decimal number (0 only where allow_zero).
-result<host_port> split_host_port(const std::string& s, bool allow_zero) {
-    const auto colon = s.rfind(':');
-    if (colon == std::string::npos || colon == 0 || colon + 1 == s.size()) {
-        return make_error(errc::invalid_argument, "'" + s + "' is not HOST:PORT");
-    }
-    host_port hp{s.substr(0, colon), s.substr(colon + 1)};
-    if (hp.host.front() == '[') {
-        if (hp.host.size() < 3 || hp.host.back() != ']') {
-            return make_error(errc::invalid_argument, "'" + s + "': an IPv6 host is written [ADDR]:PORT");
-        }
-        hp.host = hp.host.substr(1, hp.host.size() - 2);
-    } else if (hp.host.find(':') != std::string::npos) {
-        return make_error(errc::invalid_argument, "'" + s + "': write an IPv6 host as [ADDR]:PORT");
-    }
-    unsigned long port = 0;
-    if (hp.port.size() > 5 || hp.port.find_first_not_of("0123456789") != std::string::npos ||
-        (port = std::stoul(hp.port)) > 65535 || (port == 0 && !allow_zero)) {
-        return make_error(errc::invalid_argument, "'" + s + "': bad port '" + hp.port + "'");
-    }
-    return hp;
-}
-
 // Every address the name resolves to (a numeric address resolves to itself), in resolver order.
 template <class Protocol>
 result<std::vector<typename Protocol::endpoint>> resolve(asio::io_context& io, const std::string& what,
                                                          bool passive) {
-    CUSTOS_TRY(hp, split_host_port(what, passive));
+    CUSTOS_TRY(hp, net::split_host_port(what));
+    if (hp.port == 0 && !passive) return make_error(errc::invalid_argument, "'" + what + "': port 0 is only for --listen");
     typename Protocol::resolver resolver(io);
     boost::system::error_code ec;
     const auto flags = passive ? Protocol::resolver::passive : typename Protocol::resolver::flags{};
-    const auto results = resolver.resolve(hp.host, hp.port, flags | Protocol::resolver::numeric_service, ec);
+    const auto results = resolver.resolve(hp.host, std::to_string(hp.port), flags | Protocol::resolver::numeric_service, ec);
     if (ec || results.empty()) {
         return make_error(errc::invalid_argument,
                           "cannot resolve '" + what + "': " + (ec ? ec.message() : std::string("no addresses")));
