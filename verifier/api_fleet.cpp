@@ -103,6 +103,19 @@ net::http_response get_host(store& db, const std::string& id) {
                                 ? json::value(json::object{{"time", (*latest)->time}, {"status", (*latest)->status},
                                                            {"token", (*latest)->token}})
                                 : json::value(nullptr);
+    auto loc = (*tx)->get_host_location(id);
+    if (!loc) return error_reply(loc.err());
+    if (loc->has_value()) {
+        const auto& l = **loc;
+        json::object lo{{"time", l.time}, {"verdict", l.verdict}};
+        lo["max_km_from_site"] = l.max_km ? json::value(*l.max_km) : json::value(nullptr);
+        lo["min_km_from_site"] = l.min_km ? json::value(*l.min_km) : json::value(nullptr);
+        lo["detail"] = json::parse(l.detail_json, ec);
+        if (ec) lo["detail"] = nullptr;
+        o["location"] = std::move(lo);
+    } else {
+        o["location"] = nullptr;
+    }
     json::array fs;
     for (const auto& f : *open) fs.push_back(finding_to_json(f));
     o["findings"] = std::move(fs);

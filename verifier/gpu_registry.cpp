@@ -92,8 +92,12 @@ result<void> apply_inventory(step& st, std::uint64_t seq, const attest::report_e
     std::set<std::string> approved(approved_list.begin(), approved_list.end());
     const bool baseline = !inv.baseline_taken && verified;
     for (const auto& [serial, g] : by_serial) {
+        // The chip is the verifier's own reading of the reported name, never the agent's label for it: a
+        // host cannot pass an Ascend off as an H100 by naming it one, nor put an id the table lacks in the fleet.
+        const policy::chip* known = st.ctx.chips.by_name(g->name);
+        const std::string chip = known ? known->id : "";
         CUSTOS_TRY(row, tx.get_gpu(serial));
-        gpu_record r = row ? *row : gpu_record{serial, h.id, "", g->name, g->chip, g->uuid, g->pci_bus_id, now, now, 0};
+        gpu_record r = row ? *row : gpu_record{serial, h.id, "", g->name, chip, g->uuid, g->pci_bus_id, now, now, 0};
         const bool registered_elsewhere = row && row->host_id != h.id;
         if (baseline && !registered_elsewhere && !approved.count(serial)) {
             CUSTOS_TRY_VOID(tx.approve_gpu(h.id, serial, now));
@@ -136,9 +140,9 @@ result<void> apply_inventory(step& st, std::uint64_t seq, const attest::report_e
                                              "approved GPU " + serial + " left host " + other +
                                                  " without a release: it now reports from host " + h.id));
         }
-        if (!row || row->host_id != r.host_id || row->chip != g->chip) st.out.fleet_changed = true;
+        if (!row || row->host_id != r.host_id || row->chip != chip) st.out.fleet_changed = true;
         r.name = g->name;
-        r.chip = g->chip;
+        r.chip = chip;
         r.uuid = g->uuid;
         r.pci_bus_id = g->pci_bus_id;
         r.last_seen = now;

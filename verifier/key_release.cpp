@@ -10,30 +10,50 @@
 namespace custos::verifier {
 namespace json = boost::json;
 
+namespace {
+
+// An open violation about the host, its site, its entity or its country, as a sentence: the host's own
+// before the others (they explain a failing status), the earliest first (the cause, rather than what
+// followed from it, such as key-held-by-failing-host).
+std::optional<std::string> standing_violation(const release_facts& f) {
+    const host_record& h = *f.host;
+    const finding_record* first = nullptr;
+    for (const auto& x : f.open_findings) {
+        if (!x.open || x.severity != "violation") continue;
+        const bool hit = x.host == h.id || (f.site && x.subject_kind == "site" && x.subject == f.site->id) ||
+                         (x.subject_kind == "entity" && f.entity && x.subject == f.entity->id) ||
+                         (f.site && x.subject_kind == "country" && x.subject == f.site->country);
+        if (!hit) continue;
+        const bool own = x.host == h.id;
+        if (!first || (own && first->host != h.id) || (own == (first->host == h.id) && x.id < first->id)) first = &x;
+    }
+    if (!first) return std::nullopt;
+    const std::string about = first->host == h.id ? "host " + h.id : first->subject_kind + " " + first->subject;
+    return "a violation stands for " + about + ": " + first->rule + " (finding " + std::to_string(first->id) + ")";
+}
+
+}  // namespace
+
 std::optional<std::string> release_denial(const release_facts& f) {
     const host_record& h = *f.host;
     if (h.state != "approved") return "host " + h.id + " is " + h.state + ", not approved to a site";
     if (!f.model) return "no such model is registered";
     if (!f.latest) return "host " + h.id + " has not been appraised yet";
+    // A failing status is named with the violation behind it, where one stands (a policy rule, a PCR change).
+    auto because = [&] {
+        const auto v = standing_violation(f);
+        return v ? " (" + *v + ")" : std::string();
+    };
     if (f.latest->status != "affirming" && f.latest->status != "warning")
-        return "host " + h.id + "'s latest appraisal is " + f.latest->status;
-    if (h.status != "affirming" && h.status != "warning") return "host " + h.id + " is " + h.status + " now";
+        return "host " + h.id + "'s latest appraisal is " + f.latest->status + because();
+    if (h.status != "affirming" && h.status != "warning") return "host " + h.id + " is " + h.status + " now" + because();
     if (f.now - f.latest->time > f.max_appraisal_age_s)
         return "host " + h.id + "'s latest appraisal is " + std::to_string(f.now - f.latest->time) + " s old (at most " +
                std::to_string(f.max_appraisal_age_s) + " s): attest again first";
     if (std::find(f.model_sites.begin(), f.model_sites.end(), h.site) == f.model_sites.end())
         return "model " + f.model->id + " is not approved for site " + h.site;
     if (!f.site) return "host " + h.id + "'s site " + h.site + " is not on record";
-    for (const auto& x : f.open_findings) {
-        if (!x.open || x.severity != "violation") continue;
-        const bool hit = x.host == h.id || (x.subject_kind == "site" && x.subject == f.site->id) ||
-                         (x.subject_kind == "entity" && f.entity && x.subject == f.entity->id) ||
-                         (x.subject_kind == "country" && x.subject == f.site->country);
-        if (hit)
-            return "a violation stands for " + (x.subject_kind == "host" || x.subject_kind == "gpu" ? "host " + h.id : x.subject_kind + " " + x.subject) +
-                   ": " + x.rule + " (finding " + std::to_string(x.id) + ")";
-    }
-    return std::nullopt;
+    return standing_violation(f);
 }
 
 result<bytes> expected_bound_key_policy(const host_record& h) {

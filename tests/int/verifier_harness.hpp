@@ -8,11 +8,15 @@
 
 #include <boost/json.hpp>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
+#include "agent/landmark_client.hpp"
 #include "attest/tpm_device.hpp"
 #include "attest/tpm_public.hpp"
 #include "attest/wire.hpp"
@@ -48,7 +52,9 @@ inline std::string text_of(const fs::path& p) {
 // A verifier initialised in a temp dir whose EK CA bundle trusts the given swtpm CAs.
 class verifier_instance {
 public:
-    explicit verifier_instance(const std::vector<const swtpm*>& tpms, unsigned report_interval_s = 2) {
+    // policy_profiles: the [policy] profiles to run under (empty: what init wrote).
+    explicit verifier_instance(const std::vector<const swtpm*>& tpms, unsigned report_interval_s = 2,
+                               const std::vector<std::string>& policy_profiles = {}) {
         verifier::init_options o;
         o.dir = dir_.path() / "v";
         fs::create_directories(dir_.path());
@@ -64,6 +70,7 @@ public:
         cfg->report_interval_s = report_interval_s;
         cfg->attest_interval_s = 5;
         cfg->threads = 2;
+        if (!policy_profiles.empty()) cfg->policy_profiles = policy_profiles;
         cfg_ = *cfg;
         start();
     }
@@ -132,6 +139,16 @@ public:
         auto h = (*tx)->get_host(id);
         EXPECT_TRUE(h.ok());
         return h.ok() ? *h : std::nullopt;
+    }
+
+    // The host's latest location proof as stored (no operator endpoint shows it).
+    std::optional<verifier::host_location_record> location(const std::string& host_id) {
+        auto tx = ctx().db->begin();
+        EXPECT_TRUE(tx.ok());
+        if (!tx.ok()) return std::nullopt;
+        auto l = (*tx)->get_host_location(host_id);
+        EXPECT_TRUE(l.ok());
+        return l.ok() ? *l : std::nullopt;
     }
 
 private:
@@ -317,6 +334,43 @@ public:
         const std::string b = post(*client_, "/v1/report-key", json::serialize(o), &st);
         if (body_out) *body_out = b;
         return st;
+    }
+
+    // What the agent does with the "location" of an attest answer (agent/daemon.cpp, locate): the timed
+    // exchanges with every landmark it names, signed with this host's report key.
+    agent::location_attempt prove_location(const json::value& location) const {
+        const auto& o = location.as_object();
+        const bytes round = *from_base64(std::string(o.at("round").as_string()));
+        std::vector<agent::landmark_target> targets;
+        for (const auto& l : o.at("landmarks").as_array())
+            targets.push_back({std::string(l.at("id").as_string()), std::string(l.at("address").as_string())});
+        return agent::prove_location(round, report_pk_, report_sk_, targets, o.at("samples").to_number<unsigned>(),
+                                     std::chrono::milliseconds(o.at("timeout_ms").to_number<unsigned>()));
+    }
+
+    // The POST /v1/location body the agent sends for `attempt` in the round `round_b64`.
+    static std::string location_body(const std::string& round_b64, const agent::location_attempt& attempt) {
+        json::array proofs, errors;
+        for (const auto& p : attempt.proofs)
+            proofs.push_back(json::object{{"statement", to_base64(p.statement)}, {"sig", to_base64(p.signature)}});
+        for (const auto& e : attempt.errors) errors.emplace_back(e);
+        return json::serialize(json::object{{"round", round_b64}, {"proofs", std::move(proofs)}, {"errors", std::move(errors)}});
+    }
+
+    json::object post_location(const std::string& body, unsigned* status, std::string* body_out = nullptr) {
+        unsigned st = 0;
+        const std::string b = post(*client_, "/v1/location", body, &st);
+        if (status) *status = st;
+        if (body_out) *body_out = b;
+        return parse_json(b).as_object();
+    }
+
+    // The whole agent step: prove against the answer's landmarks and post the statements.
+    json::object locate(const json::value& location, unsigned* status, agent::location_attempt* attempt_out = nullptr) {
+        auto a = prove_location(location);
+        const std::string body = location_body(std::string(location.at("round").as_string()), a);
+        if (attempt_out) *attempt_out = std::move(a);
+        return post_location(body, status);
     }
 
     void extend_pcr(unsigned pcr) {

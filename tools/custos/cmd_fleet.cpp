@@ -76,6 +76,18 @@ void print_host(const json::value& v) {
     }
     if (const auto* a = h.if_contains("latest_appraisal"); a && a->is_object())
         rows.push_back({"appraised", field(a->as_object(), "status") + " at " + when(time_field(a->as_object(), "time"))});
+    if (const auto* l = h.if_contains("location"); l && l->is_object()) {
+        const auto& lo = l->as_object();
+        std::string line = field(lo, "verdict") + " at " + when(time_field(lo, "time"));
+        const auto* lo_min = lo.if_contains("min_km_from_site");
+        const auto* lo_max = lo.if_contains("max_km_from_site");
+        if (lo_min && lo_max && lo_min->is_number() && lo_max->is_number()) {
+            char km[96];
+            std::snprintf(km, sizeof km, ": %.0f-%.0f km from the site", lo_min->to_number<double>(), lo_max->to_number<double>());
+            line += km;
+        }
+        rows.push_back({"location", line});
+    }
     for (auto& r : rows) r[0] += ":";
     print_table(rows);
     if (const auto* fs = h.if_contains("findings"); fs && fs->is_array()) {
