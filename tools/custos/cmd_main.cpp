@@ -20,6 +20,7 @@ int run(int argc, char** argv) {
     register_gpu_commands(app, cmds);
     register_policy_commands(app, cmds);
     register_location_commands(app, cmds);
+    register_measurement_commands(app, cmds);
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
