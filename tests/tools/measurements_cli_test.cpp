@@ -93,5 +93,26 @@ TEST(ImaCli, ReplayPrintsBothBanksAndTheEntryCount) {
     EXPECT_NE(r.err.find("the template hash is not the SHA-1 of the template data"), std::string::npos) << r.err;
 }
 
+TEST(ImaCli, AllowlistBuildsAPolicyFromATree) {
+    test::temp_dir d("custos-allow-cli");
+    const fs::path root = d.path() / "root";
+    fs::create_directories(root / "usr/local/bin");
+    fs::create_directories(root / "tmp");
+    std::ofstream(root / "usr/local/bin/custos-agent") << "agent";
+    std::ofstream(root / "tmp/scratch") << "x";
+    const fs::path out = d.path() / "policy.json";
+    auto r = run_cli({"ima", "allowlist", "--root", root.string(), "--exclude", "/tmp/*", "--out", out.string()});
+    ASSERT_EQ(r.rc, 0) << r.err;
+    EXPECT_NE(r.err.find("1 entries written to"), std::string::npos) << r.err;
+    auto text = read_file(out);
+    ASSERT_TRUE(text.ok());
+    const auto v = parse(std::string(text->begin(), text->end()));
+    EXPECT_EQ(v, parse(R"({"version":1,"entries":[{"path":"/usr/local/bin/custos-agent","sha256":[")" +
+                       to_hex(digest(hash_alg::sha256, as_bytes("agent"))) + R"("],"agent":true}],"excludes":["/tmp/*"]})"));
+    r = run_cli({"ima", "allowlist", "--root", root.string(), "--agent", "*/nothing"});
+    EXPECT_EQ(r.rc, 2);
+    EXPECT_NE(r.err.find("matches the agent globs"), std::string::npos) << r.err;
+}
+
 }  // namespace
 }  // namespace custos

@@ -1,5 +1,6 @@
 // custos eventlog replay / custos ima replay: the PCR values a boot event log or an IMA measurement list
-// implies (attest/event_log, attest/ima_log), for auditors checking a host's evidence offline.
+// implies (attest/event_log, attest/ima_log), for auditors checking a host's evidence offline; and
+// custos ima allowlist, which builds a runtime policy (attest/runtime_policy) from a filesystem tree.
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -8,6 +9,8 @@
 
 #include "attest/event_log.hpp"
 #include "attest/ima_log.hpp"
+#include "attest/runtime_policy.hpp"
+#include "crypto/file_io.hpp"
 #include "tools/custos/cli.hpp"
 #include "tools/custos/cli_support.hpp"
 
@@ -18,6 +21,12 @@ namespace json = boost::json;
 struct replay_args {
     std::string file;
     bool json_out = false;
+};
+
+struct allowlist_args {
+    std::string root, out;
+    std::vector<std::string> excludes;
+    std::vector<std::string> agent_globs{"*/custos-agent"};
 };
 
 constexpr std::size_t max_boot_log = 64u << 20;
@@ -72,6 +81,20 @@ int ima_replay(const replay_args& a) {
     return exit_ok;
 }
 
+int ima_allowlist(const allowlist_args& a) {
+    auto p = attest::build_runtime_policy(a.root, a.excludes, a.agent_globs);
+    if (!p) return fail_usage("ima allowlist: " + p.err().message);
+    const std::string text = attest::runtime_policy_to_json(*p) + "\n";
+    if (a.out.empty()) {
+        std::fputs(text.c_str(), stdout);
+    } else if (auto w = write_file_atomic(a.out, text); !w) {
+        return fail("ima allowlist", w.err());
+    } else {
+        std::fprintf(stderr, "%zu entries written to %s\n", p->entries.size(), a.out.c_str());
+    }
+    return exit_ok;
+}
+
 }  // namespace
 
 void register_measurement_commands(CLI::App& app, command_list& cmds) {
@@ -90,6 +113,14 @@ void register_measurement_commands(CLI::App& app, command_list& cmds) {
     ir->add_option("FILE", ia->file, "binary_runtime_measurements")->required();
     ir->add_flag("--json", ia->json_out, "Print {\"sha1\":{\"10\":\"HEX\"},\"sha256\":{\"10\":\"HEX\"},\"entries\":N}");
     cmds.push_back({ir, [ia] { return ima_replay(*ia); }});
+
+    auto al = std::make_shared<allowlist_args>();
+    auto* allow = ima->add_subcommand("allowlist", "Build a runtime policy (allow-list) from a filesystem tree as the host sees it");
+    allow->add_option("--root", al->root, "The tree's root (a host image or a mounted root filesystem)")->required();
+    allow->add_option("--exclude", al->excludes, "A path glob left out and kept as an exclude (repeatable; * matches '/' too)");
+    allow->add_option("--agent", al->agent_globs, "A glob for custos-agent's own files (repeatable)")->capture_default_str();
+    allow->add_option("--out", al->out, "Write the policy here (atomically) instead of stdout");
+    cmds.push_back({allow, [al] { return ima_allowlist(*al); }});
 }
 
 }  // namespace custos::cli
