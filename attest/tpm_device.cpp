@@ -308,6 +308,27 @@ result<pcr_values> tpm_device::pcr_read(const TPML_PCR_SELECTION& sel) const {
     return read_pcrs(ctx.get(), sel);
 }
 
+result<void> tpm_device::pcr_extend(unsigned index, const std::vector<std::pair<hash_alg, bytes>>& digests) const {
+    if (index > 23) return make_error(errc::invalid_argument, "PCR " + std::to_string(index) + " (0..23)");
+    if (digests.empty() || digests.size() > TPM2_NUM_PCR_BANKS)
+        return make_error(errc::invalid_argument, "pcr_extend: 1.." + std::to_string(TPM2_NUM_PCR_BANKS) + " digests");
+    TPML_DIGEST_VALUES values{};
+    values.count = static_cast<UINT32>(digests.size());
+    for (std::size_t i = 0; i < digests.size(); ++i) {
+        const auto& [alg, d] = digests[i];
+        if (d.size() != digest_size(alg))
+            return make_error(errc::invalid_argument, std::string("pcr_extend: a ") + hash_name(alg) + " digest of " +
+                                                          std::to_string(d.size()) + " bytes");
+        values.digests[i].hashAlg = to_tpm_alg(alg);
+        std::copy(d.begin(), d.end(), reinterpret_cast<std::uint8_t*>(&values.digests[i].digest));
+    }
+    CUSTOS_TRY(ctx, esys_context::open(tcti_));
+    const TSS2_RC rc = Esys_PCR_Extend(ctx.get(), static_cast<ESYS_TR>(ESYS_TR_PCR0 + index), ESYS_TR_PASSWORD, ESYS_TR_NONE,
+                                       ESYS_TR_NONE, &values);
+    if (rc != TSS2_RC_SUCCESS) return tpm_error("Esys_PCR_Extend", rc);
+    return {};
+}
+
 result<quote_output> tpm_device::quote(const ak_key& ak, byte_view qualification,
                                        const TPML_PCR_SELECTION& sel) const {
     if (qualification.size() > sizeof(TPM2B_DATA::buffer))

@@ -48,6 +48,9 @@ public:
     result<TPM2B_PUBLIC> ek_public(ek_kind kind) const;
     result<ak_key> create_ak(ek_kind parent, ak_alg alg) const;
     result<pcr_values> pcr_read(const TPML_PCR_SELECTION& sel) const;
+    // TPM2_PCR_Extend of one PCR with one digest per bank (what firmware and IMA do; tests use it to make a
+    // software TPM's PCRs match the logs they write). At most 8 banks, each digest its bank's size.
+    result<void> pcr_extend(unsigned index, const std::vector<std::pair<hash_alg, bytes>>& digests) const;
     // TPM2_ReadClock: the TPM's clock in milliseconds (monotonic while the TPM is powered, saved across resets).
     result<std::uint64_t> read_clock() const;
     // Quotes and reads the PCRs in one operation; retries (3x) if a PCR was extended in between.
