@@ -60,12 +60,17 @@ result<void> load_agent_config(const std::filesystem::path& file, agent_config& 
             }
             continue;
         }
+        if (key == "boot_log" || key == "ima_log") {
+            if (!v.is_string()) return bad(key, "must be a string (empty: not sent)", v);
+            (key == "boot_log" ? c.boot_log : c.ima_log) = *v.value<std::string>();
+            continue;
+        }
         if (key == "state_dir") {
             if (!v.is_string()) return bad(key, "must be a string", v);
             c.state_dir = *v.value<std::string>();
             continue;
         }
-        if (!target) return bad(key, "is not a known setting (host_id, verifier_url, ca_file, tcti, state_dir, enroll_token, report_interval_s, nvml_library, chip_table, model_dir, weights_socket, weights_allowed_uids)", v);
+        if (!target) return bad(key, "is not a known setting (host_id, verifier_url, ca_file, tcti, state_dir, enroll_token, report_interval_s, nvml_library, chip_table, model_dir, weights_socket, weights_allowed_uids, boot_log, ima_log)", v);
         if (!v.is_string()) return bad(key, "must be a string", v);
         *target = *v.value<std::string>();
     }

@@ -27,6 +27,10 @@ struct agent_config {
     // The UNIX socket local inference processes get decrypted weights from; empty: no socket.
     std::filesystem::path weights_socket;
     std::vector<unsigned> weights_allowed_uids;  // peers served (SO_PEERCRED uid); empty: nobody
+    // The measurement logs sent with each quote; empty: not sent. A missing file is skipped (a host without
+    // a TPM event log or IMA); the verifier then appraises those PCRs by golden values.
+    std::filesystem::path boot_log = "/sys/kernel/security/tpm0/binary_bios_measurements";
+    std::filesystem::path ima_log = "/sys/kernel/security/ima/binary_runtime_measurements";
 };
 
 // Reads `file` into `c` (keys present in the file replace the defaults in c).

@@ -10,6 +10,7 @@
 #include <ctime>
 #include <random>
 
+#include "attest/ima_log.hpp"
 #include "attest/report_ext.hpp"
 #include "attest/tpm_public.hpp"
 #include "attest/wire.hpp"
@@ -225,6 +226,7 @@ result<void> daemon::round() {
     json::object req{{"nonce", to_base64(nonce)},
                      {"evidence", to_base64(ev)},
                      {"quote", attest::quote_to_json(q.attest, q.signature, q.pcrs)}};
+    if (json::object logs = measurement_logs(); !logs.empty()) req["logs"] = std::move(logs);
     const std::string body = json::serialize(req);
     // Kept as sent, for audit: what this host last proved and to whom.
     CUSTOS_TRY_VOID(write_file_atomic(cfg_.state_dir / "last-attest.json", body, 0600));
@@ -238,6 +240,13 @@ result<void> daemon::round() {
         spdlog::error("attestation round refused: HTTP {}: {}", r2.status, net::reply_detail(r2));
         return {};  // a definitive answer: the verifier has recorded the finding
     }
+    if (o2 && o2->contains("ima_next") && o2->at("ima_next").is_number()) {
+        const auto next = o2->at("ima_next").to_number<std::uint64_t>();
+        if (next != ima_next_) {
+            ima_next_ = next;
+            CUSTOS_TRY_VOID(write_file_atomic(cfg_.state_dir / "ima-next.txt", std::to_string(ima_next_), 0644));
+        }
+    }
     const std::string status = o2 && o2->contains("status") ? std::string(o2->at("status").as_string()) : "?";
     spdlog::info("attestation round: {}", status);
     if (o2 && o2->contains("location")) {
@@ -245,6 +254,36 @@ result<void> daemon::round() {
         if (auto l = locate(*c, o2->at("location")); !l) spdlog::error("location proof: {}", l.err().message);
     }
     return {};
+}
+
+json::object daemon::measurement_logs() {
+    json::object logs;
+    std::error_code ec;
+    if (!cfg_.boot_log.empty() && fs::exists(cfg_.boot_log, ec)) {
+        if (auto b = read_file(cfg_.boot_log, 64u << 20); b) logs["boot"] = to_base64(*b);
+        else spdlog::error("boot event log: {}", b.err().message);
+    }
+    if (!cfg_.ima_log.empty() && fs::exists(cfg_.ima_log, ec)) {
+        auto l = read_file(cfg_.ima_log, std::size_t(1) << 30);
+        if (!l) {
+            spdlog::error("IMA list: {}", l.err().message);
+            return logs;
+        }
+        auto entries = attest::parse_ima_log(*l);
+        if (!entries) {
+            // The verifier judges a list it cannot read (event-log-mismatch); send it whole.
+            spdlog::error("IMA list: {}", entries.err().message);
+            logs["ima_from"] = 0;
+            logs["ima"] = to_base64(*l);
+            return logs;
+        }
+        // A list shorter than what was accepted started again (a reboot): send it from the start.
+        const std::uint64_t from = ima_next_ <= entries->size() ? ima_next_ : 0;
+        const std::vector<attest::ima_entry> fresh(entries->begin() + static_cast<std::ptrdiff_t>(from), entries->end());
+        logs["ima_from"] = from;
+        logs["ima"] = to_base64(attest::serialize_ima_log(fresh));
+    }
+    return logs;
 }
 
 result<void> daemon::locate(net::https_client& c, const json::value& request) {
@@ -387,6 +426,10 @@ int daemon::run(bool once, const sigset_t& stop_signals) {
         return 2;
     }
     if (auto s = read_file(cfg_.state_dir / "selection.txt", 4096); s) selection_.assign(s->begin(), s->end());
+    if (auto s = read_file(cfg_.state_dir / "ima-next.txt", 64); s) {
+        const std::string t(s->begin(), s->end());
+        if (!t.empty() && t.size() <= 19 && t.find_first_not_of("0123456789") == std::string::npos) ima_next_ = std::stoull(t);
+    }
 
     if (!fs::exists(cfg_.state_dir / "client.pem")) {
         if (auto e = enroll(); !e) {

@@ -45,6 +45,9 @@ private:
     result<void> make_report();
     result<void> round();      // challenge → quote → attest (→ a location proof when the verifier asks)
     result<void> locate(net::https_client& c, const boost::json::value& request);
+    // The boot event log and the IMA entries from ima_next_, read after the quote (the IMA list only grows,
+    // so it holds at least what the quote covers); absent files are left out.
+    boost::json::object measurement_logs();
     result<void> flush();      // sends what is spooled
     result<void> open_models();  // bound key and weights socket, when model_dir / weights_socket are set
     void serve_models(bool verifier_reachable);  // key requests for models without a lease; renewals; drops
@@ -59,7 +62,8 @@ private:
     agent_state state_ = agent_state::unenrolled;
     bytes report_pk_;
     secret_bytes report_sk_;
-    std::string selection_ = "sha256:0,1,2,3,4,5,6,7";
+    std::string selection_ = "sha256:0,1,2,3,4,5,6,7,10";
+    std::uint64_t ima_next_ = 0;  // the first IMA entry the verifier has not accepted yet
     unsigned report_interval_s_;
     unsigned attest_interval_s_ = 60;
     std::optional<policy::chip_table> chips_;

@@ -241,4 +241,30 @@ std::string pcr_banks_to_json(const pcr_banks& banks) {
     return boost::json::serialize(o);
 }
 
+result<pcr_banks> pcr_banks_from_json(std::string_view json_text) {
+    auto bad = [](const std::string& why) { return make_error(errc::parse, "PCR values: " + why); };
+    boost::system::error_code ec;
+    const boost::json::value v = boost::json::parse(json_text, ec);
+    if (ec || !v.is_object()) return bad("not a JSON object");
+    pcr_banks out;
+    for (const auto& [name, bank] : v.as_object()) {
+        std::optional<hash_alg> alg;
+        for (const auto a : {hash_alg::sha1, hash_alg::sha256, hash_alg::sha384, hash_alg::sha512})
+            if (name == hash_name(a)) alg = a;
+        if (!alg) return bad("unknown bank \"" + std::string(name) + "\"");
+        if (!bank.is_object()) return bad("bank " + std::string(name) + " is not an object");
+        auto& b = out[*alg];
+        for (const auto& [idx, hex] : bank.as_object()) {
+            const std::string i(idx);
+            if (i.empty() || i.size() > 2 || i.find_first_not_of("0123456789") != std::string::npos || std::stoul(i) > max_event_pcr)
+                return bad("PCR index \"" + i + "\"");
+            if (!hex.is_string()) return bad("PCR " + i + " is not a hex string");
+            auto d = from_hex(std::string_view(hex.as_string()));
+            if (!d || d->size() != digest_size(*alg)) return bad(std::string(name) + " PCR " + i + " is not a " + hash_name(*alg) + " digest");
+            b[static_cast<std::uint32_t>(std::stoul(i))] = std::move(*d);
+        }
+    }
+    return out;
+}
+
 }  // namespace custos::attest

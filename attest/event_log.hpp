@@ -67,5 +67,7 @@ boot_event measured_event(std::uint32_t pcr, std::uint32_t type, byte_view data,
 
 // {"sha256":{"0":"hex",…},"sha1":{…}}: banks by name, PCRs in numeric order, lowercase hex.
 std::string pcr_banks_to_json(const pcr_banks& banks);
+// The inverse, strict: known bank names, PCR indices 0..23, digests of the bank's size.
+result<pcr_banks> pcr_banks_from_json(std::string_view json_text);
 
 }  // namespace custos::attest

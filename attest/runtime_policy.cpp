@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <optional>
 #include <set>
 
 #include "crypto/strict_json.hpp"
@@ -41,6 +42,16 @@ result<bytes> file_sha256(const fs::path& p) {
 
 bool glob_match(const std::string& pattern, const std::string& path) {
     return ::fnmatch(pattern.c_str(), path.c_str(), 0) == 0;
+}
+
+void index_runtime_policy(runtime_policy& p) {
+    p.exact.clear();
+    p.globbed.clear();
+    for (std::size_t i = 0; i < p.entries.size(); ++i) {
+        if (p.entries[i].path.find_first_of("*?[\\") == std::string::npos) p.exact[p.entries[i].path].push_back(i);
+        else p.globbed.push_back(i);
+    }
+    p.indexed = true;
 }
 
 result<runtime_policy> parse_runtime_policy(std::string_view json_text) {
@@ -83,6 +94,7 @@ result<runtime_policy> parse_runtime_policy(std::string_view json_text) {
     if (std::none_of(p.entries.begin(), p.entries.end(), [](const runtime_rule& r) { return r.agent; }))
         return make_error(errc::structure,
                           "runtime policy: no entry has \"agent\": true (custos-agent's own binaries and libraries are required)");
+    index_runtime_policy(p);
     return p;
 }
 
@@ -100,8 +112,14 @@ std::string runtime_policy_to_json(const runtime_policy& p) {
     return json::serialize(json::object{{"version", 1}, {"entries", std::move(entries)}, {"excludes", std::move(ex)}});
 }
 
-std::vector<runtime_finding> appraise_runtime(const runtime_policy& p, const std::vector<ima_entry>& entries,
+std::vector<runtime_finding> appraise_runtime(const runtime_policy& policy, const std::vector<ima_entry>& entries,
                                               std::size_t first_index) {
+    std::optional<runtime_policy> local;
+    if (!policy.indexed) {
+        local = policy;
+        index_runtime_policy(*local);
+    }
+    const runtime_policy& p = local ? *local : policy;
     std::vector<runtime_finding> out;
     std::set<std::pair<std::string, std::string>> seen;
     auto add = [&](const char* rule, const ima_entry& e, std::size_t i, std::string detail) {
@@ -112,13 +130,16 @@ std::vector<runtime_finding> appraise_runtime(const runtime_policy& p, const std
         const std::size_t i = first_index + k;
         if (e.violation() || e.path == "boot_aggregate" || any_match(p.excludes, e.path)) continue;
         bool matched = false, allowed = false, agent = false;
-        for (const auto& r : p.entries) {
-            if (!glob_match(r.path, e.path)) continue;
+        auto consider = [&](const runtime_rule& r) {
             matched = true;
             agent = agent || r.agent;
             if (e.file_hash_alg == "sha256" && std::find(r.sha256.begin(), r.sha256.end(), e.file_hash) != r.sha256.end())
                 allowed = true;
-        }
+        };
+        if (auto it = p.exact.find(e.path); it != p.exact.end())
+            for (const auto i : it->second) consider(p.entries[i]);
+        for (const auto i : p.globbed)
+            if (glob_match(p.entries[i].path, e.path)) consider(p.entries[i]);
         if (allowed) continue;
         const std::string measured = e.file_hash_alg + ":" + short_hex(e.file_hash);
         if (agent)
@@ -167,6 +188,7 @@ result<runtime_policy> build_runtime_policy(const fs::path& root, const std::vec
     if (std::none_of(p.entries.begin(), p.entries.end(), [](const runtime_rule& r) { return r.agent; }))
         return make_error(errc::structure, "no file under " + root.string() +
                                                " matches the agent globs: the policy must hold custos-agent's own files");
+    index_runtime_policy(p);
     return p;
 }
 

@@ -10,6 +10,7 @@
 
 #include <filesystem>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "attest/ima_log.hpp"
@@ -25,7 +26,13 @@ struct runtime_rule {
 struct runtime_policy {
     std::vector<runtime_rule> entries;
     std::vector<std::string> excludes;
+    // Built by index_runtime_policy (parse and build call it): rules whose path has no glob character, by
+    // path, and the glob rules, so appraisal costs a lookup per entry rather than an fnmatch per rule.
+    std::unordered_map<std::string, std::vector<std::size_t>> exact;
+    std::vector<std::size_t> globbed;
+    bool indexed = false;
 };
+void index_runtime_policy(runtime_policy& p);
 
 // Strict: only the keys above; version 1; every path absolute and non-empty; digests 64 hex characters;
 // at least one agent entry (the agent's own binaries are required: without them a modified agent could not

@@ -14,6 +14,7 @@
 #include "verifier/api_common.hpp"
 #include "verifier/appraisal.hpp"
 #include "verifier/findings.hpp"
+#include "verifier/measurement_appraisal.hpp"
 #include "verifier/service.hpp"
 
 namespace custos::verifier {
@@ -48,8 +49,8 @@ result<verified_quote> check_quote(const service_context& ctx, const host_record
 
 // Appraises a verified quote, updates h (clock, golden values, last_seen) and raises its findings.
 result<void> apply_quote(store_tx& tx, host_record& h, const verified_quote& vq, std::int64_t now,
-                         std::vector<finding_record>& raised) {
-    const auto a = appraise_quote(h, vq.info, vq.pcrs);
+                         std::vector<finding_record>& raised, const std::set<unsigned>& by_replay) {
+    const auto a = appraise_quote(h, vq.info, vq.pcrs, by_replay);
     for (const auto& hit : a.hits) CUSTOS_TRY_VOID(raise_finding(tx, host_finding(hit.rule, h.id, hit.detail, now), raised));
     if (!a.new_golden.empty()) {
         h.golden_pcrs = a.new_golden;
@@ -61,6 +62,69 @@ result<void> apply_quote(store_tx& tx, host_record& h, const verified_quote& vq,
     CUSTOS_TRY(closed, tx.resolve_findings(h.id, std::string("host-dark"), now));
     if (closed) spdlog::info("host {} is back: host-dark resolved", h.id);
     return {};
+}
+
+// The optional "logs" of an attest request: {"boot":"b64"?, "ima_from":N?, "ima":"b64"?} (ima with ima_from).
+struct sent_logs {
+    std::optional<bytes> boot;
+    std::optional<std::uint64_t> ima_from;
+    bytes ima;
+};
+
+result<sent_logs> parse_logs(const sjson::object_reader& o) {
+    sent_logs out;
+    if (!o.has("logs")) return out;
+    CUSTOS_TRY(l, o.obj("logs"));
+    CUSTOS_TRY_VOID(l.only({"boot", "ima_from", "ima"}));
+    if (l.has("boot")) {
+        CUSTOS_TRY(b, l.b64("boot"));
+        out.boot = std::move(b);
+    }
+    if (l.has("ima") != l.has("ima_from")) return l.bad(l.has("ima") ? "ima_from" : "ima", "must come with the other");
+    if (l.has("ima")) {
+        CUSTOS_TRY(from, l.u64("ima_from"));
+        CUSTOS_TRY(b, l.b64("ima"));
+        out.ima_from = from;
+        out.ima = std::move(b);
+    }
+    return out;
+}
+
+// Appraises the logs against the verified quote (measurement_appraisal.hpp), raises what it finds and stores
+// the host's new measurement state.
+result<measurement_outcome> appraise_logs(service_context& ctx, store_tx& tx, const host_record& h, const verified_quote& vq,
+                                          const sent_logs& logs, std::int64_t now, std::vector<finding_record>& raised) {
+    CUSTOS_TRY(stored, tx.get_host_measurements(h.id));
+    measurement_state state;
+    if (stored) {
+        state.ima_count = stored->ima_count;
+        state.boot_reference = stored->boot_reference;
+        if (!stored->ima_pcrs.empty()) {
+            CUSTOS_TRY(p, attest::pcr_banks_from_json(stored->ima_pcrs));
+            state.ima_pcrs = std::move(p);
+        }
+    }
+    measurement_input in;
+    in.quoted = &vq.pcrs;
+    in.boot_log = logs.boot;
+    in.ima_from = logs.ima_from;
+    in.ima_entries = logs.ima;
+    in.rebooted = h.have_clock && vq.info.reset_count != h.reset_count;
+    in.approved = h.state == "approved";
+    in.runtime = ctx.runtime ? &*ctx.runtime : nullptr;
+    measurement_outcome out = appraise_measurements(state, in);
+    for (const auto& hit : out.hits) CUSTOS_TRY_VOID(raise_finding(tx, host_finding(hit.rule, h.id, hit.detail, now), raised));
+    if (logs.boot || logs.ima_from) {
+        host_measurement_record r;
+        r.host_id = h.id;
+        r.ima_count = out.next.ima_count;
+        r.ima_pcrs = out.next.ima_pcrs.empty() ? "" : attest::pcr_banks_to_json(out.next.ima_pcrs);
+        r.boot_reference = out.next.boot_reference;
+        r.updated_at = now;
+        CUSTOS_TRY_VOID(tx.put_host_measurements(r));
+        if (out.ima_accepted) spdlog::debug("host {}: {} IMA entries accepted ({} in all)", h.id, out.ima_accepted, r.ima_count);
+    }
+    return out;
 }
 
 net::http_response challenge(service_context& ctx, const net::http_request& req, const net::request_context& rc) {
@@ -87,9 +151,11 @@ net::http_response challenge(service_context& ctx, const net::http_request& req,
 net::http_response attest_round(service_context& ctx, const net::http_request& req, const net::request_context& rc) {
     if (auto deny = require_agent_role(rc)) return *deny;
     // Parse before touching the store: a malformed body changes nothing.
-    auto v = parse_body(req.body, "attest request", {"nonce", "evidence", "quote"});
+    auto v = parse_body(req.body, "attest request", {"nonce", "evidence", "quote", "logs"});
     if (!v) return error_reply(v.err());
     auto o = sjson::object_reader::of(*v, "attest request");
+    auto logs = parse_logs(*o);
+    if (!logs) return error_reply(logs.err());
     auto nonce = o->b64("nonce");
     if (!nonce) return error_reply(nonce.err());
     auto evidence_bytes = o->b64("evidence");
@@ -124,12 +190,16 @@ net::http_response attest_round(service_context& ctx, const net::http_request& r
     if (ev->host != h.id) return reject("quote-invalid", "the evidence names host \"" + ev->host + "\", not \"" + h.id + "\"");
     auto vq = check_quote(ctx, h, **quote_json, attest::evidence_qualification(*nonce, *evidence_bytes));
     if (!vq) return reject("quote-invalid", "quote: " + vq.err().message);
-    if (auto x = apply_quote(*tx, h, *vq, now, raised); !x) return error_reply(x.err());
+    // The logs, replayed against this quote; what they cover is appraised by replay rather than golden values.
+    auto measured = appraise_logs(ctx, *tx, h, *vq, *logs, now, raised);
+    if (!measured) return error_reply(measured.err());
+    if (auto x = apply_quote(*tx, h, *vq, now, raised, measured->replayed_pcrs); !x) return error_reply(x.err());
     if (auto x = tx->bind_report_key(h.id, ev->report_key, now); !x) return error_reply(x.err());
     // The export-control engine over the fleet as it now stands, unless nothing it reads changed since it ran.
     if (auto x = appraise_policy(ctx, *tx, now, raised, h.id, policy_run::if_fleet_changed); !x) return error_reply(x.err());
     json::object extra;
     extra["next_round_s"] = ctx.cfg.attest_interval_s;
+    if (logs->ima_from) extra["ima_next"] = measured->ima_next;
     auto loc = open_location_round(ctx, *tx, h, now);
     if (!loc) return error_reply(loc.err());
     if (*loc) extra["location"] = std::move(**loc);
@@ -167,7 +237,8 @@ net::http_response report_key(service_context& ctx, const net::http_request& req
         extra["detail"] = detail;
         return finish_appraisal(ctx, std::move(tx), h, raised, now, 422, std::move(extra));
     }
-    if (auto x = apply_quote(*tx, h, *vq, now, raised); !x) return error_reply(x.err());
+    // PCR 10 moves with every file IMA measures: only a round's replay can appraise it.
+    if (auto x = apply_quote(*tx, h, *vq, now, raised, {10}); !x) return error_reply(x.err());
     if (auto x = tx->bind_report_key(h.id, *key, now); !x) return error_reply(x.err());
     json::object extra;
     extra["status_binding"] = "bound";

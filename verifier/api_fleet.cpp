@@ -168,6 +168,15 @@ net::http_response approve(store& db, const std::string& id, const std::string& 
     rec.approved_at = now;
     rec.golden_pcrs = golden;
     rec.golden_from_operator = !golden.empty();
+    // Approving again also takes a new boot reference from the next consistent boot log (as golden values).
+    auto m = (*tx)->get_host_measurements(id);
+    if (!m) return error_reply(m.err());
+    if (m->has_value() && !(*m)->boot_reference.empty()) {
+        host_measurement_record r = **m;
+        r.boot_reference.clear();
+        r.updated_at = now;
+        if (auto x = (*tx)->put_host_measurements(r); !x) return error_reply(x.err());
+    }
     auto closed = (*tx)->resolve_findings(id, std::nullopt, now);
     if (!closed) return error_reply(closed.err());
     auto open = refresh_status(**tx, rec, now);

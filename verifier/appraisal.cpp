@@ -33,7 +33,8 @@ std::string short_hex(const std::string& h) { return h.size() > 16 ? h.substr(0,
 
 }  // namespace
 
-quote_appraisal appraise_quote(const host_record& h, const attest::quote_info& q, const attest::pcr_values& pcrs) {
+quote_appraisal appraise_quote(const host_record& h, const attest::quote_info& q, const attest::pcr_values& pcrs,
+                               const std::set<unsigned>& by_replay) {
     quote_appraisal out;
     if (h.have_clock) {
         if (q.reset_count != h.reset_count || q.restart_count != h.restart_count) {
@@ -55,6 +56,7 @@ quote_appraisal appraise_quote(const host_record& h, const attest::quote_info& q
     if (h.golden_pcrs.empty()) return out;
     const auto golden = golden_map(h.golden_pcrs);
     for (const auto& v : pcrs) {
+        if (by_replay.count(v.index)) continue;
         const std::string bank = attest::tpm_alg_name(v.bank);
         auto g = golden.find({bank, v.index});
         if (g == golden.end()) continue;

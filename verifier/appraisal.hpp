@@ -2,6 +2,7 @@
 // rollback) and PCR values (golden values). No I/O: the verifier and the tests share it.
 #pragma once
 
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -25,7 +26,10 @@ struct quote_appraisal {
 // Checks, in order: clock (reboot, clock-rollback), then PCRs against h.golden_pcrs (pcr-changed, one hit
 // per differing PCR). When h is approved and has no golden values, the quoted values become the golden
 // values (and no pcr-changed can fire).
-quote_appraisal appraise_quote(const host_record& h, const attest::quote_info& q, const attest::pcr_values& pcrs);
+// PCRs in `by_replay` are left out of the golden comparison: their logs were replayed against this quote
+// (verifier/measurement_appraisal.hpp), which is how PCRs that change with every measurement are appraised.
+quote_appraisal appraise_quote(const host_record& h, const attest::quote_info& q, const attest::pcr_values& pcrs,
+                               const std::set<unsigned>& by_replay = {});
 
 // Records the quote's clockInfo as the host's latest (after appraise_quote).
 void record_clock(host_record& h, const attest::quote_info& q);

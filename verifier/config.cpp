@@ -103,7 +103,7 @@ result<verifier_config> load_verifier_config(const fs::path& file) {
     c.dir = abs.parent_path();
     const reader r{root, abs.string()};
     CUSTOS_TRY_VOID(r.only(root, "", {"listen", "threads", "body_limit", "read_timeout_ms", "tls", "keys", "enroll",
-                                      "database", "attest", "gpu", "compute", "release", "policy", "location",
+                                      "database", "attest", "gpu", "compute", "release", "policy", "location", "measurements",
                                       "alerts"}));
     CUSTOS_TRY_VOID(r.get(root, "", "listen", c.listen));
     CUSTOS_TRY_VOID(r.get(root, "", "threads", c.threads));
@@ -152,6 +152,11 @@ result<verifier_config> load_verifier_config(const fs::path& file) {
         CUSTOS_TRY_VOID(r.only(*gpu, "gpu.", {"chip_table", "duplicate_window_s"}));
         CUSTOS_TRY_VOID(r.get(*gpu, "gpu.", "chip_table", c.chip_table));
         CUSTOS_TRY_VOID(r.get(*gpu, "gpu.", "duplicate_window_s", c.duplicate_window_s));
+    }
+    CUSTOS_TRY(ms, r.table("measurements"));
+    if (ms) {
+        CUSTOS_TRY_VOID(r.only(*ms, "measurements.", {"runtime_policy"}));
+        CUSTOS_TRY_VOID(r.get(*ms, "measurements.", "runtime_policy", c.runtime_policy));
     }
     CUSTOS_TRY(cm, r.table("compute"));
     if (cm) {
@@ -268,6 +273,9 @@ std::string render_verifier_config(const verifier_config& c) {
       << "[gpu]\n"
       << "chip_table = " << q(c.chip_table.string()) << "   # empty: the chip table built into custos (policy/chips.toml)\n"
       << "duplicate_window_s = " << c.duplicate_window_s << "   # gpu-duplicated: one serial from two hosts within this; 0: 2 x report_interval_s\n\n"
+      << "[measurements]   # boot event logs and IMA lists the agents send with their quotes\n"
+      << "runtime_policy = " << q(c.runtime_policy.string())
+      << "   # IMA allow-list (custos ima allowlist); empty: IMA is replayed against PCR 10 but not judged\n\n"
       << "[compute]   # compute-threshold fires when a total reaches one of these (operations; 0: off)\n"
       << "model_ops_threshold = " << number(c.model_ops_threshold) << "   # a model's training ops + ops attributed to it on hosts\n"
       << "host_ops_threshold = " << number(c.host_ops_threshold) << "\n"

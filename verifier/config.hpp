@@ -15,7 +15,7 @@ struct verifier_config {
 
     std::string listen = "127.0.0.1:8443";  // HOST:PORT (IPv6 as [::1]:8443)
     unsigned threads = 4;
-    std::uint64_t body_limit = 1 << 20;
+    std::uint64_t body_limit = 16u << 20;  // an attest request carries the host's new IMA entries
     unsigned read_timeout_ms = 10'000;
 
     // [tls]
@@ -35,13 +35,14 @@ struct verifier_config {
     std::filesystem::path database = "verifier.db";
     bool sqlite_synchronous_full = false;
     // [attest]
-    std::string pcr_selection = "sha256:0,1,2,3,4,5,6,7";
+    std::string pcr_selection = "sha256:0,1,2,3,4,5,6,7,10";  // 0-7 boot (event log), 10 IMA
     unsigned challenge_ttl_s = 30;
     unsigned attest_interval_s = 60;
     unsigned report_interval_s = 10;
     unsigned dark_after_intervals = 3;
     // [gpu]
     std::filesystem::path chip_table;     // empty: the chip table built into custos (policy/chips.toml)
+    std::filesystem::path runtime_policy;  // [measurements] IMA allow-list; empty: IMA is replayed, not judged
     unsigned duplicate_window_s = 0;      // gpu-duplicated window; 0: 2 × report_interval_s
     // [compute] thresholds for compute-threshold, in operations; 0 turns one off
     double model_ops_threshold = 1e26;    // training ops + ops attributed on hosts (ECCN 4E091's 10^26)

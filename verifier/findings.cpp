@@ -6,7 +6,7 @@
 namespace custos::verifier {
 
 const char* rule_severity(std::string_view rule) noexcept {
-    static constexpr std::array<std::pair<std::string_view, const char*>, 34> table{{
+    static constexpr std::array<std::pair<std::string_view, const char*>, 38> table{{
         {"quote-invalid", "violation"},
         {"nonce-mismatch", "violation"},
         {"pcr-changed", "violation"},
@@ -41,6 +41,10 @@ const char* rule_severity(std::string_view rule) noexcept {
         {"nveu-cap", "violation"},
         {"closed-weights-unapproved-site", "violation"},
         {"prohibited-chip", "violation"},
+        {"event-log-mismatch", "violation"},
+        {"boot-changed", "violation"},
+        {"agent-modified", "violation"},
+        {"ima-unknown-file", "warning"},
     }};
     for (const auto& [r, s] : table)
         if (r == rule) return s;

@@ -89,6 +89,13 @@ result<std::unique_ptr<service>> service::create(verifier_config cfg, std::strin
     CUSTOS_TRY(sel, attest::parse_pcr_selection(c.pcr_selection));
     ctx->selection = sel;
 
+    if (!c.runtime_policy.empty()) {
+        const auto path = c.resolve(c.runtime_policy);
+        CUSTOS_TRY(text, read_file(path, std::size_t(1) << 30));
+        auto p = attest::parse_runtime_policy(std::string_view(reinterpret_cast<const char*>(text.data()), text.size()));
+        if (!p) return make_error(p.err().code, path.string() + ": " + p.err().message);
+        ctx->runtime = std::move(*p);
+    }
     if (c.chip_table.empty()) {
         ctx->chips = &policy::chip_table::builtin();
     } else {

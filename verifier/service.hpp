@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "attest/runtime_policy.hpp"
 #include "crypto/ossl.hpp"
 #include "net/https_server.hpp"
 #include "policy/chips.hpp"
@@ -45,6 +46,7 @@ struct service_context {
     std::optional<policy::chip_table> loaded_chips;  // [gpu] chip_table, when set
     const policy::chip_table* chips = nullptr;        // that, or the built-in table
     std::vector<policy::profile> profiles;            // [policy] profiles, loaded at start
+    std::optional<attest::runtime_policy> runtime;    // [measurements] runtime_policy, loaded at start
     metrics stats;
     std::unique_ptr<alert_sink> alerts;
     // What the policy engine sees (sites, entities, hosts, GPUs, models, leases) changes with operator and

@@ -29,6 +29,16 @@ CREATE TABLE host_locations (
 );
 )sql";
 
+const char* const measurements_migration_v4 = R"sql(
+CREATE TABLE host_measurements (
+    host_id TEXT PRIMARY KEY,
+    ima_count BIGINT NOT NULL,
+    ima_pcrs TEXT NOT NULL,
+    boot_reference TEXT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+)sql";
+
 namespace {
 
 const char* const landmark_columns = "id, lat, lon, public_key, address, added_at";
@@ -117,6 +127,27 @@ result<std::optional<host_location_record>> location_tx::get_host_location(const
     if (!s.col_i64(7)) r.min_km = s.col_dbl(4);
     r.detail_json = s.col_text(5);
     return std::optional<host_location_record>(std::move(r));
+}
+
+result<void> location_tx::put_host_measurements(const host_measurement_record& r) {
+    CUSTOS_TRY(s, s_.prepare("INSERT INTO host_measurements (host_id, ima_count, ima_pcrs, boot_reference, updated_at) "
+                             "VALUES (?, ?, ?, ?, ?) ON CONFLICT (host_id) DO UPDATE SET ima_count = excluded.ima_count, "
+                             "ima_pcrs = excluded.ima_pcrs, boot_reference = excluded.boot_reference, updated_at = excluded.updated_at"));
+    return s.text(r.host_id).u64(r.ima_count).text(r.ima_pcrs).text(r.boot_reference).i64(r.updated_at).run("storing a host's measurement state");
+}
+
+result<std::optional<host_measurement_record>> location_tx::get_host_measurements(const std::string& host_id) {
+    CUSTOS_TRY(s, s_.prepare("SELECT host_id, ima_count, ima_pcrs, boot_reference, updated_at FROM host_measurements WHERE host_id = ?"));
+    s.text(host_id);
+    CUSTOS_TRY(row, s.step("reading a host's measurement state"));
+    if (!row) return std::optional<host_measurement_record>{};
+    host_measurement_record r;
+    r.host_id = s.col_text(0);
+    r.ima_count = static_cast<std::uint64_t>(s.col_i64(1));
+    r.ima_pcrs = s.col_text(2);
+    r.boot_reference = s.col_text(3);
+    r.updated_at = s.col_i64(4);
+    return std::optional<host_measurement_record>(std::move(r));
 }
 
 }  // namespace custos::verifier::sqlite

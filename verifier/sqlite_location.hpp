@@ -1,5 +1,6 @@
-// The SQLite side of landmarks, their sites and hosts' location proofs, plus the findings' ref column:
-// schema version 3. Internal to verifier/ (sqlite_store.cpp forwards to it).
+// The SQLite side of landmarks, their sites and hosts' location proofs, plus the findings' ref column
+// (schema version 3), and of hosts' measurement appraisal state (version 4). Internal to verifier/
+// (sqlite_store.cpp forwards to it).
 #pragma once
 
 #include <optional>
@@ -12,6 +13,7 @@
 namespace custos::verifier::sqlite {
 
 extern const char* const location_migration_v3;
+extern const char* const measurements_migration_v4;
 
 class location_tx {
 public:
@@ -25,6 +27,8 @@ public:
     result<std::vector<std::string>> landmark_sites(const std::string& landmark_id);
     result<void> put_host_location(const host_location_record& r);
     result<std::optional<host_location_record>> get_host_location(const std::string& host_id);
+    result<void> put_host_measurements(const host_measurement_record& r);
+    result<std::optional<host_measurement_record>> get_host_measurements(const std::string& host_id);
 
 private:
     statements& s_;

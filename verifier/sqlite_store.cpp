@@ -125,6 +125,7 @@ CREATE INDEX appraisals_host ON appraisals (host_id, time);
 )sql",
     sqlite::fleet_migration_v2,
     sqlite::location_migration_v3,
+    sqlite::measurements_migration_v4,
 };
 constexpr int latest_version = static_cast<int>(std::size(migrations));
 
@@ -572,6 +573,10 @@ public:
     result<std::vector<std::string>> landmark_sites(const std::string& lm) override { return loc_.landmark_sites(lm); }
     result<void> put_host_location(const host_location_record& r) override { return loc_.put_host_location(r); }
     result<std::optional<host_location_record>> get_host_location(const std::string& h) override { return loc_.get_host_location(h); }
+    result<void> put_host_measurements(const host_measurement_record& r) override { return loc_.put_host_measurements(r); }
+    result<std::optional<host_measurement_record>> get_host_measurements(const std::string& h) override {
+        return loc_.get_host_measurements(h);
+    }
 
     result<void> commit() override {
         CUSTOS_TRY_VOID(exec(s_.db(), "COMMIT", "committing"));

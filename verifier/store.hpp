@@ -203,6 +203,15 @@ struct host_location_record {
     std::string detail_json;  // {"landmarks":[{"id","rtt_ms","samples","radius_km"}],"errors":[…]}
 };
 
+// What measurement appraisal keeps per host between rounds (verifier/measurement_appraisal.hpp).
+struct host_measurement_record {
+    std::string host_id;
+    std::uint64_t ima_count = 0;  // IMA entries accepted since the host's last reboot
+    std::string ima_pcrs;         // their replay, attest::pcr_banks_to_json; empty: none yet
+    std::string boot_reference;   // attest::boot_reference_to_json, captured at approval; empty: none
+    std::int64_t updated_at = 0;
+};
+
 // One transaction. Destroying it without commit() rolls back. Not thread-safe; one per request.
 class store_tx {
 public:
@@ -308,6 +317,8 @@ public:
     virtual result<std::vector<std::string>> landmark_sites(const std::string& landmark_id) = 0;  // sorted
     virtual result<void> put_host_location(const host_location_record& r) = 0;
     virtual result<std::optional<host_location_record>> get_host_location(const std::string& host_id) = 0;
+    virtual result<void> put_host_measurements(const host_measurement_record& r) = 0;
+    virtual result<std::optional<host_measurement_record>> get_host_measurements(const std::string& host_id) = 0;
 
     virtual result<void> commit() = 0;
 };

@@ -93,6 +93,8 @@ public:
     fs::path config_file() const { return cfg_.dir / "verifier.toml"; }
     verifier::service_context& ctx() { return svc_->context(); }
     const verifier::verifier_config& cfg() const { return cfg_; }
+    // For settings a test changes between stop() and start().
+    verifier::verifier_config& mutable_cfg() { return cfg_; }
 
     std::string token(const std::string& host) {
         auto& db = *ctx().db;
@@ -259,7 +261,7 @@ public:
 
     // A quote over the verifier's default selection with the given qualification, as wire JSON.
     json::object quote(byte_view qualification) {
-        auto sel = attest::parse_pcr_selection("sha256:0,1,2,3,4,5,6,7");
+        auto sel = attest::parse_pcr_selection(verifier::verifier_config{}.pcr_selection);
         auto q = dev_.quote(ak_, qualification, *sel);
         EXPECT_TRUE(q.ok()) << (q.ok() ? "" : q.err().message);
         return attest::quote_to_json(q->attest, q->signature, q->pcrs);
@@ -270,8 +272,11 @@ public:
         o["nonce"] = to_base64(nonce);
         o["evidence"] = to_base64(ev);
         o["quote"] = std::move(quote_json);
+        if (!logs.empty()) o["logs"] = logs;
         return json::serialize(o);
     }
+    // Sent as the attest request's "logs" when not empty ({"boot":b64, "ima_from":N, "ima":b64}).
+    json::object logs;
 
     // challenge → quote → attest; returns the answer's JSON (and the status).
     json::object round(unsigned* status = nullptr, std::string* body_out = nullptr) {

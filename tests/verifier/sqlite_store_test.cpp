@@ -95,7 +95,7 @@ TEST_F(SqliteStore, HostsRoundTripEveryFieldAndSurviveReopening) {
     ASSERT_TRUE(by_ek.ok() && by_ek->has_value());
     EXPECT_EQ((*by_ek)->id, "h1");
     EXPECT_FALSE(t->get_host("nope")->has_value());
-    EXPECT_EQ(db_->schema_version(), 3);
+    EXPECT_EQ(db_->schema_version(), 4);
 }
 
 TEST_F(SqliteStore, AnUncommittedTransactionLeavesNothing) {
@@ -221,7 +221,7 @@ TEST_F(SqliteStore, ADatabaseFromANewerBuildIsRefused) {
     auto s = open_sqlite_store(path());
     ASSERT_FALSE(s.ok());
     EXPECT_NE(s.err().message.find("schema version 999"), std::string::npos) << s.err().message;
-    EXPECT_NE(s.err().message.find("up to version 3"), std::string::npos) << s.err().message;
+    EXPECT_NE(s.err().message.find("up to version 4"), std::string::npos) << s.err().message;
 }
 
 TEST_F(SqliteStore, AVersion1DatabaseMigratesToVersion2KeepingItsHosts) {
@@ -231,13 +231,15 @@ TEST_F(SqliteStore, AVersion1DatabaseMigratesToVersion2KeepingItsHosts) {
         ASSERT_TRUE(t->commit().ok());
     }
     db_.reset();
-    // Back to what a version-1 build left: none of the GPU, compute, model, lease, landmark or location tables.
+    // Back to what a version-1 build left: none of the GPU, compute, model, lease, landmark, location or
+    // measurement tables.
     sqlite3* raw = nullptr;
     ASSERT_EQ(sqlite3_open(path().c_str(), &raw), SQLITE_OK);
     ASSERT_EQ(sqlite3_exec(raw,
                            "DROP TABLE gpus; DROP TABLE host_inventory; DROP TABLE gpu_approvals; DROP TABLE gpu_events; "
                            "DROP TABLE gpu_counters; DROP TABLE compute; DROP TABLE models; DROP TABLE model_sites; "
                            "DROP TABLE leases; DROP TABLE site_landmarks; DROP TABLE landmarks; DROP TABLE host_locations; "
+                           "DROP TABLE host_measurements; "
                            "ALTER TABLE findings DROP COLUMN ref; UPDATE schema_version SET version = 1",
                            nullptr, nullptr, nullptr),
               SQLITE_OK);
@@ -251,6 +253,33 @@ TEST_F(SqliteStore, AVersion1DatabaseMigratesToVersion2KeepingItsHosts) {
     auto a = t->gpu_approvals("gpu-1");
     ASSERT_TRUE(a.ok());
     EXPECT_EQ(*a, std::vector<std::string>{"1654922006536"});
+}
+
+TEST_F(SqliteStore, HostMeasurementStateRoundTripsAndIsReplaced) {
+    host_measurement_record r;
+    {
+        auto t = tx();
+        auto none = t->get_host_measurements("gpu-1");
+        ASSERT_TRUE(none.ok());
+        EXPECT_FALSE(none->has_value());
+        r.host_id = "gpu-1";
+        r.ima_count = 12345;
+        r.ima_pcrs = R"({"sha256":{"10":"ab"}})";
+        r.boot_reference = R"({"components":[]})";
+        r.updated_at = 99;
+        ASSERT_TRUE(t->put_host_measurements(r).ok());
+        r.ima_count = 12346;
+        r.boot_reference.clear();
+        ASSERT_TRUE(t->put_host_measurements(r).ok());
+        ASSERT_TRUE(t->commit().ok());
+    }
+    auto t2 = tx();
+    auto got = t2->get_host_measurements("gpu-1");
+    ASSERT_TRUE(got.ok() && got->has_value());
+    EXPECT_EQ((*got)->ima_count, 12346u);
+    EXPECT_EQ((*got)->ima_pcrs, r.ima_pcrs);
+    EXPECT_EQ((*got)->boot_reference, "");
+    EXPECT_EQ((*got)->updated_at, 99);
 }
 
 TEST_F(SqliteStore, ModelsLeasesAndInventoriesRoundTrip) {
