@@ -93,11 +93,15 @@ result<std::vector<ima_entry>> parse_ima_log(byte_view data) {
         CUSTOS_TRY(td, r.take(data_len, "template data"));
         e.template_data.assign(td.begin(), td.end());
         CUSTOS_TRY_VOID(parse_fields(e, data_at + 4, out.size()));
-        if (!e.violation() && digest(hash_alg::sha1, e.template_data) != e.template_hash)
-            return fail(e.offset, "the template hash is not the SHA-1 of the template data (entry edited?)");
         out.push_back(std::move(e));
     }
     return out;
+}
+
+std::optional<std::size_t> first_template_hash_mismatch(const std::vector<ima_entry>& entries) {
+    for (std::size_t i = 0; i < entries.size(); ++i)
+        if (!entries[i].violation() && digest(hash_alg::sha1, entries[i].template_data) != entries[i].template_hash) return i;
+    return std::nullopt;
 }
 
 pcr_banks replay_ima_log(const std::vector<ima_entry>& entries, const pcr_banks& start) {

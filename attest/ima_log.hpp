@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,9 +31,13 @@ struct ima_entry {
 
 // Strict: known templates only (ima-ng, ima-sig); every length inside the entry and inside its template
 // data must add up exactly; the path is NUL-terminated with no NUL inside; the digest's size matches its
-// algorithm; the template hash is the SHA-1 of the template data unless it is the all-zero violation
-// marker; PCR indices 0..23. Errors are errc::parse with the entry number, offset and reason.
+// algorithm; PCR indices 0..23. Errors are errc::parse with the entry number, offset and reason.
 result<std::vector<ima_entry>> parse_ima_log(byte_view data);
+
+// The first entry whose recorded template hash is not the SHA-1 of its template data (the kernel computes
+// one from the other; a violation's all-zero hash aside): an entry edited after it was measured. Separate
+// from parsing because the SHA-1 bank folds the recorded hash as it is; appraisal refuses such a list.
+std::optional<std::size_t> first_template_hash_mismatch(const std::vector<ima_entry>& entries);
 
 // Folds the entries into the SHA-1 bank (each recorded template hash) and the SHA-256 bank (from 32 zero
 // bytes, the SHA-256 of each entry's template data, as kernels since 5.8 extend non-SHA-1 banks); a

@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 
+#include "attest/boot_appraisal.hpp"
 #include "attest/pcr_selection.hpp"
 #include "attest/wire.hpp"
 #include "crypto/strict_json.hpp"
@@ -127,7 +128,14 @@ net::http_response approve(store& db, const std::string& id, const std::string& 
     if (!v) return error_reply(v.err());
     auto o = sjson::object_reader::of(*v, "approve request");
     if (!o) return error_reply(o.err());
-    if (auto x = o->only({"site", "golden_pcrs"}); !x) return error_reply(x.err());
+    if (auto x = o->only({"site", "golden_pcrs", "boot_reference"}); !x) return error_reply(x.err());
+    std::string boot_reference;  // empty: taken from the next consistent boot log
+    if (o->has("boot_reference")) {
+        auto g = o->value("boot_reference");
+        auto r = attest::parse_boot_reference(json::serialize(**g));
+        if (!r) return error_reply(o->bad("boot_reference", r.err().message));
+        boot_reference = attest::boot_reference_to_json(*r);
+    }
     auto site = o->str("site");
     if (!site) return error_reply(site.err());
     if (!valid_id(*site)) return error_reply(o->bad("site", "is not a valid site id"));
@@ -168,12 +176,13 @@ net::http_response approve(store& db, const std::string& id, const std::string& 
     rec.approved_at = now;
     rec.golden_pcrs = golden;
     rec.golden_from_operator = !golden.empty();
-    // Approving again also takes a new boot reference from the next consistent boot log (as golden values).
+    // Approving again also sets the boot reference: the operator's, or the next consistent boot log's.
     auto m = (*tx)->get_host_measurements(id);
     if (!m) return error_reply(m.err());
-    if (m->has_value() && !(*m)->boot_reference.empty()) {
-        host_measurement_record r = **m;
-        r.boot_reference.clear();
+    if (m->has_value() || !boot_reference.empty()) {
+        host_measurement_record r = m->has_value() ? **m : host_measurement_record{};
+        r.host_id = id;
+        r.boot_reference = boot_reference;
         r.updated_at = now;
         if (auto x = (*tx)->put_host_measurements(r); !x) return error_reply(x.err());
     }

@@ -73,6 +73,12 @@ void appraise_ima(const measurement_state& state, const measurement_input& in, m
         return;
     }
     std::vector<attest::ima_entry> entries = std::move(*parsed);
+    if (const auto bad = attest::first_template_hash_mismatch(entries)) {
+        out.hits.push_back({"event-log-mismatch", "IMA entry " + std::to_string(*in.ima_from + *bad) + " (" + entries[*bad].path +
+                                                      "): its template hash is not the SHA-1 of its data, so it was edited after "
+                                                      "it was measured"});
+        return;
+    }
     if (*in.ima_from > expected) {
         if (!meets(*in.quoted, base.ima_pcrs, pcrs))
             out.hits.push_back({"event-log-mismatch", "the host sent IMA entries from " + std::to_string(*in.ima_from) +

@@ -3,6 +3,7 @@
 // (boot-changed) and against the runtime allow-list (agent-modified, ima-unknown-file).
 #include <gtest/gtest.h>
 
+#include "attest/boot_appraisal.hpp"
 #include "attest/runtime_policy.hpp"
 #include "crypto/base64.hpp"
 #include "crypto/file_io.hpp"
@@ -176,6 +177,34 @@ TEST_F(MeasuredBoot, MalformedLogsAreRefusedSayingWhereAndNothingIsKept) {
     EXPECT_NE(b.find("ima_from"), std::string::npos) << b;
     auto tx = v_->ctx().db->begin();
     EXPECT_EQ((*(*tx)->get_host_measurements("host-a"))->ima_count, 3u);
+}
+
+TEST_F(MeasuredBoot, AnOperatorsBootReferenceIsWhatTheBootIsJudgedAgainst) {
+    // The operator approves with the reference of another build (another kernel): the host's own boot,
+    // though consistent with its quote, is then a boot change.
+    auto other = swtpm::start();
+    ASSERT_TRUE(other);
+    const fs::path theirs = a_->tpm().dir() / "other-boot.bin";
+    auto r = run_process({CUSTOS_MEASURE_SIM_PATH, "boot", "--tcti", other->tcti(), "--out", theirs.string(), "--kernel", "vmlinuz-6.9"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    auto ref = run_process({CUSTOS_CLI_PATH, "eventlog", "reference", theirs.string()});
+    ASSERT_EQ(ref.exit_code, 0) << ref.err;
+    unsigned st = 0;
+    const std::string b = post(*op_, "/v1/hosts/host-a/approve", R"({"site":"dc1","boot_reference":)" + ref.out + "}", &st);
+    ASSERT_EQ(st, 200u) << b;
+    send_logs(0);
+    auto answer = a_->round(&st);
+    ASSERT_EQ(st, 200u);
+    EXPECT_EQ(answer.at("status").as_string(), "contraindicated");
+    const auto f = v_->findings("host-a", "boot-changed");
+    ASSERT_EQ(f.size(), 1u);
+    EXPECT_NE(f[0].detail.find("PCR 4 event 2 (EV_EFI_BOOT_SERVICES_APPLICATION): digest "), std::string::npos) << f[0].detail;
+    // A reference that is not one is refused, and the stored one stays.
+    post(*op_, "/v1/hosts/host-a/approve", R"({"site":"dc1","boot_reference":{"components":[{"pcr":9}]}})", &st);
+    EXPECT_EQ(st, 400u);
+    auto tx = v_->ctx().db->begin();
+    EXPECT_EQ(attest::parse_boot_reference((*(*tx)->get_host_measurements("host-a"))->boot_reference)->size(),
+              attest::parse_boot_reference(ref.out)->size());
 }
 
 }  // namespace

@@ -157,10 +157,14 @@ TEST_F(MeasuredLogs, TheImaListReplaysToPcr10InBothBanksIncrementallyAndTheAllow
     EXPECT_EQ(f[1].rule, "agent-modified");
     EXPECT_EQ(f[1].entry, 4u);
 
-    // An entry edited after the fact is refused by the parser; one extended but left out of the list differs.
+    // An entry edited after the fact no longer matches its template hash, nor the TPM's SHA-256 bank; one
+    // extended but left out of the list differs.
     bytes data = load(list);
-    data[data.size() - 10] ^= 1;
-    EXPECT_FALSE(parse_ima_log(data).ok());
+    data[data.size() - 20] ^= 1;  // a character of the last entry's path
+    auto edited = parse_ima_log(data);
+    ASSERT_TRUE(edited.ok()) << edited.err().message;
+    EXPECT_EQ(first_template_hash_mismatch(*edited), std::optional<std::size_t>(4));
+    EXPECT_FALSE(compare_replay(quoted("sha256:10"), replay_ima_log(*edited), {10}).empty());
     ASSERT_TRUE(dev_->pcr_extend(10, {{hash_alg::sha256, bytes(32, 1)}}).ok());
     EXPECT_FALSE(compare_replay(quoted("sha256:10"), replay_ima_log(*all), {10}).empty());
 }

@@ -86,11 +86,27 @@ TEST(ImaCli, ReplayPrintsBothBanksAndTheEntryCount) {
     bytes bad = attest::serialize_ima_log(es);
     bad[bad.size() - 3] ^= 1;  // the last path, edited
     write(d.path() / "bad.bin", bad);
+    // An entry edited after it was measured: the SHA-1 bank folds the recorded hash, so the values are what
+    // the list implies, with a warning naming the entry.
     r = run_cli({"ima", "replay", (d.path() / "bad.bin").string(), "--json"});
+    EXPECT_EQ(r.rc, 0) << r.err;
+    EXPECT_NE(r.err.find("warning"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("IMA entry 4 (/usr/bin/g4): the template hash is not the SHA-1 of its data"), std::string::npos) << r.err;
+    auto edited = *attest::parse_ima_log(bad);
+    const auto eb = attest::replay_ima_log(edited);
+    EXPECT_EQ(parse(r.out).at("sha1").at("10").as_string(), to_hex(eb.at(hash_alg::sha1).at(10)));
+    EXPECT_EQ(to_hex(eb.at(hash_alg::sha1).at(10)), to_hex(banks.at(hash_alg::sha1).at(10))) << "recorded hashes unchanged";
+    EXPECT_NE(to_hex(eb.at(hash_alg::sha256).at(10)), to_hex(banks.at(hash_alg::sha256).at(10))) << "the data's SHA-256 moved";
+
+    // A truncated list: exit 2 with the entry and offset.
+    bytes cut = attest::serialize_ima_log(es);
+    cut.resize(cut.size() - 4);
+    write(d.path() / "cut.bin", cut);
+    r = run_cli({"ima", "replay", (d.path() / "cut.bin").string(), "--json"});
     EXPECT_EQ(r.rc, 2);
     EXPECT_EQ(r.out, "");
-    EXPECT_NE(r.err.find("entry 4"), std::string::npos) << r.err;
-    EXPECT_NE(r.err.find("the template hash is not the SHA-1 of the template data"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("IMA measurement list, entry 4"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("truncated"), std::string::npos) << r.err;
 }
 
 TEST(ImaCli, AllowlistBuildsAPolicyFromATree) {

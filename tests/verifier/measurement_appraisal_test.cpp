@@ -159,10 +159,18 @@ TEST(MeasurementAppraisal, EntriesThatNeverMeetTheQuoteOrAGapAreAMismatchAndNoth
     o = appraise_measurements({}, in);
     ASSERT_EQ(rules(o), std::vector<std::string>{"event-log-mismatch"});
     EXPECT_NE(o.hits[0].detail.find("never shown"), std::string::npos);
-    // An edited entry does not parse.
+    // An entry edited after it was measured ("/b" made "/c"): its template hash gives it away.
     bytes data = serialize_ima_log(all);
     data[data.size() - 2] ^= 1;
     in.ima_from = 0;
+    in.ima_entries = data;
+    o = appraise_measurements({}, in);
+    ASSERT_EQ(rules(o), std::vector<std::string>{"event-log-mismatch"});
+    EXPECT_NE(o.hits[0].detail.find("IMA entry 2 (/c"), std::string::npos) << o.hits[0].detail;
+    EXPECT_NE(o.hits[0].detail.find("edited after it was measured"), std::string::npos) << o.hits[0].detail;
+    // A list that does not parse is refused with the parser's reason.
+    data = serialize_ima_log(all);
+    data.resize(data.size() - 3);
     in.ima_entries = data;
     o = appraise_measurements({}, in);
     ASSERT_EQ(rules(o), std::vector<std::string>{"event-log-mismatch"});

@@ -186,13 +186,15 @@ void register_fleet_commands(CLI::App& app, command_list& cmds) {
                     }});
 
     struct approve_args {
-        std::string host, site, golden;
+        std::string host, site, golden, boot_reference;
     };
     auto aa = std::make_shared<approve_args>();
     auto* approve = fleet->add_subcommand("approve", "Approve a host to a site (golden values from its next quote, or --golden-pcrs)");
     approve->add_option("HOST", aa->host, "Host id")->required();
     approve->add_option("--site", aa->site, "Site id")->required();
     approve->add_option("--golden-pcrs", aa->golden, "JSON file {\"sha256\":{\"0\":\"hex\",...}}");
+    approve->add_option("--boot-reference", aa->boot_reference,
+                        "JSON file of the approved boot components (custos eventlog reference); default: the next consistent boot log");
     json_flag(approve);
     cmds.push_back({approve, [opts, aa] {
                         json::object b{{"site", aa->site}};
@@ -203,6 +205,14 @@ void register_fleet_commands(CLI::App& app, command_list& cmds) {
                             auto g = json::parse(std::string_view(reinterpret_cast<const char*>(text->data()), text->size()), ec);
                             if (ec) return fail_usage("--golden-pcrs: " + aa->golden + " is not JSON: " + ec.message());
                             b["golden_pcrs"] = std::move(g);
+                        }
+                        if (!aa->boot_reference.empty()) {
+                            auto text = read_input("--boot-reference", aa->boot_reference, 16u << 20);
+                            if (!text) return fail_usage(text.err().message);
+                            boost::system::error_code ec;
+                            auto r = json::parse(std::string_view(reinterpret_cast<const char*>(text->data()), text->size()), ec);
+                            if (ec) return fail_usage("--boot-reference: " + aa->boot_reference + " is not JSON: " + ec.message());
+                            b["boot_reference"] = std::move(r);
                         }
                         return run_and_print(*opts, "POST", "/v1/hosts/" + url_encode(aa->host) + "/approve",
                                              json::serialize(b), [aa](const json::value&) {

@@ -7,6 +7,7 @@
 
 #include <boost/json.hpp>
 
+#include "attest/boot_appraisal.hpp"
 #include "attest/event_log.hpp"
 #include "attest/ima_log.hpp"
 #include "attest/runtime_policy.hpp"
@@ -62,11 +63,25 @@ int eventlog_replay(const replay_args& a) {
     return exit_ok;
 }
 
+int eventlog_reference(const replay_args& a) {
+    auto data = read_input("FILE", a.file, max_boot_log);
+    if (!data) return fail_usage(data.err().message);
+    auto log = attest::parse_boot_log(*data);
+    if (!log) return fail_usage(a.file + ": " + log.err().message);
+    std::printf("%s\n", attest::boot_reference_to_json(attest::boot_components(*log)).c_str());
+    return exit_ok;
+}
+
 int ima_replay(const replay_args& a) {
     auto data = read_input("FILE", a.file, max_ima_log);
     if (!data) return fail_usage(data.err().message);
     auto entries = attest::parse_ima_log(*data);
     if (!entries) return fail_usage(a.file + ": " + entries.err().message);
+    // The SHA-1 bank folds the recorded hashes as they are; an entry edited after it was measured is worth
+    // saying, though the values printed are what such a list implies.
+    if (const auto bad = attest::first_template_hash_mismatch(*entries))
+        std::fprintf(stderr, "custos: warning: %s: IMA entry %zu (%s): the template hash is not the SHA-1 of its data\n",
+                     a.file.c_str(), *bad, (*entries)[*bad].path.c_str());
     const auto banks = attest::replay_ima_log(*entries);
     if (a.json_out) {
         json::object o = banks_json(banks);
@@ -105,6 +120,9 @@ void register_measurement_commands(CLI::App& app, command_list& cmds) {
     er->add_option("FILE", ea->file, "binary_bios_measurements (crypto-agile format)")->required();
     er->add_flag("--json", ea->json_out, "Print {\"sha256\":{\"0\":\"HEX\",…},\"sha1\":{…}}");
     cmds.push_back({er, [ea] { return eventlog_replay(*ea); }});
+    auto* eref = el->add_subcommand("reference", "Print a known-good log's boot components, for custos fleet approve --boot-reference");
+    eref->add_option("FILE", ea->file, "binary_bios_measurements of a host booted as approved")->required();
+    cmds.push_back({eref, [ea] { return eventlog_reference(*ea); }});
 
     auto* ima = app.add_subcommand("ima", "IMA runtime measurement lists");
     ima->require_subcommand(1);
