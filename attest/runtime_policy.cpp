@@ -73,8 +73,8 @@ result<runtime_policy> parse_runtime_policy(std::string_view json_text) {
         if (digests->empty()) return e.bad("sha256", "must list at least one digest");
         for (const auto& d : *digests) {
             if (!d.is_string() || d.as_string().size() != 64) return e.bad("sha256", "must hold 64-character hex strings");
-            auto b = from_hex(std::string_view(d.as_string()));
-            if (!b) return e.bad("sha256", "must hold 64-character hex strings");
+            auto b = from_hex(std::string_view(d.as_string()));  // also takes "0x…": the size check catches that
+            if (!b || b->size() != 32) return e.bad("sha256", "must hold 64-character hex strings");
             r.sha256.push_back(std::move(*b));
         }
         if (e.has("agent")) {

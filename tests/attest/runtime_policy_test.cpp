@@ -48,6 +48,7 @@ TEST(RuntimePolicy, MalformedPoliciesAreRefusedNamingTheField) {
         {R"({"version":1,"entries":[{"path":"/x","sha256":["abc"],"agent":true}]})", "64-character hex"},
         {R"({"version":1,"entries":[{"path":"/x","sha256":[")" + std::string(64, 'z') + R"("],"agent":true}]})", "64-character hex"},
         {R"({"version":1,"entries":[{"path":"/x","sha256":[],"agent":true}]})", "at least one digest"},
+        {R"({"version":1,"entries":[{"path":"/x","sha256":["0x)" + std::string(62, 'a') + R"("],"agent":true}]})", "64-character hex"},
         {R"({"version":1,"entries":[{"path":"/x","sha256":[")" + d + R"("],"agent":"yes"}]})", "\"agent\""},
         {R"({"version":1,"entries":[{"path":"/x","sha256":[")" + d + R"("]}]})", "custos-agent's own binaries"},
         {R"({"version":1,"entries":[{"path":"/x","sha256":[")" + d + R"("],"agent":true}],"excludes":["tmp"]})", "excludes"},
