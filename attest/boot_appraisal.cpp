@@ -14,8 +14,6 @@ namespace {
 
 namespace json = boost::json;
 
-std::string short_hex(byte_view b) { return to_hex(b).substr(0, 16) + "…"; }
-
 }  // namespace
 
 std::string event_type_name(std::uint32_t type) {

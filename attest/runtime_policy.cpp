@@ -21,8 +21,6 @@ bool any_match(const std::vector<std::string>& globs, const std::string& path) {
     return std::any_of(globs.begin(), globs.end(), [&](const std::string& g) { return glob_match(g, path); });
 }
 
-std::string short_hex(byte_view b) { return to_hex(b).substr(0, 16) + "…"; }
-
 // Streams the file (model weights and libraries can be large) through SHA-256.
 result<bytes> file_sha256(const fs::path& p) {
     std::ifstream in(p, std::ios::binary);

@@ -19,6 +19,8 @@ std::string to_hex(byte_view b) {
     return out;
 }
 
+std::string short_hex(byte_view b) { return to_hex(b).substr(0, 16) + "…"; }
+
 static int hex_value(char c) {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;

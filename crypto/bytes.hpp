@@ -21,6 +21,8 @@ inline byte_view as_bytes(std::string_view s) {
 
 // Lowercase hex.
 std::string to_hex(byte_view b);
+// The first 16 hex characters and "…": enough to tell digests apart in a finding's detail.
+std::string short_hex(byte_view b);
 // Accepts upper or lower case, optional "0x" prefix; an odd length or a non-hex character is an error.
 result<bytes> from_hex(std::string_view hex);
 

@@ -36,8 +36,6 @@ json::object result_json(std::uint64_t seq, const char* status, const std::strin
     return o;
 }
 
-std::string short_hex(byte_view b) { return to_hex(b).substr(0, 16) + "…"; }
-
 net::http_response post_reports(service_context& ctx, const net::http_request& req, const net::request_context& rc) {
     if (auto deny = require_agent_role(rc)) return *deny;
     auto v = sjson::parse(req.body, "reports request", 8);

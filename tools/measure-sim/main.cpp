@@ -12,6 +12,7 @@
 
 #include "attest/event_log.hpp"
 #include "attest/ima_log.hpp"
+#include "attest/le_reader.hpp"
 #include "attest/tpm_device.hpp"
 #include "crypto/file_io.hpp"
 
@@ -32,10 +33,6 @@ result<void> extend(const attest::tpm_device& tpm, unsigned pcr, const std::map<
     return tpm.pcr_extend(pcr, d);
 }
 
-void put_u64le(bytes& out, std::uint64_t v) {
-    for (int i = 0; i < 8; ++i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
-}
-
 // EV_EFI_VARIABLE_DRIVER_CONFIG for the SecureBoot variable: a UEFI_VARIABLE_DATA (EFI_GLOBAL_VARIABLE GUID,
 // name and data lengths, UTF-16LE name, data), measured whole.
 attest::boot_event secure_boot_event(std::uint8_t enabled) {
@@ -43,8 +40,8 @@ attest::boot_event secure_boot_event(std::uint8_t enabled) {
                                                          0xaa, 0x0d, 0x00, 0xe0, 0x98, 0x03, 0x2b, 0x8c};
     const std::string name = "SecureBoot";
     bytes d(efi_global_variable, efi_global_variable + 16);
-    put_u64le(d, name.size());
-    put_u64le(d, 1);
+    attest::put_u64le(d, name.size());
+    attest::put_u64le(d, 1);
     for (char c : name) {
         d.push_back(static_cast<std::uint8_t>(c));
         d.push_back(0);
@@ -57,10 +54,10 @@ attest::boot_event secure_boot_event(std::uint8_t enabled) {
 // path) whose digest is the image's (Authenticode) hash; here the hash of a text standing for the image.
 attest::boot_event image_event(const std::string& image, std::uint64_t address) {
     bytes d;
-    put_u64le(d, address);
-    put_u64le(d, image.size());
-    put_u64le(d, 0);
-    put_u64le(d, 0);
+    attest::put_u64le(d, address);
+    attest::put_u64le(d, image.size());
+    attest::put_u64le(d, 0);
+    attest::put_u64le(d, 0);
     attest::boot_event e = attest::measured_event(4, 0x80000003, d, banks);
     for (const auto a : banks) e.digests[a] = digest(a, as_bytes(image));
     return e;
