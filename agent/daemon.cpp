@@ -141,14 +141,43 @@ result<void> daemon::bind_report_key() {
     report_pk_.assign(crypto_sign_PUBLICKEYBYTES, 0);
     report_sk_ = secret_bytes(crypto_sign_SECRETKEYBYTES);
     crypto_sign_keypair(report_pk_.data(), report_sk_.data());
-    const bytes prev = spool_->head().hash;
-    CUSTOS_TRY(sel, attest::parse_pcr_selection(selection_));
-    CUSTOS_TRY(q, dev_.quote(*ak_, attest::report_key_qualification(report_pk_, prev), sel));
+    // The quote is made when the binding is sent, over the verifier's nonce: a quote made now, offline,
+    // would prove nothing about when it was made.
     json::object req{{"report_key", to_base64(report_pk_)},
-                     {"prev_hash", to_hex(prev)},
-                     {"quote", attest::quote_to_json(q.attest, q.signature, q.pcrs)}};
+                     {"prev_seq", spool_->head().seq},
+                     {"prev_hash", to_hex(spool_->head().hash)}};
     CUSTOS_TRY_VOID(spool_->add_binding(json::serialize(req)));
-    spdlog::info("report key bound by a start-up quote (chain head {})", spool_->head().seq);
+    spdlog::info("new report key; it signs from report {} on once bound", spool_->head().seq + 1);
+    return {};
+}
+
+result<void> daemon::send_binding(net::https_client& c, const std::string& spooled) {
+    CUSTOS_TRY(v, sjson::parse(spooled, "spooled binding"));
+    CUSTOS_TRY(o, sjson::object_reader::of(v, "spooled binding"));
+    // A binding spooled by an older agent carries a quote without a nonce, which the verifier no longer
+    // takes; the key it bound died with that agent.
+    if (o.has("quote")) return make_error(errc::unsupported, "a binding spooled by an earlier agent version (no nonce)");
+    CUSTOS_TRY(key, o.b64("report_key"));
+    CUSTOS_TRY(prev_seq, o.u64("prev_seq"));
+    CUSTOS_TRY(prev, o.hex("prev_hash", 32));
+    CUSTOS_TRY(r1, c.request("POST", "/v1/challenge", "{}"));
+    if (r1.status >= 500 || r1.status == 401) return unreachable("challenge", r1);
+    if (r1.status != 200) return make_error(errc::mismatch, "challenge refused: HTTP " + std::to_string(r1.status) + ": " + net::reply_detail(r1));
+    CUSTOS_TRY(a1, json_answer(r1, "challenge answer"));
+    CUSTOS_TRY(o1, sjson::object_reader::of(a1, "challenge answer"));
+    CUSTOS_TRY(nonce, o1.b64("nonce"));
+    CUSTOS_TRY(sel_text, o1.str("pcr_selection"));
+    CUSTOS_TRY(sel, attest::parse_pcr_selection(sel_text));
+    CUSTOS_TRY(q, dev_.quote(*ak_, attest::report_key_qualification(nonce, key, prev_seq, prev), sel));
+    json::object req{{"report_key", to_base64(key)},
+                     {"prev_seq", prev_seq},
+                     {"prev_hash", to_hex(prev)},
+                     {"nonce", to_base64(nonce)},
+                     {"quote", attest::quote_to_json(q.attest, q.signature, q.pcrs)}};
+    CUSTOS_TRY(r, c.request("POST", "/v1/report-key", json::serialize(req)));
+    if (r.status >= 500 || r.status == 401) return unreachable("report-key", r);
+    if (r.status != 200) spdlog::error("report key binding refused: HTTP {}: {}", r.status, net::reply_detail(r));
+    else spdlog::info("report key bound (signs from report {} on)", prev_seq + 1);
     return {};
 }
 
@@ -373,9 +402,10 @@ result<void> daemon::flush() {
             reports.push_back(&e);
             continue;
         }
-        CUSTOS_TRY(r, c->request("POST", "/v1/report-key", e.json));
-        if (r.status >= 500 || r.status == 401) return unreachable("report-key", r);
-        if (r.status != 200) spdlog::error("report key binding refused: HTTP {}: {}", r.status, net::reply_detail(r));
+        if (auto b = send_binding(*c, e.json); !b) {
+            if (b.err().code == errc::io || b.err().code == errc::tpm) return b;  // try again later
+            spdlog::error("dropping a spooled binding: {}", b.err().message);
+        }
         CUSTOS_TRY_VOID(spool_->remove(e));
     }
     constexpr std::size_t batch = 64;

@@ -41,7 +41,9 @@ public:
 private:
     result<void> open_inventory();
     result<void> enroll();
-    result<void> bind_report_key();
+    result<void> bind_report_key();  // a new report key; its binding is spooled ahead of the reports it signs
+    // Sends one spooled binding: a challenge, then a quote over it, the key and the chain head it continues.
+    result<void> send_binding(net::https_client& c, const std::string& spooled);
     result<void> make_report();
     result<void> round();      // challenge → quote → attest (→ a location proof when the verifier asks)
     result<void> locate(net::https_client& c, const boost::json::value& request);

@@ -106,10 +106,14 @@ result<void> verify_report_signature(byte_view body, byte_view signature, byte_v
     return {};
 }
 
-bytes report_key_qualification(byte_view key, byte_view prev_hash) {
+bytes report_key_qualification(byte_view nonce, byte_view key, std::uint64_t prev_seq, byte_view prev_hash) {
     hasher h(hash_alg::sha256);
     h.update(as_bytes(report_key_binding_tag));
+    h.update(nonce);
     h.update(key);
+    unsigned char seq[8];
+    for (int i = 0; i < 8; ++i) seq[i] = static_cast<unsigned char>(prev_seq >> (56 - 8 * i));
+    h.update(byte_view(seq, 8));
     h.update(prev_hash);
     return h.finish();
 }
@@ -164,6 +168,9 @@ result<evidence> parse_evidence(byte_view body) {
     CUSTOS_TRY(ext, o.value("ext"));
     if (!ext->is_object()) return o.bad("ext", "must be an object");
     e.ext = json::serialize(*ext);
+    // The ext must read back under the same limits encode_evidence applies (depth 12), or what was
+    // accepted here would not survive being written again (found by fuzz_evidence).
+    if (auto again = parse_ext(e.ext, "evidence ext"); !again) return o.bad("ext", again.err().message);
     return e;
 }
 

@@ -17,7 +17,7 @@ namespace custos::attest {
 
 // Domain-separation tags.
 inline constexpr std::string_view report_signature_tag = "custos-report-v1";  // signed with a trailing NUL
-inline constexpr std::string_view report_key_binding_tag = "custos-report-key-v1";
+inline constexpr std::string_view report_key_binding_tag = "custos-report-key-v2";
 
 inline constexpr std::size_t report_key_size = 32;        // Ed25519 public key
 inline constexpr std::size_t report_signature_size = 64;  // Ed25519 signature
@@ -44,8 +44,10 @@ bytes report_hash(byte_view body);  // SHA-256(body)
 bytes sign_report(byte_view body, const secret_bytes& secret_key);  // secret_key: libsodium 64-byte form
 result<void> verify_report_signature(byte_view body, byte_view signature, byte_view key);
 
-// The qualification of a start-up binding quote: SHA-256("custos-report-key-v1" ‖ key ‖ prev_hash).
-bytes report_key_qualification(byte_view key, byte_view prev_hash);
+// The qualification of a report-key binding quote: SHA-256("custos-report-key-v2" ‖ nonce ‖ key ‖
+// prev_seq as 8 bytes big-endian ‖ prev_hash). The nonce is a challenge the verifier issued, so the quote
+// shows the TPM's state now; prev is the chain head the key continues (the key signs prev_seq + 1 on).
+bytes report_key_qualification(byte_view nonce, byte_view key, std::uint64_t prev_seq, byte_view prev_hash);
 // The qualification of a challenged quote: SHA-256(nonce ‖ SHA-256(evidence)).
 bytes evidence_qualification(byte_view nonce, byte_view evidence);
 

@@ -4,6 +4,7 @@
 #include "crypto/bytes.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
@@ -14,7 +15,10 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <algorithm>
 #include <array>
+#include <atomic>
+#include <chrono>
 #include <map>
 #include <optional>
 #include <thread>
@@ -145,8 +149,13 @@ http_response dispatch(const route_table& routes, const http_request& req, const
 
 class session : public std::enable_shared_from_this<session> {
 public:
-    session(tcp::socket socket, ssl::context& tls, const route_table& routes, const https_server_options& opts)
-        : stream_(std::move(socket), tls), routes_(routes), opts_(opts) {}
+    // `open` counts live sessions: incremented by the acceptor before construction, decremented here.
+    session(tcp::socket socket, ssl::context& tls, const route_table& routes, const https_server_options& opts,
+            std::atomic<std::size_t>& open)
+        : stream_(std::move(socket), tls), routes_(routes), opts_(opts), open_(open) {}
+    ~session() { open_.fetch_sub(1); }
+    session(const session&) = delete;
+    session& operator=(const session&) = delete;
 
     void start() {
         beast::get_lowest_layer(stream_).expires_after(opts_.read_timeout);
@@ -236,6 +245,7 @@ private:
     std::optional<http::request_parser<http::string_body>> parser_;
     request_context ctx_;
     std::array<char, 4096> drain_buf_{};
+    std::atomic<std::size_t>& open_;
 };
 
 }  // namespace
@@ -249,11 +259,35 @@ struct https_server::impl {
     std::vector<std::thread> workers;
     std::uint16_t port = 0;
     bool stopped = false;
+    std::atomic<std::size_t> open{0};
+    std::atomic<std::uint64_t> refused{0}, accept_errors{0};
+    std::optional<asio::steady_timer> backoff_timer;
+    std::chrono::milliseconds backoff{0};
 
     void accept() {
         acceptor->async_accept(asio::make_strand(*ioc), [this](beast::error_code ec, tcp::socket socket) {
             if (ec == asio::error::operation_aborted || !acceptor->is_open()) return;
-            if (!ec) std::make_shared<session>(std::move(socket), tls, routes, opts)->start();
+            if (ec) {
+                // Out of descriptors or memory: accepting again at once would spin. Back off, 10 ms
+                // doubling to 1 s, and try again.
+                accept_errors.fetch_add(1);
+                backoff = std::min(std::max(backoff * 2, std::chrono::milliseconds(10)), std::chrono::milliseconds(1000));
+                backoff_timer.emplace(*ioc, backoff);
+                backoff_timer->async_wait([this](beast::error_code tec) {
+                    if (!tec && acceptor && acceptor->is_open()) accept();
+                });
+                return;
+            }
+            backoff = std::chrono::milliseconds(0);
+            if (open.load() >= opts.max_connections) {
+                // Refused fast: no handshake, no buffers; the client sees the connection close.
+                refused.fetch_add(1);
+                beast::error_code ignored;
+                socket.close(ignored);
+            } else {
+                open.fetch_add(1);
+                std::make_shared<session>(std::move(socket), tls, routes, opts, open)->start();
+            }
             accept();
         });
     }
@@ -319,6 +353,10 @@ result<void> https_server::listen(const std::string& host, std::uint16_t port) {
 
 std::uint16_t https_server::bound_port() const noexcept { return impl_->port; }
 
+connection_stats https_server::stats() const noexcept {
+    return {impl_->open.load(), impl_->refused.load(), impl_->accept_errors.load()};
+}
+
 void https_server::run() {
     if (impl_->stopped || !impl_->workers.empty()) return;
     for (unsigned i = 0; i < impl_->opts.threads; ++i) impl_->workers.emplace_back([this] { impl_->ioc->run(); });
@@ -332,6 +370,7 @@ void https_server::stop() {
     impl_->workers.clear();
     // Destroying the io_context destroys every pending handler and with it every session and socket.
     impl_->acceptor.reset();
+    impl_->backoff_timer.reset();
     impl_->ioc.reset();
 }
 

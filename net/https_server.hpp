@@ -53,7 +53,17 @@ struct https_server_options {
     std::uint32_t header_limit = 16 * 1024;
     std::chrono::milliseconds read_timeout{10'000};  // TLS handshake and each request read
     unsigned threads = 2;
+    // Connections open at once (TLS handshakes included); one more is closed as soon as it is accepted,
+    // without a handshake, and counted (connection_stats::refused).
+    std::size_t max_connections = 1024;
     request_observer observer;  // optional
+};
+
+// What the listener has seen, for /metrics.
+struct connection_stats {
+    std::size_t open = 0;         // connections now open
+    std::uint64_t refused = 0;    // closed at once because max_connections were open
+    std::uint64_t accept_errors = 0;  // accept() failures (e.g. out of file descriptors), each followed by a back-off
 };
 
 // {"error":"<error>","detail":"<detail>"} with the given status.
@@ -74,6 +84,7 @@ public:
 
     [[nodiscard]] result<void> listen(const std::string& host, std::uint16_t port);  // port 0: any free port
     std::uint16_t bound_port() const noexcept;
+    connection_stats stats() const noexcept;
 
     void run();   // starts the worker threads and returns
     void stop();  // closes the listener and every connection, joins the workers; idempotent

@@ -13,6 +13,7 @@
 #include "verifier/alerts.hpp"
 #include "verifier/api_common.hpp"
 #include "verifier/appraisal.hpp"
+#include "verifier/chain_integrity.hpp"
 #include "verifier/findings.hpp"
 #include "verifier/measurement_appraisal.hpp"
 #include "verifier/service.hpp"
@@ -47,9 +48,10 @@ result<verified_quote> check_quote(const service_context& ctx, const host_record
     return verified_quote{r.info(), std::move(pcrs)};
 }
 
-// Appraises a verified quote, updates h (clock, golden values, last_seen) and raises its findings.
-result<void> apply_quote(store_tx& tx, host_record& h, const verified_quote& vq, std::int64_t now,
-                         std::vector<finding_record>& raised, const std::set<unsigned>& by_replay) {
+// Appraises a verified quote over a round's challenge, updates h (clock, golden values, last_seen, the last
+// challenged quote) and raises its findings; host-dark and attestation-overdue end here and only here.
+result<void> apply_round_quote(store_tx& tx, host_record& h, const verified_quote& vq, std::int64_t now,
+                               std::vector<finding_record>& raised, const std::set<unsigned>& by_replay) {
     const auto a = appraise_quote(h, vq.info, vq.pcrs, by_replay);
     for (const auto& hit : a.hits) CUSTOS_TRY_VOID(raise_finding(tx, host_finding(hit.rule, h.id, hit.detail, now), raised));
     if (!a.new_golden.empty()) {
@@ -59,8 +61,55 @@ result<void> apply_quote(store_tx& tx, host_record& h, const verified_quote& vq,
     }
     record_clock(h, vq.info);
     h.last_seen = now;
+    h.last_quote_at = now;
     CUSTOS_TRY(closed, tx.resolve_findings(h.id, std::string("host-dark"), now));
     if (closed) spdlog::info("host {} is back: host-dark resolved", h.id);
+    CUSTOS_TRY(attested, tx.resolve_findings(h.id, std::string("attestation-overdue"), now));
+    if (attested) spdlog::info("host {} answered a challenge again: attestation-overdue resolved", h.id);
+    return {};
+}
+
+// The round's report key: bound for this boot if it is new (it signs from the next report the verifier
+// lacks; older keys keep what the quoted head covers), retired at the quoted head if it was bound in an
+// earlier boot (an agent never outlives a TPM reset, so only a replayed or stolen key can do that).
+result<void> bind_round_key(store_tx& tx, const host_record& h, const attest::evidence& ev, std::uint32_t reset_count,
+                            std::int64_t now) {
+    CUSTOS_TRY(k, tx.get_report_key(h.id, ev.report_key));
+    const std::uint64_t covered = std::max(h.chain_seq, ev.head_seq);
+    if (k) {
+        if (k->current() && k->reset_count != reset_count) {
+            const std::string why = "bound in TPM boot " + std::to_string(k->reset_count) + ", named by a round in boot " +
+                                    std::to_string(reset_count);
+            CUSTOS_TRY_VOID(tx.retire_report_key(h.id, ev.report_key, covered, now, why));
+            spdlog::warn("host {}: report key {} retired after report {}: {}", h.id, short_hex(ev.report_key), covered, why);
+        }
+        return {};
+    }
+    report_key_record rec;
+    rec.key = ev.report_key;
+    rec.bound_at = now;
+    rec.reset_count = reset_count;
+    rec.from_seq = h.chain_seq + 1;
+    CUSTOS_TRY_VOID(tx.bind_report_key(h.id, rec));
+    CUSTOS_TRY(n, tx.retire_report_keys(h.id, ev.report_key, covered, now, "a round bound a newer key"));
+    if (n) spdlog::info("host {}: {} older report key(s) retired after report {}", h.id, n, covered);
+    return {};
+}
+
+// The round's quoted report-chain head against the stored chain (chain_integrity.hpp).
+result<void> judge_quoted_head(store_tx& tx, host_record& h, const attest::evidence& ev, std::int64_t now,
+                               std::vector<finding_record>& raised) {
+    std::optional<bytes> stored;
+    if (ev.head_seq == 0) {
+        stored = bytes(32, 0);
+    } else if (ev.head_seq <= h.chain_seq) {
+        CUSTOS_TRY(r, tx.get_report(h.id, ev.head_seq));
+        if (r) stored = r->hash;
+    }
+    const head_check c = check_quoted_head(h, ev.head_seq, ev.head_hash, stored, now);
+    h.quoted_head_seq = c.quoted_head_seq;
+    h.quoted_head_at = c.quoted_head_at;
+    if (c.hit) CUSTOS_TRY_VOID(raise_finding(tx, host_finding(c.hit->rule, h.id, c.hit->detail, now), raised));
     return {};
 }
 
@@ -109,7 +158,10 @@ result<measurement_outcome> appraise_logs(service_context& ctx, store_tx& tx, co
     in.boot_log = logs.boot;
     in.ima_from = logs.ima_from;
     in.ima_entries = logs.ima;
-    in.rebooted = h.have_clock && vq.info.reset_count != h.reset_count;
+    // The IMA state knows the boot it was built in; the host record's clock may have been moved by a
+    // report-key binding after the reboot, before this round.
+    in.rebooted = stored && stored->have_reset ? vq.info.reset_count != stored->reset_count
+                                               : h.have_clock && vq.info.reset_count != h.reset_count;
     in.approved = h.state == "approved";
     in.runtime = ctx.runtime ? &*ctx.runtime : nullptr;
     measurement_outcome out = appraise_measurements(state, in);
@@ -121,6 +173,8 @@ result<measurement_outcome> appraise_logs(service_context& ctx, store_tx& tx, co
         r.ima_pcrs = out.next.ima_pcrs.empty() ? "" : attest::pcr_banks_to_json(out.next.ima_pcrs);
         r.boot_reference = out.next.boot_reference;
         r.updated_at = now;
+        r.have_reset = true;
+        r.reset_count = vq.info.reset_count;
         CUSTOS_TRY_VOID(tx.put_host_measurements(r));
         if (out.ima_accepted) spdlog::debug("host {}: {} IMA entries accepted ({} in all)", h.id, out.ima_accepted, r.ima_count);
     }
@@ -193,29 +247,39 @@ net::http_response attest_round(service_context& ctx, const net::http_request& r
     // The logs, replayed against this quote; what they cover is appraised by replay rather than golden values.
     auto measured = appraise_logs(ctx, *tx, h, *vq, *logs, now, raised);
     if (!measured) return error_reply(measured.err());
-    if (auto x = apply_quote(*tx, h, *vq, now, raised, measured->replayed_pcrs); !x) return error_reply(x.err());
-    if (auto x = tx->bind_report_key(h.id, ev->report_key, now); !x) return error_reply(x.err());
+    if (auto x = apply_round_quote(*tx, h, *vq, now, raised, measured->replayed_pcrs); !x) return error_reply(x.err());
+    if (auto x = bind_round_key(*tx, h, *ev, vq->info.reset_count, now); !x) return error_reply(x.err());
+    if (auto x = judge_quoted_head(*tx, h, *ev, now, raised); !x) return error_reply(x.err());
     // The export-control engine over the fleet as it now stands, unless nothing it reads changed since it ran.
     if (auto x = appraise_policy(ctx, *tx, now, raised, h.id, policy_run::if_fleet_changed); !x) return error_reply(x.err());
     json::object extra;
     extra["next_round_s"] = ctx.cfg.attest_interval_s;
     if (logs->ima_from) extra["ima_next"] = measured->ima_next;
-    auto loc = open_location_round(ctx, *tx, h, now);
+    auto loc = open_location_round(ctx, *tx, h, now, raised);
     if (!loc) return error_reply(loc.err());
     if (*loc) extra["location"] = std::move(**loc);
     return finish_appraisal(ctx, std::move(tx), h, raised, now, 200, std::move(extra));
 }
 
+// POST /v1/report-key {"report_key","prev_seq","prev_hash","nonce","quote"}: binds a new agent start's report
+// key by a quote over a challenge. It proves the key lives next to this TPM now and says where in the chain
+// it starts; it is not an appraisal (no appraisal row, no golden values, no end to host-dark or
+// attestation-overdue: only a round's quote with its logs counts for those and for key release).
 net::http_response report_key(service_context& ctx, const net::http_request& req, const net::request_context& rc) {
     if (auto deny = require_agent_role(rc)) return *deny;
-    auto v = parse_body(req.body, "report-key request", {"report_key", "prev_hash", "quote"});
+    auto v = parse_body(req.body, "report-key request", {"report_key", "prev_seq", "prev_hash", "nonce", "quote"});
     if (!v) return error_reply(v.err());
     auto o = sjson::object_reader::of(*v, "report-key request");
     auto key = o->b64("report_key");
     if (!key) return error_reply(key.err());
     if (key->size() != attest::report_key_size) return error_reply(o->bad("report_key", "must be 32 bytes"));
+    auto prev_seq = o->u64("prev_seq");
+    if (!prev_seq) return error_reply(prev_seq.err());
+    if (*prev_seq >= report_key_open) return error_reply(o->bad("prev_seq", "is out of range"));
     auto prev = o->hex("prev_hash", 32);
     if (!prev) return error_reply(prev.err());
+    auto nonce = o->b64("nonce");
+    if (!nonce) return error_reply(nonce.err());
     auto quote_json = o->value("quote");
     if (!quote_json) return error_reply(quote_json.err());
     const std::int64_t now = unix_now();
@@ -223,26 +287,73 @@ net::http_response report_key(service_context& ctx, const net::http_request& req
     auto session = begin_agent_session(*ctx.db, rc);
     if (auto* resp = std::get_if<net::http_response>(&session)) return *resp;
     auto& [tx, h] = std::get<agent_session>(session);
-    auto bound = tx->report_key_bound(h.id, *key);
-    if (!bound) return error_reply(bound.err());
-    if (*bound) return json_reply(200, json::object{{"status", "already-bound"}});
     std::vector<finding_record> raised;
-    auto vq = check_quote(ctx, h, **quote_json, attest::report_key_qualification(*key, *prev));
-    if (!vq) {
-        const std::string detail = "report key binding quote: " + vq.err().message;
-        if (auto x = raise_finding(*tx, host_finding("quote-invalid", h.id, detail, now), raised); !x)
-            return error_reply(x.err());
-        json::object extra;
-        extra["error"] = "quote-invalid";
-        extra["detail"] = detail;
-        return finish_appraisal(ctx, std::move(tx), h, raised, now, 422, std::move(extra));
+    // A refusal records its finding and the host's status, and answers 409 (nonce, chain) or 422 (quote).
+    auto refuse = [&](unsigned code, const std::string& rule, const std::string& detail) -> net::http_response {
+        if (auto x = raise_finding(*tx, host_finding(rule, h.id, detail, now), raised); !x) return error_reply(x.err());
+        if (auto s = refresh_status(*tx, h, now, raised, ctx.overdue_window_s()); !s) return error_reply(s.err());
+        if (auto x = tx->put_host(h); !x) return error_reply(x.err());
+        if (auto c = tx->commit(); !c) return error_reply(c.err());
+        ctx.publish(raised);
+        return net::json_error(code, rule, "report key binding refused: " + detail);
+    };
+    auto ch = tx->take_challenge(*nonce);
+    if (!ch) return error_reply(ch.err());
+    if (!ch.value() || ch.value()->host_id != h.id || ch.value()->expires_at < now)
+        return refuse(409, "nonce-mismatch", "the binding quote answers a nonce this verifier did not issue to this host, "
+                                             "already used or expired: a replayed or forged binding");
+    auto vq = check_quote(ctx, h, **quote_json, attest::report_key_qualification(*nonce, *key, *prev_seq, *prev));
+    if (!vq) return refuse(422, "quote-invalid", "report key binding quote: " + vq.err().message);
+    // The chain the key continues must be this host's chain as stored, where the verifier holds it.
+    if (*prev_seq <= h.chain_seq) {
+        bytes stored(32, 0);
+        if (*prev_seq > 0) {
+            auto r = tx->get_report(h.id, *prev_seq);
+            if (!r) return error_reply(r.err());
+            if (!r.value())
+                return refuse(409, "report-rollback", "the binding continues report " + std::to_string(*prev_seq) +
+                                                          ", which the verifier does not hold");
+            stored = r.value()->hash;
+        }
+        if (!equal_ct(stored, *prev))
+            return refuse(409, "report-rollback", "the binding continues report " + std::to_string(*prev_seq) + " as " +
+                                                      short_hex(*prev) + ", but the stored report with that number is " +
+                                                      short_hex(stored) + ": the chain was forked or rewritten");
     }
-    // PCR 10 moves with every file IMA measures: only a round's replay can appraise it.
-    if (auto x = apply_quote(*tx, h, *vq, now, raised, {10}); !x) return error_reply(x.err());
-    if (auto x = tx->bind_report_key(h.id, *key, now); !x) return error_reply(x.err());
-    json::object extra;
-    extra["status_binding"] = "bound";
-    return finish_appraisal(ctx, std::move(tx), h, raised, now, 200, std::move(extra));
+    // The quote is evidence of the TPM's state now: its clock and PCRs are judged (never taken as golden).
+    const auto a = appraise_quote(h, vq->info, vq->pcrs, {10});
+    for (const auto& hit : a.hits)
+        if (auto x = raise_finding(*tx, host_finding(hit.rule, h.id, hit.detail, now), raised); !x) return error_reply(x.err());
+    record_clock(h, vq->info);
+    auto existing = tx->get_report_key(h.id, *key);
+    if (!existing) return error_reply(existing.err());
+    json::object out;
+    if (existing->has_value()) {
+        out["status"] = "already-bound";
+        out["from_seq"] = (*existing)->from_seq;
+    } else {
+        report_key_record rec;
+        rec.key = *key;
+        rec.bound_at = now;
+        rec.reset_count = vq->info.reset_count;
+        rec.from_seq = *prev_seq + 1;
+        if (auto x = tx->bind_report_key(h.id, rec); !x) return error_reply(x.err());
+        auto n = tx->retire_report_keys(h.id, *key, *prev_seq, now, "a newer agent start bound its own key");
+        if (!n) return error_reply(n.err());
+        spdlog::info("host {}: report key {} bound from report {} ({} older key(s) retired)", h.id, short_hex(*key),
+                     rec.from_seq, *n);
+        out["status"] = "bound";
+        out["from_seq"] = rec.from_seq;
+    }
+    if (auto s = refresh_status(*tx, h, now, raised, ctx.overdue_window_s()); !s) return error_reply(s.err());
+    if (auto x = tx->put_host(h); !x) return error_reply(x.err());
+    if (auto c = tx->commit(); !c) return error_reply(c.err());
+    ctx.publish(raised);
+    out["host_status"] = h.status;
+    json::array fs;
+    for (const auto& f : raised) fs.push_back(finding_to_json(f));
+    out["findings"] = std::move(fs);
+    return json_reply(200, out);
 }
 
 }  // namespace
@@ -266,7 +377,7 @@ result<std::string> sign_result(const service_context& ctx, const host_record& h
 net::http_response finish_appraisal(service_context& ctx, std::unique_ptr<store_tx> tx, host_record& h,
                                     std::vector<finding_record>& raised, std::int64_t now, unsigned status_code,
                                     json::object extra) {
-    auto open = refresh_status(*tx, h, now, raised);
+    auto open = refresh_status(*tx, h, now, raised, ctx.overdue_window_s());
     if (!open) return error_reply(open.err());
     auto token = sign_result(ctx, h, *open, now);
     if (!token) return error_reply(token.err());

@@ -227,6 +227,34 @@ net::http_response activate(service_context& ctx, const net::http_request& req) 
 
     auto existing = (*tx)->get_host(pend.host_id);
     if (!existing) return error_reply(existing.err());
+    // The checks of /v1/enroll again, inside this transaction: two enrollments pending at once (one TPM as
+    // two hosts, or two TPMs as one host) must not both activate.
+    auto by_ek = (*tx)->get_host_by_ek(pend.ek_sha256);
+    if (!by_ek) return error_reply(by_ek.err());
+    std::optional<finding_record> clash;
+    if (by_ek.value() && by_ek.value()->id != pend.host_id && by_ek.value()->state != "decommissioned") {
+        clash = host_finding("ek-duplicated", pend.host_id,
+                             "the TPM (EK " + pend.ek_sha256.substr(0, 16) + "…) activating as \"" + pend.host_id +
+                                 "\" was activated as \"" + by_ek.value()->id +
+                                 "\" first: one TPM cannot be two hosts; check for a cloned or moved machine",
+                             now);
+    } else if (existing.value() && existing.value()->state != "decommissioned" &&
+               existing.value()->ek_sha256 != pend.ek_sha256) {
+        clash = host_finding("ek-changed", pend.host_id,
+                             "host \"" + pend.host_id + "\" was activated with another TPM (EK " +
+                                 existing.value()->ek_sha256.substr(0, 16) + "…) while this enrollment (EK " +
+                                 pend.ek_sha256.substr(0, 16) + "…) was pending: the machine behind this name changed",
+                             now);
+    }
+    if (clash) {
+        std::vector<finding_record> raised;
+        const std::string rule = clash->rule;
+        if (auto x = raise_finding(**tx, std::move(*clash), raised); !x) return error_reply(x.err());
+        if (auto c = (*tx)->commit(); !c) return error_reply(c.err());
+        ctx.publish(raised);
+        return net::json_error(409, rule, rule == "ek-duplicated" ? "this TPM is already enrolled as another host"
+                                                                  : "host \"" + pend.host_id + "\" is enrolled with another TPM");
+    }
     host_record h;
     if (existing.value()) {
         h = *existing.value();
@@ -250,6 +278,8 @@ net::http_response activate(service_context& ctx, const net::http_request& req) 
     h.cert_sha256 = ident.sha256;
     h.enrolled_at = now;
     h.have_clock = false;  // a new AK: the next quote starts the clock history
+    h.quoted_head_seq = 0;
+    h.quoted_head_at = 0;
     if (auto x = (*tx)->put_host(h); !x) return error_reply(x.err());
     // Report keys bound by the previous AK's quotes must not sign for the new enrollment.
     if (auto x = (*tx)->unbind_report_keys(h.id); !x) return error_reply(x.err());

@@ -25,7 +25,8 @@ namespace json = boost::json;
 namespace {
 
 constexpr std::size_t max_proofs = 1024;
-constexpr const char* location_rules[] = {"location-outside", "location-unproven", "location-impossible"};
+constexpr const char* location_rules[] = {"location-outside", "location-unproven", "location-impossible",
+                                          "location-rounds-missed"};
 
 // Round nonces live in the challenge table under a domain-separated hash, so a location round can never
 // be spent as an attestation challenge (or the other way round).
@@ -135,12 +136,15 @@ net::http_response post_location(service_context& ctx, const net::http_request& 
         }
         auto b = bound.find(s->statement.agent_key);
         if (b == bound.end()) {
-            auto k = tx->report_key_bound(h.id, s->statement.agent_key);
+            // Only the host's current report key answers: a retired one (an earlier agent start or boot)
+            // may be in anyone's hands by now.
+            auto k = tx->get_report_key(h.id, s->statement.agent_key);
             if (!k) return error_reply(k.err());
-            b = bound.emplace(s->statement.agent_key, *k).first;
+            b = bound.emplace(s->statement.agent_key, k->has_value() && (*k)->current()).first;
         }
         if (!b->second) {
-            rejected.push_back("statement of landmark " + t->first + ": answered by a key no quote of host " + h.id + " has bound");
+            rejected.push_back("statement of landmark " + t->first + ": answered by a key that is not host " + h.id +
+                               "'s current report key (never bound by its quotes, or retired)");
             continue;
         }
         const double t_send_s = static_cast<double>(s->statement.t_send_us) / 1e6;
@@ -197,6 +201,9 @@ net::http_response post_location(service_context& ctx, const net::http_request& 
     for (const auto& e : rejected) errs.emplace_back(e);
     rec.detail_json = json::serialize(json::object{{"landmarks", detail_lms}, {"errors", errs}});
     if (auto x = tx->put_host_location(rec); !x) return error_reply(x.err());
+    // The round is answered (whatever the verdict): nothing is owed, and the run of misses ends.
+    h.location_due_at = 0;
+    h.location_misses = 0;
 
     std::vector<finding_record> raised;
     const std::string rule = rec.verdict == "within" ? "" : "location-" + rec.verdict;
@@ -236,15 +243,39 @@ net::http_response post_location(service_context& ctx, const net::http_request& 
 
 }  // namespace
 
-result<std::optional<json::object>> open_location_round(service_context& ctx, store_tx& tx, const host_record& h,
-                                                        std::int64_t now) {
+result<void> location_round_missed(service_context& ctx, store_tx& tx, host_record& h, std::int64_t now,
+                                   std::vector<finding_record>& raised) {
+    h.location_due_at = 0;
+    ++h.location_misses;
+    spdlog::warn("host {}: location round unanswered ({} in a row)", h.id, h.location_misses);
+    CUSTOS_TRY_VOID(raise_finding(tx,
+                                  host_finding("location-unproven", h.id,
+                                               "host " + h.id + " did not answer its location round in time: its place "
+                                               "is unproven until it does",
+                                               now),
+                                  raised));
+    if (h.location_misses < ctx.cfg.location_miss_limit) return {};
+    return raise_finding(tx,
+                         host_finding("location-rounds-missed", h.id,
+                                      "host " + h.id + " left " + std::to_string(ctx.cfg.location_miss_limit) +
+                                          " or more location rounds in a row unanswered: a host that will not prove "
+                                          "where it is is treated as not where it should be",
+                                          now),
+                         raised);
+}
+
+result<std::optional<json::object>> open_location_round(service_context& ctx, store_tx& tx, host_record& h,
+                                                        std::int64_t now, std::vector<finding_record>& raised) {
     if (h.state != "approved" || h.site.empty()) return std::optional<json::object>{};
     CUSTOS_TRY(lms, tx.site_landmarks(h.site));
     if (lms.empty()) return std::optional<json::object>{};
+    if (h.location_due_at != 0 && h.location_due_at < now) CUSTOS_TRY_VOID(location_round_missed(ctx, tx, h, now, raised));
     bytes nonce(policy::location_nonce_size);
     if (RAND_bytes(nonce.data(), static_cast<int>(nonce.size())) != 1) return make_error(errc::crypto, "no randomness");
     const std::int64_t ttl = round_ttl_s(ctx, lms.size());
     CUSTOS_TRY_VOID(tx.insert_challenge(round_key(nonce), h.id, now + ttl));
+    // A round already owed and not yet expired keeps its own deadline: a new round does not extend it.
+    if (h.location_due_at == 0) h.location_due_at = now + ttl;
     json::array targets;
     for (const auto& l : lms) targets.push_back(json::object{{"id", l.id}, {"address", l.address}});
     return std::optional<json::object>(json::object{{"round", to_base64(nonce)},

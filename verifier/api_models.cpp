@@ -180,6 +180,13 @@ result<release_facts> gather(service_context& ctx, store_tx& tx, const host_reco
         f.model_sites = std::move(sites);
     }
     if (!h.site.empty()) {
+        CUSTOS_TRY(lms, tx.site_landmarks(h.site));
+        f.location_required = !lms.empty();
+        f.max_location_age_s = ctx.location_max_age_s();
+        if (f.location_required) {
+            CUSTOS_TRY(loc, tx.get_host_location(h.id));
+            f.location = std::move(loc);
+        }
         CUSTOS_TRY(site, tx.get_site(h.site));
         f.site = std::move(site);
         if (f.site) {
@@ -187,11 +194,17 @@ result<release_facts> gather(service_context& ctx, store_tx& tx, const host_reco
             f.entity = std::move(entity);
         }
     }
-    finding_filter all;
-    all.open_only = true;
-    all.limit = 10'000;
-    CUSTOS_TRY(open, tx.list_findings(all));
-    f.open_findings = std::move(open);
+    // One exact question, whatever the number of open findings in the fleet.
+    violation_scope scope;
+    scope.host = h.id;
+    if (f.site) {
+        scope.site = f.site->id;
+        scope.country = f.site->country;
+    }
+    if (f.entity) scope.entity = f.entity->id;
+    if (f.model) scope.model = f.model->id;
+    CUSTOS_TRY(standing, tx.first_open_violation(scope));
+    if (standing) f.open_findings.push_back(std::move(*standing));
     return f;
 }
 
@@ -231,6 +244,11 @@ net::http_response key_request(service_context& ctx, const net::http_request& re
     auto session = begin_agent_session(*ctx.db, rc);
     if (auto* resp = std::get_if<net::http_response>(&session)) return *resp;
     auto& [tx, h] = std::get<agent_session>(session);
+    // A model nobody registered is a plain 404 and leaves nothing behind: made-up ids must not be a way
+    // to fill the store with findings.
+    auto known = tx->get_model(*model);
+    if (!known) return error_reply(known.err());
+    if (!known->has_value()) return net::json_error(404, "not-found", "no model \"" + *model + "\" is registered");
 
     auto ch = tx->take_challenge(*nonce);
     if (!ch) return error_reply(ch.err());

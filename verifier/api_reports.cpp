@@ -10,6 +10,7 @@
 #include "crypto/strict_json.hpp"
 #include "verifier/agent_auth.hpp"
 #include "verifier/api_common.hpp"
+#include "verifier/chain_integrity.hpp"
 #include "verifier/findings.hpp"
 #include "verifier/gpu_registry.hpp"
 #include "verifier/service.hpp"
@@ -78,7 +79,7 @@ net::http_response post_reports(service_context& ctx, const net::http_request& r
     if (auto* resp = std::get_if<net::http_response>(&session)) return *resp;
     auto& [tx, h] = std::get<agent_session>(session);
     std::vector<finding_record> raised;
-    std::map<bytes, bool> bound_cache;
+    std::map<bytes, std::optional<report_key_record>> key_cache;
     json::array results;
     std::size_t good = 0;
     std::vector<const char*> counted;
@@ -96,14 +97,16 @@ net::http_response post_reports(service_context& ctx, const net::http_request& r
         } else if (it.parsed->host != h.id) {
             rejected = "report " + std::to_string(seq) + " names host \"" + it.parsed->host + "\"";
         } else {
-            auto cached = bound_cache.find(it.parsed->key);
-            if (cached == bound_cache.end()) {
-                auto b = tx->report_key_bound(h.id, it.parsed->key);
-                if (!b) return error_reply(b.err());
-                cached = bound_cache.emplace(it.parsed->key, *b).first;
+            auto cached = key_cache.find(it.parsed->key);
+            if (cached == key_cache.end()) {
+                auto k = tx->get_report_key(h.id, it.parsed->key);
+                if (!k) return error_reply(k.err());
+                cached = key_cache.emplace(it.parsed->key, std::move(k).value()).first;
             }
-            if (!cached->second)
-                rejected = "report " + std::to_string(seq) + " is signed with a key no quote of this host has bound";
+            // A key signs only its window of the chain: a retired key (an earlier agent start or boot) cannot
+            // extend it, whoever holds it now.
+            if (auto why = key_window_refusal(cached->second, seq))
+                rejected = *why;
             else if (!it.signature_ok)
                 rejected = "report " + std::to_string(seq) + ": " + it.problem;
         }
@@ -187,6 +190,22 @@ net::http_response post_reports(service_context& ctx, const net::http_request& r
         if (auto x = tx->put_host(other); !x) return error_reply(x.err());
     }
     bool status_changed = !raised.empty() || gpu_resolved > 0;
+    // Reports a round's quote claimed have all arrived: the claim is settled (and its gap, if one was raised).
+    if (h.quoted_head_at != 0 && h.chain_seq >= h.quoted_head_seq) {
+        auto gap = tx->find_open_finding(h.id, "report-chain-gap", "host", h.id, chain_gap_detail(h.id, h.quoted_head_seq));
+        if (!gap) return error_reply(gap.err());
+        if (*gap)
+            if (auto x = tx->resolve_finding((*gap)->id, now); !x) return error_reply(x.err());
+        h.quoted_head_seq = 0;
+        h.quoted_head_at = 0;
+        status_changed = true;
+    }
+    // Reports do not vouch for a host that stopped answering challenges.
+    if (good > 0 && now > attestation_due(h, ctx.overdue_window_s())) {
+        auto late = check_attestation_overdue(*tx, h, now, ctx.overdue_window_s(), raised);
+        if (!late) return error_reply(late.err());
+        if (*late) status_changed = true;
+    }
     // host-dark makes a host's status at least warning: an affirming host has none open to resolve.
     if (good > 0 && h.status != "affirming" && h.status != "unknown") {
         auto closed = tx->resolve_findings(h.id, std::string("host-dark"), now);
@@ -195,7 +214,7 @@ net::http_response post_reports(service_context& ctx, const net::http_request& r
     }
     if (good > 0) h.last_seen = now;
     if (status_changed) {
-        if (auto s = refresh_status(*tx, h, now, raised); !s) return error_reply(s.err());
+        if (auto s = refresh_status(*tx, h, now, raised, ctx.overdue_window_s()); !s) return error_reply(s.err());
         if (auto x = tx->put_host(h); !x) return error_reply(x.err());
     } else if (good > 0) {
         if (auto x = tx->update_host_progress(h.id, h.chain_seq, h.chain_hash, h.last_seen); !x) return error_reply(x.err());

@@ -37,11 +37,16 @@ quote_appraisal appraise_quote(const host_record& h, const attest::quote_info& q
                                const std::set<unsigned>& by_replay) {
     quote_appraisal out;
     if (h.have_clock) {
-        if (q.reset_count != h.reset_count || q.restart_count != h.restart_count) {
-            out.hits.push_back({"reboot", "the TPM's resetCount/restartCount moved from " +
-                                              std::to_string(h.reset_count) + "/" + std::to_string(h.restart_count) +
-                                              " to " + std::to_string(q.reset_count) + "/" +
-                                              std::to_string(q.restart_count) + ": the host rebooted or resumed"});
+        const std::string was = std::to_string(h.reset_count) + "/" + std::to_string(h.restart_count);
+        const std::string is = std::to_string(q.reset_count) + "/" + std::to_string(q.restart_count);
+        if (clock_went_back(h, q)) {
+            out.hits.push_back({"clock-rollback", "the TPM's resetCount/restartCount went back from " + was + " to " + is +
+                                                      ": a TPM never counts down, so this evidence is replayed or the "
+                                                      "TPM's state was rolled back; investigate the host before trusting "
+                                                      "it again"});
+        } else if (q.reset_count != h.reset_count || q.restart_count != h.restart_count) {
+            out.hits.push_back({"reboot", "the TPM's resetCount/restartCount moved from " + was + " to " + is +
+                                              ": the host rebooted or resumed"});
         } else if (q.clock < h.clock && q.safe) {
             out.hits.push_back({"clock-rollback", "the TPM clock went back from " + std::to_string(h.clock) + " ms to " +
                                                       std::to_string(q.clock) +
@@ -70,7 +75,15 @@ quote_appraisal appraise_quote(const host_record& h, const attest::quote_info& q
     return out;
 }
 
+bool clock_went_back(const host_record& h, const attest::quote_info& q) {
+    if (!h.have_clock) return false;
+    return q.reset_count < h.reset_count || (q.reset_count == h.reset_count && q.restart_count < h.restart_count);
+}
+
 void record_clock(host_record& h, const attest::quote_info& q) {
+    // What was recorded is never rewound: a rolled-back TPM must not become the new reference.
+    if (clock_went_back(h, q)) return;
+    if (h.have_clock && q.reset_count == h.reset_count && q.restart_count == h.restart_count && q.clock < h.clock) return;
     h.have_clock = true;
     h.clock = q.clock;
     h.reset_count = q.reset_count;

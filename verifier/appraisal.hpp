@@ -23,7 +23,8 @@ struct quote_appraisal {
     std::string new_golden;  // non-empty: the host is approved without golden values; these become them
 };
 
-// Checks, in order: clock (reboot, clock-rollback), then PCRs against h.golden_pcrs (pcr-changed, one hit
+// Checks, in order: clock (reboot; clock-rollback for a lower resetCount/restartCount or a clock that went
+// back within one boot), then PCRs against h.golden_pcrs (pcr-changed, one hit
 // per differing PCR). When h is approved and has no golden values, the quoted values become the golden
 // values (and no pcr-changed can fire).
 // PCRs in `by_replay` are left out of the golden comparison: their logs were replayed against this quote
@@ -31,7 +32,11 @@ struct quote_appraisal {
 quote_appraisal appraise_quote(const host_record& h, const attest::quote_info& q, const attest::pcr_values& pcrs,
                                const std::set<unsigned>& by_replay = {});
 
-// Records the quote's clockInfo as the host's latest (after appraise_quote).
+// Whether the quote's resetCount/restartCount are below what was recorded (they never go down on one TPM).
+bool clock_went_back(const host_record& h, const attest::quote_info& q);
+
+// Records the quote's clockInfo as the host's latest (after appraise_quote), unless it goes back: a lower
+// resetCount/restartCount, or a lower clock in the same boot, leaves the record as it was.
 void record_clock(host_record& h, const attest::quote_info& q);
 
 }  // namespace custos::verifier

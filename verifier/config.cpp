@@ -102,13 +102,14 @@ result<verifier_config> load_verifier_config(const fs::path& file) {
     verifier_config c;
     c.dir = abs.parent_path();
     const reader r{root, abs.string()};
-    CUSTOS_TRY_VOID(r.only(root, "", {"listen", "threads", "body_limit", "read_timeout_ms", "tls", "keys", "enroll",
-                                      "database", "attest", "gpu", "compute", "release", "policy", "location", "measurements",
+    CUSTOS_TRY_VOID(r.only(root, "", {"listen", "threads", "body_limit", "read_timeout_ms", "max_connections", "tls", "keys", "enroll",
+                                      "database", "retention", "attest", "gpu", "compute", "release", "policy", "location", "measurements",
                                       "alerts"}));
     CUSTOS_TRY_VOID(r.get(root, "", "listen", c.listen));
     CUSTOS_TRY_VOID(r.get(root, "", "threads", c.threads));
     CUSTOS_TRY_VOID(r.get(root, "", "body_limit", c.body_limit));
     CUSTOS_TRY_VOID(r.get(root, "", "read_timeout_ms", c.read_timeout_ms));
+    CUSTOS_TRY_VOID(r.get(root, "", "max_connections", c.max_connections));
     CUSTOS_TRY(tls, r.table("tls"));
     if (tls) {
         CUSTOS_TRY_VOID(r.only(*tls, "tls.", {"tls_cert", "tls_key", "ca_cert", "ca_key"}));
@@ -140,12 +141,21 @@ result<verifier_config> load_verifier_config(const fs::path& file) {
     CUSTOS_TRY(at, r.table("attest"));
     if (at) {
         CUSTOS_TRY_VOID(r.only(*at, "attest.", {"pcr_selection", "challenge_ttl_s", "attest_interval_s",
-                                                "report_interval_s", "dark_after_intervals"}));
+                                                "report_interval_s", "dark_after_intervals",
+                                                "overdue_after_intervals", "chain_gap_grace_s"}));
         CUSTOS_TRY_VOID(r.get(*at, "attest.", "pcr_selection", c.pcr_selection));
         CUSTOS_TRY_VOID(r.get(*at, "attest.", "challenge_ttl_s", c.challenge_ttl_s));
         CUSTOS_TRY_VOID(r.get(*at, "attest.", "attest_interval_s", c.attest_interval_s));
         CUSTOS_TRY_VOID(r.get(*at, "attest.", "report_interval_s", c.report_interval_s));
         CUSTOS_TRY_VOID(r.get(*at, "attest.", "dark_after_intervals", c.dark_after_intervals));
+        CUSTOS_TRY_VOID(r.get(*at, "attest.", "overdue_after_intervals", c.overdue_after_intervals));
+        CUSTOS_TRY_VOID(r.get(*at, "attest.", "chain_gap_grace_s", c.chain_gap_grace_s));
+    }
+    CUSTOS_TRY(ret, r.table("retention"));
+    if (ret) {
+        CUSTOS_TRY_VOID(r.only(*ret, "retention.", {"resolved_findings_days", "appraisals_days"}));
+        CUSTOS_TRY_VOID(r.get(*ret, "retention.", "resolved_findings_days", c.resolved_findings_days));
+        CUSTOS_TRY_VOID(r.get(*ret, "retention.", "appraisals_days", c.appraisals_days));
     }
     CUSTOS_TRY(gpu, r.table("gpu"));
     if (gpu) {
@@ -187,7 +197,10 @@ result<verifier_config> load_verifier_config(const fs::path& file) {
     }
     CUSTOS_TRY(loc, r.table("location"));
     if (loc) {
-        CUSTOS_TRY_VOID(r.only(*loc, "location.", {"samples", "timeout_ms", "speed_km_per_ms", "landmark_clock_skew_s"}));
+        CUSTOS_TRY_VOID(r.only(*loc, "location.", {"samples", "timeout_ms", "speed_km_per_ms", "landmark_clock_skew_s",
+                                                    "miss_limit", "max_age_s"}));
+        CUSTOS_TRY_VOID(r.get(*loc, "location.", "miss_limit", c.location_miss_limit));
+        CUSTOS_TRY_VOID(r.get(*loc, "location.", "max_age_s", c.location_max_age_s));
         CUSTOS_TRY_VOID(r.get(*loc, "location.", "samples", c.location_samples));
         CUSTOS_TRY_VOID(r.get(*loc, "location.", "timeout_ms", c.location_timeout_ms));
         CUSTOS_TRY_VOID(r.get(*loc, "location.", "speed_km_per_ms", c.speed_km_per_ms));
@@ -211,16 +224,23 @@ result<verifier_config> load_verifier_config(const fs::path& file) {
     CUSTOS_TRY_VOID(check_range(f, "threads", c.threads, 1, 256));
     CUSTOS_TRY_VOID(check_range(f, "body_limit", c.body_limit, 1024, 1u << 30));
     CUSTOS_TRY_VOID(check_range(f, "read_timeout_ms", c.read_timeout_ms, 100, 600'000));
+    CUSTOS_TRY_VOID(check_range(f, "max_connections", c.max_connections, 1, 1'000'000));
+    CUSTOS_TRY_VOID(check_range(f, "retention.resolved_findings_days", c.resolved_findings_days, 0, 36'500));
+    CUSTOS_TRY_VOID(check_range(f, "retention.appraisals_days", c.appraisals_days, 0, 36'500));
     CUSTOS_TRY_VOID(check_range(f, "attest.challenge_ttl_s", c.challenge_ttl_s, 1, 3600));
     CUSTOS_TRY_VOID(check_range(f, "attest.attest_interval_s", c.attest_interval_s, 1, 86400));
     CUSTOS_TRY_VOID(check_range(f, "attest.report_interval_s", c.report_interval_s, 1, 86400));
     CUSTOS_TRY_VOID(check_range(f, "attest.dark_after_intervals", c.dark_after_intervals, 1, 1000));
+    CUSTOS_TRY_VOID(check_range(f, "attest.overdue_after_intervals", c.overdue_after_intervals, 1, 1000));
+    CUSTOS_TRY_VOID(check_range(f, "attest.chain_gap_grace_s", c.chain_gap_grace_s, 0, 86400));
     CUSTOS_TRY_VOID(check_range(f, "gpu.duplicate_window_s", c.duplicate_window_s, 0, 86400));
     CUSTOS_TRY_VOID(check_range(f, "release.lease_ttl_s", c.lease_ttl_s, 5, 86400));
     CUSTOS_TRY_VOID(check_range(f, "enroll.token_ttl_s", c.token_ttl_s, 1, 30 * 86400));
     CUSTOS_TRY_VOID(check_range(f, "location.samples", c.location_samples, 1, 64));
     CUSTOS_TRY_VOID(check_range(f, "location.timeout_ms", c.location_timeout_ms, 10, 60'000));
     CUSTOS_TRY_VOID(check_range(f, "location.landmark_clock_skew_s", c.landmark_clock_skew_s, 0, 3600));
+    CUSTOS_TRY_VOID(check_range(f, "location.miss_limit", c.location_miss_limit, 1, 1000));
+    CUSTOS_TRY_VOID(check_range(f, "location.max_age_s", c.location_max_age_s, 0, 86400));
     if (!(c.speed_km_per_ms > 0 && c.speed_km_per_ms <= 299.792458))
         return make_error(errc::invalid_argument, f + ": location.speed_km_per_ms must be > 0 and at most 299.792458 (light in vacuum)");
     if (auto s = attest::parse_pcr_selection(c.pcr_selection); !s)
@@ -246,7 +266,8 @@ std::string render_verifier_config(const verifier_config& c) {
       << "listen = " << q(c.listen) << "          # HOST:PORT ([::1]:8443 for IPv6)\n"
       << "threads = " << c.threads << "                      # HTTPS worker threads\n"
       << "body_limit = " << c.body_limit << "             # largest request body, bytes\n"
-      << "read_timeout_ms = " << c.read_timeout_ms << "            # TLS handshake and each request read\n\n"
+      << "read_timeout_ms = " << c.read_timeout_ms << "            # TLS handshake and each request read\n"
+      << "max_connections = " << c.max_connections << "          # open at once; more are closed at accept\n\n"
       << "[tls]\n"
       << "tls_cert = " << q(c.tls_cert.string()) << "   # server certificate\n"
       << "tls_key = " << q(c.tls_key.string()) << "\n"
@@ -264,12 +285,19 @@ std::string render_verifier_config(const verifier_config& c) {
       << "path = " << q(c.database.string()) << "\n"
       << "sqlite_synchronous_full = " << (c.sqlite_synchronous_full ? "true" : "false")
       << "   # true: every commit survives power loss (slower)\n\n"
+      << "[retention]   # 0 keeps forever; open findings and reports are never pruned\n"
+      << "resolved_findings_days = " << c.resolved_findings_days << "\n"
+      << "appraisals_days = " << c.appraisals_days << "   # the latest appraisal of each host is always kept\n\n"
       << "[attest]\n"
       << "pcr_selection = " << q(c.pcr_selection) << "\n"
       << "challenge_ttl_s = " << c.challenge_ttl_s << "\n"
       << "attest_interval_s = " << c.attest_interval_s << "      # challenged rounds\n"
       << "report_interval_s = " << c.report_interval_s << "      # signed reports between rounds\n"
-      << "dark_after_intervals = " << c.dark_after_intervals << "    # host-dark after this many silent report intervals\n\n"
+      << "dark_after_intervals = " << c.dark_after_intervals << "    # host-dark after this many silent report intervals\n"
+      << "overdue_after_intervals = " << c.overdue_after_intervals
+      << " # attestation-overdue after this many attest intervals without a challenged quote\n"
+      << "chain_gap_grace_s = " << c.chain_gap_grace_s
+      << "       # report-chain-gap when quoted reports are missing this long (0: 3 x report_interval_s)\n\n"
       << "[gpu]\n"
       << "chip_table = " << q(c.chip_table.string()) << "   # empty: the chip table built into custos (policy/chips.toml)\n"
       << "duplicate_window_s = " << c.duplicate_window_s << "   # gpu-duplicated: one serial from two hosts within this; 0: 2 x report_interval_s\n\n"
@@ -290,6 +318,9 @@ std::string render_verifier_config(const verifier_config& c) {
       << "[location]   # delay-based location proofs against each site's landmarks\n"
       << "samples = " << c.location_samples << "   # exchanges per landmark per round (the minimum RTT counts)\n"
       << "timeout_ms = " << c.location_timeout_ms << "\n"
+      << "miss_limit = " << c.location_miss_limit << "   # location-rounds-missed after this many unanswered rounds in a row\n"
+      << "max_age_s = " << c.location_max_age_s
+      << "    # key release at a site with landmarks needs a within proof this recent (0: 3 x attest_interval_s)\n"
       << "speed_km_per_ms = " << number(c.speed_km_per_ms) << "   # 299.792: light in vacuum, a bound no host can beat\n"
       << "landmark_clock_skew_s = " << c.landmark_clock_skew_s << "\n\n"
       << "[alerts]\n"

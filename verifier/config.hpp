@@ -17,6 +17,11 @@ struct verifier_config {
     unsigned threads = 4;
     std::uint64_t body_limit = 16u << 20;  // an attest request carries the host's new IMA entries
     unsigned read_timeout_ms = 10'000;
+    unsigned max_connections = 1024;
+    // [retention] days to keep resolved findings and superseded appraisals (0: forever); open findings and
+    // reports (the audit record) are never pruned
+    unsigned resolved_findings_days = 365;
+    unsigned appraisals_days = 90;  // open at once; more are closed at accept (custos_connections_refused_total)
 
     // [tls]
     std::filesystem::path tls_cert = "tls/server.pem";
@@ -40,6 +45,10 @@ struct verifier_config {
     unsigned attest_interval_s = 60;
     unsigned report_interval_s = 10;
     unsigned dark_after_intervals = 3;
+    // attestation-overdue after this many attest intervals without a valid challenged quote
+    unsigned overdue_after_intervals = 3;
+    // report-chain-gap when reports a round's quote claimed are still missing this long after; 0: 3 × report_interval_s
+    unsigned chain_gap_grace_s = 0;
     // [gpu]
     std::filesystem::path chip_table;     // empty: the chip table built into custos (policy/chips.toml)
     std::filesystem::path runtime_policy;  // [measurements] IMA allow-list; empty: IMA is replayed, not judged
@@ -56,6 +65,8 @@ struct verifier_config {
     // [location] delay-based location proofs against each site's landmarks
     unsigned location_samples = 5;          // exchanges per landmark per round; the minimum RTT counts
     unsigned location_timeout_ms = 2000;    // per exchange step
+    unsigned location_miss_limit = 3;       // location-rounds-missed after this many unanswered rounds in a row
+    unsigned location_max_age_s = 0;        // key release at a site with landmarks needs a `within` this recent; 0: 3 × attest_interval_s
     double speed_km_per_ms = 299.792;       // light in vacuum: a bound no host can beat
     unsigned landmark_clock_skew_s = 60;    // a statement's t_send must fall inside the round, give or take this
     // [alerts]

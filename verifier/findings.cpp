@@ -1,12 +1,15 @@
 #include "verifier/findings.hpp"
 
+#include <algorithm>
 #include <array>
 #include <utility>
 
 namespace custos::verifier {
 
 const char* rule_severity(std::string_view rule) noexcept {
-    static constexpr std::array<std::pair<std::string_view, const char*>, 38> table{{
+    static constexpr std::array<std::pair<std::string_view, const char*>, 40> table{{
+        {"location-rounds-missed", "violation"},
+        {"attestation-overdue", "violation"},
         {"quote-invalid", "violation"},
         {"nonce-mismatch", "violation"},
         {"pcr-changed", "violation"},
@@ -72,15 +75,19 @@ finding_record subject_finding(std::string rule, const std::string& host, std::s
 }
 
 result<void> raise_finding(store_tx& tx, finding_record f, std::vector<finding_record>& raised) {
-    finding_filter filter;
-    filter.host = f.host;  // "" for findings about a model, an entity or a country as a whole
-    filter.rule = f.rule;
-    filter.open_only = true;
-    CUSTOS_TRY(open, tx.list_findings(filter));
     // A host finding is the same when it says the same; one about a GPU or a model when it names the same one.
-    for (const auto& o : open) {
-        if (f.subject_kind == "host" ? o.detail == f.detail : o.subject_kind == f.subject_kind && o.subject == f.subject)
-            return {};
+    const bool about_host = f.subject_kind == "host";
+    CUSTOS_TRY(same, tx.find_open_finding(f.host, f.rule, f.subject_kind, f.subject,
+                                          about_host ? std::optional<std::string>(f.detail) : std::nullopt));
+    if (same) return tx.repeat_finding(same->id, f.time);
+    // A host cannot make the store grow without bound by varying what it sends (sequence numbers, model
+    // ids, …): past the cap, the newest open finding of the rule counts the repeat instead.
+    if (!f.host.empty()) {
+        CUSTOS_TRY(n, tx.count_open_rule(f.host, f.rule));
+        if (n >= max_open_findings_per_rule) {
+            CUSTOS_TRY(newest, tx.newest_open_finding(f.host, f.rule));
+            if (newest) return tx.repeat_finding(newest->id, f.time);
+        }
     }
     CUSTOS_TRY(id, tx.insert_finding(f));
     f.id = id;
@@ -97,18 +104,47 @@ std::string status_of(const std::vector<finding_record>& open_findings) {
     return warning ? "warning" : "affirming";
 }
 
+std::string status_of(const open_finding_counts& c) {
+    if (c.violations) return "contraindicated";
+    return c.warnings ? "warning" : "affirming";
+}
+
+std::int64_t attestation_due(const host_record& h, std::int64_t window_s) {
+    return std::max({h.last_quote_at, h.approved_at, h.enrolled_at}) + window_s;
+}
+
+result<bool> check_attestation_overdue(store_tx& tx, const host_record& h, std::int64_t now, std::int64_t window_s,
+                                       std::vector<finding_record>& raised) {
+    if (window_s <= 0 || h.state == "decommissioned" || now <= attestation_due(h, window_s)) return false;
+    const std::size_t before = raised.size();
+    CUSTOS_TRY_VOID(raise_finding(
+        tx,
+        host_finding("attestation-overdue", h.id,
+                     "no valid quote over a challenge from host \"" + h.id + "\" for more than " +
+                         std::to_string(window_s) +
+                         " s: reports alone do not vouch for a host; its boot state, agent and location are unknown "
+                         "until it answers a challenge again",
+                     now),
+        raised));
+    return raised.size() != before;
+}
+
 result<std::vector<finding_record>> refresh_status(store_tx& tx, host_record& h, std::int64_t now) {
+    CUSTOS_TRY(counts, tx.count_open_findings(h.id));
+    h.status = status_of(counts);
+    h.status_at = now;
+    // What the signed result lists; the status above is exact whatever this list leaves out.
     finding_filter filter;
     filter.host = h.id;
     filter.open_only = true;
-    CUSTOS_TRY(open, tx.list_findings(filter));
-    h.status = status_of(open);
-    h.status_at = now;
-    return open;
+    filter.limit = max_listed_findings;
+    return tx.list_findings(filter);
 }
 
 result<std::vector<finding_record>> refresh_status(store_tx& tx, host_record& h, std::int64_t now,
-                                                   std::vector<finding_record>& raised) {
+                                                   std::vector<finding_record>& raised, std::int64_t overdue_window_s) {
+    CUSTOS_TRY(overdue, check_attestation_overdue(tx, h, now, overdue_window_s, raised));
+    (void)overdue;
     CUSTOS_TRY(open, refresh_status(tx, h, now));
     if (h.status != "contraindicated") return open;
     CUSTOS_TRY(leases, tx.active_leases(h.id, now));

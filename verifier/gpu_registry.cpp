@@ -114,15 +114,23 @@ result<void> apply_inventory(step& st, std::uint64_t seq, const attest::report_e
             CUSTOS_TRY_VOID(st.resolve("gpu-missing", serial));
         } else {
             const std::string other = row->host_id;
-            const bool other_recent = now - row->last_seen <= st.ctx.duplicate_window_s;
-            if (row->prev_host == h.id && other_recent) {
-                // It moved from here to `other`, and this host still reports it: two hosts hold one serial.
-                const std::string d = "GPU serial " + serial + " is reported by host " + h.id + " and by host " + other +
-                                      " within " + std::to_string(st.ctx.duplicate_window_s) + " s: one of them is a clone";
+            // A finding against a host comes only from its own evidence. While the host the serial is
+            // registered on still lists it in its own recent inventory, this host's claim is the odd one
+            // out: a clone or a lie, and its finding alone (the other keeps its GPU, status and leases).
+            CUSTOS_TRY(other_inv, tx.get_host_inventory(other));
+            const bool other_holds = other_inv &&
+                                     std::binary_search(other_inv->serials.begin(), other_inv->serials.end(), serial) &&
+                                     now - other_inv->time <= st.ctx.duplicate_window_s;
+            if (other_holds) {
+                const std::string d = "GPU serial " + serial + " is reported by host " + h.id + " while host " + other +
+                                      ", where it is registered, still reports it (within " +
+                                      std::to_string(st.ctx.duplicate_window_s) + " s): the claim of host " + h.id +
+                                      " is a clone or a lie";
                 CUSTOS_TRY_VOID(st.raise_gpu("gpu-duplicated", h.id, serial, d));
-                CUSTOS_TRY_VOID(st.raise_gpu("gpu-duplicated", other, serial, d));
-                continue;  // the registry keeps it where it moved to
+                continue;  // the registry keeps it where it is
             }
+            // The registered host no longer lists it (its own report says so) or has gone quiet: it moved. What
+            // the other host lost is its own reports' to say (gpu-missing), or its silence's (host-dark).
             r.prev_host = other;
             r.host_id = h.id;
             r.moved_at = now;
@@ -134,11 +142,6 @@ result<void> apply_inventory(step& st, std::uint64_t seq, const attest::report_e
                                                  h.id + " without being approved here"));
             CUSTOS_TRY_VOID(st.resolve("gpu-added", serial));
             CUSTOS_TRY_VOID(st.resolve("gpu-missing", serial));  // it came back
-            CUSTOS_TRY(other_approved, tx.gpu_approvals(other));
-            if (std::binary_search(other_approved.begin(), other_approved.end(), serial))
-                CUSTOS_TRY_VOID(st.raise_gpu("gpu-missing", other, serial,
-                                             "approved GPU " + serial + " left host " + other +
-                                                 " without a release: it now reports from host " + h.id));
         }
         if (!row || row->host_id != r.host_id || row->chip != chip) st.out.fleet_changed = true;
         r.name = g->name;

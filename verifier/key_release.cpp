@@ -22,7 +22,8 @@ std::optional<std::string> standing_violation(const release_facts& f) {
         if (!x.open || x.severity != "violation") continue;
         const bool hit = x.host == h.id || (f.site && x.subject_kind == "site" && x.subject == f.site->id) ||
                          (x.subject_kind == "entity" && f.entity && x.subject == f.entity->id) ||
-                         (f.site && x.subject_kind == "country" && x.subject == f.site->country);
+                         (f.site && x.subject_kind == "country" && x.subject == f.site->country) ||
+                         (f.model && x.subject_kind == "model" && x.host.empty() && x.subject == f.model->id);
         if (!hit) continue;
         const bool own = x.host == h.id;
         if (!first || (own && first->host != h.id) || (own == (first->host == h.id) && x.id < first->id)) first = &x;
@@ -50,10 +51,25 @@ std::optional<std::string> release_denial(const release_facts& f) {
     if (f.now - f.latest->time > f.max_appraisal_age_s)
         return "host " + h.id + "'s latest appraisal is " + std::to_string(f.now - f.latest->time) + " s old (at most " +
                std::to_string(f.max_appraisal_age_s) + " s): attest again first";
+    // Only a round's quote over a fresh challenge shows the boot state, agent and location now; appraisal
+    // rows of other kinds (a location proof) never stand in for it.
+    if (f.now - h.last_quote_at > f.max_appraisal_age_s)
+        return "host " + h.id + "'s last challenged quote is " +
+               (h.last_quote_at ? std::to_string(f.now - h.last_quote_at) + " s old" : std::string("missing")) +
+               " (at most " + std::to_string(f.max_appraisal_age_s) + " s): attest again first";
     if (std::find(f.model_sites.begin(), f.model_sites.end(), h.site) == f.model_sites.end())
         return "model " + f.model->id + " is not approved for site " + h.site;
     if (!f.site) return "host " + h.id + "'s site " + h.site + " is not on record";
-    return standing_violation(f);
+    if (auto v = standing_violation(f)) return v;
+    if (f.location_required) {
+        if (!f.location) return "host " + h.id + " has not proved its location at site " + h.site + " yet";
+        if (f.location->verdict != "within")
+            return "host " + h.id + "'s latest location proof is " + f.location->verdict + ", not within site " + h.site;
+        if (f.now - f.location->time > f.max_location_age_s)
+            return "host " + h.id + "'s latest location proof is " + std::to_string(f.now - f.location->time) +
+                   " s old (at most " + std::to_string(f.max_location_age_s) + " s): answer a location round first";
+    }
+    return std::nullopt;
 }
 
 result<bytes> expected_bound_key_policy(const host_record& h) {

@@ -25,14 +25,22 @@ struct release_facts {
     std::vector<std::string> model_sites;    // sites the model is approved for
     std::optional<site_record> site;         // the host's site
     std::optional<entity_record> entity;     // the site's entity
-    std::vector<finding_record> open_findings;  // every open finding (the host's, and fleet-wide ones)
+    // Open violations that may concern the host. The verifier passes exactly the one the store's
+    // first_open_violation picks (the same order as the rule below), never a truncated list of all.
+    std::vector<finding_record> open_findings;
     std::int64_t now = 0;
     std::int64_t max_appraisal_age_s = 120;  // the latest appraisal must be at most this old
+    // At a site with landmarks the host must have proved it is there: a `within` proof at most
+    // max_location_age_s old.
+    bool location_required = false;
+    std::optional<host_location_record> location;
+    std::int64_t max_location_age_s = 180;
 };
 
 // Why the key must not be released (a sentence naming the failed condition), or nullopt: the host is
-// approved, its latest appraisal is affirming or warning and recent, the model exists and is approved
-// for the host's site, and no violation stands for the host, its site, its entity or its country.
+// approved, its latest appraisal is affirming or warning and recent, its last challenged quote is as
+// recent, the model exists and is approved for the host's site, its location is proved where its site has
+// landmarks, and no violation stands for the host, its site, its entity, its country or the model.
 std::optional<std::string> release_denial(const release_facts& f);
 
 // SHA-256 PolicyPCR digest over bound_key_pcrs with the host's appraised (golden) values; an error when

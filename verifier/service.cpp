@@ -15,6 +15,7 @@
 #include "verifier/alerts.hpp"
 #include "verifier/api_common.hpp"
 #include "verifier/api_fleet.hpp"
+#include "verifier/chain_integrity.hpp"
 #include "verifier/findings.hpp"
 
 namespace custos::verifier {
@@ -54,6 +55,15 @@ result<std::string> compute_metrics(store_tx& tx) {
     gauge("custos_gpus_by_host", "GPU serials registered to each host");
     for (const auto& [h, n] : per_host) line("custos_gpus_by_host", "host", h, static_cast<double>(n));
     return out;
+}
+
+std::string connection_metrics(const net::connection_stats& s) {
+    return "# HELP custos_connections_open HTTPS connections open now\n# TYPE custos_connections_open gauge\n"
+           "custos_connections_open " + std::to_string(s.open) +
+           "\n# HELP custos_connections_refused_total connections closed at accept because max_connections were open\n"
+           "# TYPE custos_connections_refused_total counter\ncustos_connections_refused_total " + std::to_string(s.refused) +
+           "\n# HELP custos_accept_errors_total accept() failures, each followed by a back-off\n"
+           "# TYPE custos_accept_errors_total counter\ncustos_accept_errors_total " + std::to_string(s.accept_errors) + "\n";
 }
 
 // Whether a request that succeeded may have changed what the policy engine reads: every write except
@@ -162,6 +172,7 @@ result<void> service::start() {
     o.body_limit = c.body_limit;
     o.read_timeout = std::chrono::milliseconds(c.read_timeout_ms);
     o.threads = c.threads;
+    o.max_connections = c.max_connections;
     service_context& ctx = *ctx_;
     o.observer = [&ctx](const std::string& route, unsigned status, std::chrono::nanoseconds took) {
         ctx.stats.observe_request(route, status, took);
@@ -179,7 +190,7 @@ result<void> service::start() {
     register_policy_routes(*server_, *ctx_);
     register_location_routes(*server_, *ctx_);
     server_->route("GET", "/metrics", net::auth::client_cert,
-                   [&ctx](const net::http_request&, const net::request_context& rc) {
+                   [&ctx, srv = server_.get()](const net::http_request&, const net::request_context& rc) {
                        if (auto deny = require_operator(rc)) return *deny;
                        std::map<std::string, std::uint64_t> by_state;
                        auto tx = ctx.db->begin();
@@ -197,6 +208,7 @@ result<void> service::start() {
                        auto extra = compute_metrics(**tx);
                        if (!extra) return error_reply(extra.err());
                        text += *extra;
+                       text += connection_metrics(srv->stats());
                        return net::http_response{200, "text/plain; version=0.0.4", text};
                    });
     CUSTOS_TRY_VOID(server_->listen(listen_host_, listen_port_));
@@ -224,13 +236,41 @@ void service::stop() {
 
 void service::dark_loop() {
     const auto period = std::chrono::seconds(std::max(1u, std::min(5u, ctx_->cfg.report_interval_s)));
+    std::int64_t last_prune = 0;
     std::unique_lock lock(mu_);
     while (!cv_.wait_for(lock, period, [this] { return stopping_; })) {
         lock.unlock();
         if (auto r = check_dark_hosts(*ctx_, unix_now()); !r) spdlog::error("host-dark check: {}", r.err().message);
         if (auto r = sweep_policy(*ctx_, unix_now()); !r) spdlog::error("policy sweep: {}", r.err().message);
+        if (const auto now = unix_now(); now - last_prune >= 300) {
+            last_prune = now;
+            if (auto r = prune_retention(*ctx_, now); !r) spdlog::error("retention: {}", r.err().message);
+        }
         lock.lock();
     }
+}
+
+result<std::size_t> prune_retention(service_context& ctx, std::int64_t now) {
+    constexpr std::size_t batch = 10'000;  // short transactions: requests wait for the writer lock
+    constexpr std::int64_t day = 86'400;
+    std::size_t total = 0;
+    for (;;) {
+        CUSTOS_TRY(tx, ctx.db->begin());
+        std::size_t n = 0;
+        if (ctx.cfg.resolved_findings_days) {
+            CUSTOS_TRY(f, tx->prune_resolved_findings(now - ctx.cfg.resolved_findings_days * day, batch));
+            n += f;
+        }
+        if (ctx.cfg.appraisals_days) {
+            CUSTOS_TRY(a, tx->prune_appraisals(now - ctx.cfg.appraisals_days * day, batch));
+            n += a;
+        }
+        CUSTOS_TRY_VOID(tx->commit());
+        total += n;
+        if (n < batch) break;
+    }
+    if (total) spdlog::info("retention: {} resolved findings and superseded appraisals pruned", total);
+    return total;
 }
 
 result<std::vector<finding_record>> check_dark_hosts(service_context& ctx, std::int64_t now) {
@@ -240,18 +280,25 @@ result<std::vector<finding_record>> check_dark_hosts(service_context& ctx, std::
     CUSTOS_TRY(hosts, tx->list_hosts());
     for (auto& h : hosts) {
         if (h.state == "decommissioned") continue;
-        const std::int64_t since = h.last_seen ? h.last_seen : h.enrolled_at;
-        if (now - since <= limit) continue;
         const std::size_t before = raised.size();
-        CUSTOS_TRY_VOID(raise_finding(
-            *tx,
-            host_finding("host-dark", h.id,
-                         "no valid evidence from host \"" + h.id + "\" for more than " + std::to_string(limit) +
-                             " s (" + std::to_string(ctx.cfg.dark_after_intervals) +
-                             " report intervals): the host is down, cut off, or its agent was stopped",
-                         now),
-            raised));
-        if (raised.size() != before) {
+        const std::int64_t since = h.last_seen ? h.last_seen : h.enrolled_at;
+        if (now - since > limit)
+            CUSTOS_TRY_VOID(raise_finding(
+                *tx,
+                host_finding("host-dark", h.id,
+                             "no valid evidence from host \"" + h.id + "\" for more than " + std::to_string(limit) +
+                                 " s (" + std::to_string(ctx.cfg.dark_after_intervals) +
+                                 " report intervals): the host is down, cut off, or its agent was stopped",
+                             now),
+                raised));
+        // Silence on challenges, whatever reports arrive, and reports a quote claimed that never came.
+        CUSTOS_TRY(late, check_attestation_overdue(*tx, h, now, ctx.overdue_window_s(), raised));
+        (void)late;
+        if (auto gap = chain_gap_due(h, now, ctx.chain_gap_grace_s()))
+            CUSTOS_TRY_VOID(raise_finding(*tx, host_finding(gap->rule, h.id, gap->detail, now), raised));
+        const bool missed = h.location_due_at != 0 && h.location_due_at < now;
+        if (missed) CUSTOS_TRY_VOID(location_round_missed(ctx, *tx, h, now, raised));
+        if (raised.size() != before || missed) {
             CUSTOS_TRY(open, refresh_status(*tx, h, now, raised));
             (void)open;
             CUSTOS_TRY_VOID(tx->put_host(h));

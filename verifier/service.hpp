@@ -56,6 +56,17 @@ struct service_context {
     std::atomic<std::uint64_t> policy_generation{0};
 
     ~service_context();
+    // attestation-overdue after this long without a valid challenged quote.
+    std::int64_t overdue_window_s() const {
+        return static_cast<std::int64_t>(cfg.overdue_after_intervals) * cfg.attest_interval_s;
+    }
+    // report-chain-gap when reports a round's quote claimed are missing this long.
+    std::int64_t chain_gap_grace_s() const {
+        return cfg.chain_gap_grace_s ? cfg.chain_gap_grace_s : 3 * static_cast<std::int64_t>(cfg.report_interval_s);
+    }
+    std::int64_t location_max_age_s() const {
+        return cfg.location_max_age_s ? cfg.location_max_age_s : 3 * static_cast<std::int64_t>(cfg.attest_interval_s);
+    }
     std::int64_t duplicate_window_s() const {
         return cfg.duplicate_window_s ? cfg.duplicate_window_s : 2 * static_cast<std::int64_t>(cfg.report_interval_s);
     }
@@ -83,8 +94,13 @@ net::http_response finish_appraisal(service_context& ctx, std::unique_ptr<store_
                                     boost::json::object extra);
 // A location round for an approved host whose site has landmarks (std::nullopt otherwise): the round nonce
 // is stored (single use, like a challenge) and the object is what the attest answer carries as "location".
-result<std::optional<boost::json::object>> open_location_round(service_context& ctx, store_tx& tx, const host_record& h,
-                                                               std::int64_t now);
+// The host owes an answer until the round expires (h.location_due_at); a round still owed is a miss first.
+result<std::optional<boost::json::object>> open_location_round(service_context& ctx, store_tx& tx, host_record& h,
+                                                               std::int64_t now, std::vector<finding_record>& raised);
+// An owed location round that expired unanswered: location-unproven (warning), and location-rounds-missed
+// (violation) once miss_limit rounds in a row went unanswered. Updates h (caller stores it).
+result<void> location_round_missed(service_context& ctx, store_tx& tx, host_record& h, std::int64_t now,
+                                   std::vector<finding_record>& raised);
 
 // The policy engine over the fleet inside `tx` (policy_appraisal.hpp); every host whose findings changed has
 // its status refreshed and stored, except `self` (the host the caller is appraising and will store itself).
@@ -97,8 +113,13 @@ result<void> appraise_policy(service_context& ctx, store_tx& tx, std::int64_t no
 // backstop for what changes with time alone (a lease lapsing) or outside this process.
 result<std::vector<finding_record>> sweep_policy(service_context& ctx, std::int64_t now);
 
-// The host-dark rule over every host at `now`; returns the findings it raised (already committed).
+// The sweep over every live host at `now`: host-dark (no evidence at all), attestation-overdue (no challenged
+// quote) and report-chain-gap (reports a quote claimed that never came); returns what it raised (committed).
 result<std::vector<finding_record>> check_dark_hosts(service_context& ctx, std::int64_t now);
+// Retention ([retention]): resolved findings and superseded appraisals past their days, in short
+// transactions; open findings, each host's latest appraisal and reports are never pruned. From the watcher
+// every 5 minutes; returns how many rows went.
+result<std::size_t> prune_retention(service_context& ctx, std::int64_t now);
 
 class service {
 public:

@@ -130,14 +130,18 @@ result<std::optional<host_location_record>> location_tx::get_host_location(const
 }
 
 result<void> location_tx::put_host_measurements(const host_measurement_record& r) {
-    CUSTOS_TRY(s, s_.prepare("INSERT INTO host_measurements (host_id, ima_count, ima_pcrs, boot_reference, updated_at) "
-                             "VALUES (?, ?, ?, ?, ?) ON CONFLICT (host_id) DO UPDATE SET ima_count = excluded.ima_count, "
-                             "ima_pcrs = excluded.ima_pcrs, boot_reference = excluded.boot_reference, updated_at = excluded.updated_at"));
-    return s.text(r.host_id).u64(r.ima_count).text(r.ima_pcrs).text(r.boot_reference).i64(r.updated_at).run("storing a host's measurement state");
+    CUSTOS_TRY(s, s_.prepare("INSERT INTO host_measurements (host_id, ima_count, ima_pcrs, boot_reference, updated_at, "
+                             "have_reset, reset_count) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (host_id) DO UPDATE SET "
+                             "ima_count = excluded.ima_count, ima_pcrs = excluded.ima_pcrs, boot_reference = "
+                             "excluded.boot_reference, updated_at = excluded.updated_at, have_reset = excluded.have_reset, "
+                             "reset_count = excluded.reset_count"));
+    return s.text(r.host_id).u64(r.ima_count).text(r.ima_pcrs).text(r.boot_reference).i64(r.updated_at).i64(r.have_reset)
+        .i64(r.reset_count).run("storing a host's measurement state");
 }
 
 result<std::optional<host_measurement_record>> location_tx::get_host_measurements(const std::string& host_id) {
-    CUSTOS_TRY(s, s_.prepare("SELECT host_id, ima_count, ima_pcrs, boot_reference, updated_at FROM host_measurements WHERE host_id = ?"));
+    CUSTOS_TRY(s, s_.prepare("SELECT host_id, ima_count, ima_pcrs, boot_reference, updated_at, have_reset, reset_count "
+                             "FROM host_measurements WHERE host_id = ?"));
     s.text(host_id);
     CUSTOS_TRY(row, s.step("reading a host's measurement state"));
     if (!row) return std::optional<host_measurement_record>{};
@@ -147,6 +151,8 @@ result<std::optional<host_measurement_record>> location_tx::get_host_measurement
     r.ima_pcrs = s.col_text(2);
     r.boot_reference = s.col_text(3);
     r.updated_at = s.col_i64(4);
+    r.have_reset = s.col_i64(5) != 0;
+    r.reset_count = static_cast<std::uint32_t>(s.col_i64(6));
     return std::optional<host_measurement_record>(std::move(r));
 }
 

@@ -11,6 +11,8 @@
 
 #include "verifier/sqlite_fleet.hpp"
 #include "verifier/sqlite_location.hpp"
+#include "verifier/sqlite_integrity.hpp"
+#include "verifier/sqlite_integrity.hpp"
 #include "verifier/sqlite_stmt.hpp"
 #include "verifier/store.hpp"
 
@@ -126,13 +128,14 @@ CREATE INDEX appraisals_host ON appraisals (host_id, time);
     sqlite::fleet_migration_v2,
     sqlite::location_migration_v3,
     sqlite::measurements_migration_v4,
+    sqlite::integrity_migration_v5,
 };
 constexpr int latest_version = static_cast<int>(std::size(migrations));
 
 const char* const host_columns =
     "id, state, site, ek_cert, ek_spki, ek_sha256, ak_public, ak_name, cert_sha256, enrolled_at, approved_at, "
     "last_seen, golden_pcrs, golden_from_operator, have_clock, clock, reset_count, restart_count, chain_seq, "
-    "chain_hash, status, status_at";
+    "chain_hash, status, status_at, last_quote_at, quoted_head_seq, quoted_head_at, location_due_at, location_misses";
 
 host_record read_host(const stmt& s) {
     host_record h;
@@ -158,26 +161,16 @@ host_record read_host(const stmt& s) {
     h.chain_hash = s.col_blob(19);
     h.status = s.col_text(20);
     h.status_at = s.col_i64(21);
+    h.last_quote_at = s.col_i64(22);
+    h.quoted_head_seq = static_cast<std::uint64_t>(s.col_i64(23));
+    h.quoted_head_at = s.col_i64(24);
+    h.location_due_at = s.col_i64(25);
+    h.location_misses = static_cast<std::uint32_t>(s.col_i64(26));
     return h;
 }
 
-const char* const finding_columns = "id, rule, severity, subject_kind, subject, host, time, detail, open, resolved_at, ref";
-
-finding_record read_finding(const stmt& s) {
-    finding_record f;
-    f.id = s.col_i64(0);
-    f.rule = s.col_text(1);
-    f.severity = s.col_text(2);
-    f.subject_kind = s.col_text(3);
-    f.subject = s.col_text(4);
-    f.host = s.col_text(5);
-    f.time = s.col_i64(6);
-    f.detail = s.col_text(7);
-    f.open = s.col_i64(8) != 0;
-    f.resolved_at = s.col_i64(9);
-    f.ref = s.col_text(10);
-    return f;
-}
+using sqlite::finding_columns;
+using sqlite::read_finding;
 
 class sqlite_store final : public store, public sqlite::statements {
 public:
@@ -243,7 +236,7 @@ private:
 
 class sqlite_tx final : public store_tx {
 public:
-    sqlite_tx(sqlite_store& s, std::unique_lock<std::mutex> lock) : s_(s), lock_(std::move(lock)), fleet_(s), loc_(s) {}
+    sqlite_tx(sqlite_store& s, std::unique_lock<std::mutex> lock) : s_(s), lock_(std::move(lock)), fleet_(s), loc_(s), integ_(s) {}
     ~sqlite_tx() override {
         if (!done_) (void)exec(s_.db(), "ROLLBACK", "rollback");
     }
@@ -304,7 +297,8 @@ public:
         return std::optional<host_record>(read_host(s));
     }
     result<std::optional<host_record>> get_host_by_ek(const std::string& ek_sha256) override {
-        CUSTOS_TRY(s, s_.prepare(std::string("SELECT ") + host_columns + " FROM hosts WHERE ek_sha256 = ? ORDER BY id LIMIT 1"));
+        CUSTOS_TRY(s, s_.prepare(std::string("SELECT ") + host_columns + " FROM hosts WHERE ek_sha256 = ? "
+                                 "ORDER BY CASE WHEN state = 'decommissioned' THEN 1 ELSE 0 END, id LIMIT 1"));
         s.text(ek_sha256);
         CUSTOS_TRY(row, s.step("reading a host by EK"));
         if (!row) return std::optional<host_record>{};
@@ -312,7 +306,7 @@ public:
     }
     result<void> put_host(const host_record& h) override {
         CUSTOS_TRY(s, s_.prepare(std::string("INSERT INTO hosts (") + host_columns +
-                                 ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                                 ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                                  "ON CONFLICT (id) DO UPDATE SET state = excluded.state, site = excluded.site, "
                                  "ek_cert = excluded.ek_cert, ek_spki = excluded.ek_spki, ek_sha256 = excluded.ek_sha256, "
                                  "ak_public = excluded.ak_public, ak_name = excluded.ak_name, "
@@ -322,12 +316,16 @@ public:
                                  "have_clock = excluded.have_clock, clock = excluded.clock, "
                                  "reset_count = excluded.reset_count, restart_count = excluded.restart_count, "
                                  "chain_seq = excluded.chain_seq, chain_hash = excluded.chain_hash, "
-                                 "status = excluded.status, status_at = excluded.status_at"));
+                                 "status = excluded.status, status_at = excluded.status_at, "
+                                 "last_quote_at = excluded.last_quote_at, quoted_head_seq = excluded.quoted_head_seq, "
+                                 "quoted_head_at = excluded.quoted_head_at, location_due_at = excluded.location_due_at, "
+                                 "location_misses = excluded.location_misses"));
         return s.text(h.id).text(h.state).text(h.site).blob(h.ek_cert).blob(h.ek_spki).text(h.ek_sha256)
             .blob(h.ak_public).text(h.ak_name).text(h.cert_sha256).i64(h.enrolled_at).i64(h.approved_at)
             .i64(h.last_seen).text(h.golden_pcrs).i64(h.golden_from_operator).i64(h.have_clock).u64(h.clock)
             .i64(h.reset_count).i64(h.restart_count).u64(h.chain_seq).blob(h.chain_hash).text(h.status)
-            .i64(h.status_at).run("storing a host");
+            .i64(h.status_at).i64(h.last_quote_at).u64(h.quoted_head_seq).i64(h.quoted_head_at).i64(h.location_due_at)
+            .i64(h.location_misses).run("storing a host");
     }
     result<void> update_host_progress(const std::string& id, std::uint64_t chain_seq, byte_view chain_hash,
                                       std::int64_t last_seen) override {
@@ -367,15 +365,39 @@ public:
         return s.i64(now).run("purging challenges");
     }
 
-    result<void> bind_report_key(const std::string& host_id, byte_view key, std::int64_t bound_at) override {
-        CUSTOS_TRY(s, s_.prepare("INSERT INTO report_keys (host_id, report_key, bound_at) VALUES (?, ?, ?) "
-                                 "ON CONFLICT (host_id, report_key) DO NOTHING"));
-        return s.text(host_id).blob(key).i64(bound_at).run("binding a report key");
+    // Report keys and exact finding questions: sqlite_integrity.cpp.
+    result<void> bind_report_key(const std::string& h, const report_key_record& k) override { return integ_.bind_report_key(h, k); }
+    result<std::optional<report_key_record>> get_report_key(const std::string& h, byte_view key) override {
+        return integ_.get_report_key(h, key);
     }
-    result<bool> report_key_bound(const std::string& host_id, byte_view key) override {
-        CUSTOS_TRY(s, s_.prepare("SELECT 1 FROM report_keys WHERE host_id = ? AND report_key = ?"));
-        s.text(host_id).blob(key);
-        return s.step("looking up a report key");
+    result<std::vector<report_key_record>> list_report_keys(const std::string& h) override { return integ_.list_report_keys(h); }
+    result<std::size_t> retire_report_keys(const std::string& h, byte_view keep, std::uint64_t until, std::int64_t now,
+                                           const std::string& reason) override {
+        return integ_.retire_report_keys(h, keep, until, now, reason);
+    }
+    result<void> retire_report_key(const std::string& h, byte_view key, std::uint64_t until, std::int64_t now,
+                                   const std::string& reason) override {
+        return integ_.retire_report_key(h, key, until, now, reason);
+    }
+    result<open_finding_counts> count_open_findings(const std::string& h) override { return integ_.count_open_findings(h); }
+    result<std::optional<finding_record>> find_open_finding(const std::string& h, const std::string& rule, const std::string& kind,
+                                                            const std::string& subject,
+                                                            const std::optional<std::string>& detail) override {
+        return integ_.find_open_finding(h, rule, kind, subject, detail);
+    }
+    result<std::uint64_t> count_open_rule(const std::string& h, const std::string& rule) override { return integ_.count_open_rule(h, rule); }
+    result<std::optional<finding_record>> newest_open_finding(const std::string& h, const std::string& rule) override {
+        return integ_.newest_open_finding(h, rule);
+    }
+    result<void> repeat_finding(std::int64_t id, std::int64_t now) override { return integ_.repeat_finding(id, now); }
+    result<std::optional<finding_record>> first_open_violation(const violation_scope& v) override {
+        return integ_.first_open_violation(v);
+    }
+    result<std::size_t> prune_resolved_findings(std::int64_t before, std::size_t limit) override {
+        return integ_.prune_resolved_findings(before, limit);
+    }
+    result<std::size_t> prune_appraisals(std::int64_t before, std::size_t limit) override {
+        return integ_.prune_appraisals(before, limit);
     }
 
     result<void> unbind_report_keys(const std::string& host_id) override {
@@ -415,9 +437,10 @@ public:
 
     result<std::int64_t> insert_finding(const finding_record& f) override {
         CUSTOS_TRY(s, s_.prepare("INSERT INTO findings (rule, severity, subject_kind, subject, host, time, detail, open, "
-                                 "resolved_at, ref) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+                                 "resolved_at, ref, repeats, last_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
         CUSTOS_TRY_VOID(s.text(f.rule).text(f.severity).text(f.subject_kind).text(f.subject).text(f.host).i64(f.time)
-                            .text(f.detail).i64(f.open).i64(f.resolved_at).text(f.ref).run("storing a finding"));
+                            .text(f.detail).i64(f.open).i64(f.resolved_at).text(f.ref).u64(f.repeats)
+                            .i64(f.last_at ? f.last_at : f.time).run("storing a finding"));
         return static_cast<std::int64_t>(sqlite3_last_insert_rowid(s_.db()));
     }
     result<std::vector<finding_record>> list_findings(const finding_filter& f) override {
@@ -589,6 +612,7 @@ private:
     std::unique_lock<std::mutex> lock_;
     sqlite::fleet_tx fleet_;
     sqlite::location_tx loc_;
+    sqlite::integrity_tx integ_;
     bool done_ = false;
 };
 

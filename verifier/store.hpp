@@ -64,6 +64,33 @@ struct host_record {
     bytes chain_hash = bytes(32, 0);
     std::string status = "unknown";  // latest appraisal: affirming, warning, contraindicated, unknown
     std::int64_t status_at = 0;
+    // The last valid quote over a nonce this verifier issued for an attestation round (schema version 5):
+    // reports and key bindings never move it, so a host that only reports is seen to stop attesting.
+    std::int64_t last_quote_at = 0;
+    // The highest report-chain head a round's quoted evidence claimed beyond the stored chain, and when it
+    // was first claimed (0: none pending): reports the host holds back past a grace period are a gap.
+    std::uint64_t quoted_head_seq = 0;
+    std::int64_t quoted_head_at = 0;
+    // The location round the host owes an answer to (when it expires; 0: none) and how many rounds in a
+    // row it left unanswered.
+    std::int64_t location_due_at = 0;
+    std::uint32_t location_misses = 0;
+};
+
+// A report key and the part of its host's report chain it may sign (schema version 5). A key is bound by
+// a quote over a verifier nonce; a newer binding retires it at the sequence number where the new key
+// starts, and a round of a later boot retires a key bound in an earlier one.
+inline constexpr std::uint64_t report_key_open = static_cast<std::uint64_t>(INT64_MAX);
+struct report_key_record {
+    bytes key;                                // Ed25519 public key, 32 bytes
+    std::int64_t bound_at = 0;
+    std::uint32_t reset_count = 0;            // the TPM resetCount of the quote that bound it
+    std::uint64_t from_seq = 1;               // the first report it may sign
+    std::uint64_t until_seq = report_key_open;  // the last one (report_key_open while it is current)
+    std::int64_t retired_at = 0;              // 0 while current
+    std::string retire_reason;
+    bool current() const { return until_seq == report_key_open; }
+    bool covers(std::uint64_t seq) const { return seq >= from_seq && seq <= until_seq; }
 };
 
 struct report_record {
@@ -90,6 +117,20 @@ struct finding_record {
     // Tells apart open findings of one rule about one subject (policy rules: e.g. the country of a
     // uveu-tier2-country-share finding); empty for most.
     std::string ref;
+    // A finding raised again while open is not stored again: its count and time of the last raise grow
+    // (schema version 5), so repeated refusals or forgeries cost one row.
+    std::uint64_t repeats = 0;
+    std::int64_t last_at = 0;
+};
+
+// Exact counts of a host's open findings by severity: what its status is computed from.
+struct open_finding_counts {
+    std::uint64_t violations = 0, warnings = 0, infos = 0;
+};
+
+// What an open violation must be about to stand in the way of a host (key release, renewal).
+struct violation_scope {
+    std::string host, site, entity, country, model;  // empty: not asked about
 };
 
 struct finding_filter {
@@ -210,6 +251,10 @@ struct host_measurement_record {
     std::string ima_pcrs;         // their replay, attest::pcr_banks_to_json; empty: none yet
     std::string boot_reference;   // attest::boot_reference_to_json, captured at approval; empty: none
     std::int64_t updated_at = 0;
+    // The TPM boot the IMA state belongs to (schema version 5): a quote of another resetCount starts the
+    // list again, whatever the host's clock record says.
+    bool have_reset = false;
+    std::uint32_t reset_count = 0;
 };
 
 // One transaction. Destroying it without commit() rolls back. Not thread-safe; one per request.
@@ -226,6 +271,7 @@ public:
     virtual result<void> delete_pending(const std::string& id) = 0;
 
     virtual result<std::optional<host_record>> get_host(const std::string& id) = 0;
+    // The live host with this EK (at most one: the schema makes it unique), else a decommissioned one.
     virtual result<std::optional<host_record>> get_host_by_ek(const std::string& ek_sha256) = 0;
     virtual result<void> put_host(const host_record& h) = 0;  // insert or replace every field
     virtual result<std::vector<host_record>> list_hosts() = 0;  // ordered by id
@@ -239,9 +285,16 @@ public:
     virtual result<std::optional<challenge>> take_challenge(byte_view nonce) = 0;
     virtual result<void> purge_challenges(std::int64_t now) = 0;  // drops expired ones
 
-    // Report keys bound to a host by a quote. A key already bound is not an error (idempotent).
-    virtual result<void> bind_report_key(const std::string& host_id, byte_view key, std::int64_t bound_at) = 0;
-    virtual result<bool> report_key_bound(const std::string& host_id, byte_view key) = 0;
+    // Report keys bound to a host by a quote. A key already bound is left as it is (idempotent).
+    virtual result<void> bind_report_key(const std::string& host_id, const report_key_record& k) = 0;
+    virtual result<std::optional<report_key_record>> get_report_key(const std::string& host_id, byte_view key) = 0;
+    virtual result<std::vector<report_key_record>> list_report_keys(const std::string& host_id) = 0;  // by from_seq
+    // Ends the window of every current key of the host other than `keep` at `until_seq`; returns how many.
+    virtual result<std::size_t> retire_report_keys(const std::string& host_id, byte_view keep, std::uint64_t until_seq,
+                                                   std::int64_t now, const std::string& reason) = 0;
+    // The same for one key.
+    virtual result<void> retire_report_key(const std::string& host_id, byte_view key, std::uint64_t until_seq,
+                                           std::int64_t now, const std::string& reason) = 0;
     // At re-enrollment: keys bound by quotes of the previous AK no longer count.
     virtual result<void> unbind_report_keys(const std::string& host_id) = 0;
 
@@ -251,6 +304,22 @@ public:
     virtual result<void> delete_reports(const std::string& host_id) = 0;  // at re-enrollment
 
     virtual result<std::int64_t> insert_finding(const finding_record& f) = 0;  // returns the id
+    // Exact questions (never a scan of the newest N): the counts a host's status comes from, the open
+    // finding a new one would repeat, how many of one rule a host has open, and the violation standing in
+    // a host's way (its own first, then the oldest about its site, entity, country or the model).
+    virtual result<open_finding_counts> count_open_findings(const std::string& host_id) = 0;
+    virtual result<std::optional<finding_record>> find_open_finding(const std::string& host, const std::string& rule,
+                                                                    const std::string& subject_kind,
+                                                                    const std::string& subject,
+                                                                    const std::optional<std::string>& detail) = 0;
+    virtual result<std::uint64_t> count_open_rule(const std::string& host, const std::string& rule) = 0;
+    virtual result<std::optional<finding_record>> newest_open_finding(const std::string& host, const std::string& rule) = 0;
+    virtual result<void> repeat_finding(std::int64_t id, std::int64_t now) = 0;
+    virtual result<std::optional<finding_record>> first_open_violation(const violation_scope& scope) = 0;
+    // Retention: deletes up to `limit` findings resolved before `before` (open ones are never pruned) and
+    // up to `limit` appraisals older than `before` that are not their host's latest; returns how many.
+    virtual result<std::size_t> prune_resolved_findings(std::int64_t before, std::size_t limit) = 0;
+    virtual result<std::size_t> prune_appraisals(std::int64_t before, std::size_t limit) = 0;
     virtual result<std::vector<finding_record>> list_findings(const finding_filter& f) = 0;
     // Closes the host's open findings (of `rule` when given); returns how many were closed.
     virtual result<std::size_t> resolve_findings(const std::string& host_id, const std::optional<std::string>& rule,

@@ -104,13 +104,45 @@ TEST(WireQualification, MatchesTheDocumentedConstructions) {
     cat.insert(cat.end(), inner, inner + 32);
     SHA256(cat.data(), cat.size(), outer);
     EXPECT_EQ(evidence_qualification(nonce, evidence), bytes(outer, outer + 32));
-    const std::string tag = "custos-report-key-v1";
+    const std::string tag = "custos-report-key-v2";
     bytes kb(tag.begin(), tag.end());
+    kb.insert(kb.end(), nonce.begin(), nonce.end());
     kb.insert(kb.end(), key.begin(), key.end());
+    for (unsigned char b : {0, 0, 0, 0, 0, 0, 0x01, 0x02}) kb.push_back(b);  // prev_seq 258, big-endian
     kb.insert(kb.end(), prev.begin(), prev.end());
     SHA256(kb.data(), kb.size(), outer);
-    EXPECT_EQ(report_key_qualification(key, prev), bytes(outer, outer + 32));
-    EXPECT_NE(report_key_qualification(key, prev), report_key_qualification(prev, key));
+    EXPECT_EQ(report_key_qualification(nonce, key, 258, prev), bytes(outer, outer + 32));
+    EXPECT_NE(report_key_qualification(nonce, key, 258, prev), report_key_qualification(nonce, prev, 258, key));
+    EXPECT_NE(report_key_qualification(nonce, key, 258, prev), report_key_qualification(nonce, key, 259, prev));
+    EXPECT_NE(report_key_qualification(nonce, key, 258, prev), report_key_qualification(key, key, 258, prev));
+}
+
+// fuzz_evidence found it: an ext nested eleven objects deep parsed, was re-encoded as {} and no longer
+// matched. Whatever parses must survive encode → parse unchanged; deeper is refused with a reason.
+TEST(WireEvidence, AnExtThatParsesSurvivesItsOwnEncodingAndADeeperOneIsRefused) {
+    auto with_depth = [](int depth) {
+        std::string ext;
+        for (int i = 0; i < depth; ++i) ext += R"({"a":)";
+        ext += "1";
+        for (int i = 0; i < depth; ++i) ext += "}";
+        const std::string text = R"({"v":1,"host":"h1","time":5,"report_key":")" + std::string(43, 'A') +
+                                 R"(=","report_head":{"seq":0,"hash":")" + std::string(64, '0') + R"("},"ext":)" + ext + "}";
+        return parse_evidence(as_bytes(text));
+    };
+    int deepest = 0;
+    for (int depth = 1; depth <= 15; ++depth) {
+        auto e = with_depth(depth);
+        if (!e) {
+            EXPECT_NE(e.err().message.find("ext"), std::string::npos) << e.err().message;
+            continue;
+        }
+        deepest = depth;
+        auto again = parse_evidence(encode_evidence(*e));
+        ASSERT_TRUE(again.ok()) << depth << ": " << again.err().message;
+        EXPECT_EQ(again->ext, e->ext) << depth;
+    }
+    EXPECT_GE(deepest, 8);
+    EXPECT_LT(deepest, 15);
 }
 
 TEST(WireEvidence, RoundTripsAndRefusesBadHeads) {

@@ -288,8 +288,12 @@ TEST_F(AttestationLoop, ReportsSignedWithAnUnboundKeyAreRejected) {
     ASSERT_EQ(fs.size(), 1u);
     EXPECT_EQ(fs[0].rule, "report-signature-invalid");
     EXPECT_NE(fs[0].detail.find("no quote of this host has bound"), std::string::npos);
-    // host-b cannot post host-a's (bound) reports either.
+    // host-b cannot post host-a's (bound) reports either. The binding is the one the agent spools ahead of
+    // r1: its key signs from report 1 on.
+    const bytes head1 = a_->head_hash();
+    a_->set_head(0, bytes(32, 0));
     ASSERT_EQ(a_->bind_key(), 200u);
+    a_->set_head(1, head1);
     EXPECT_EQ(b_->send_reports({r1}), (std::vector<std::string>{"rejected"}));
     EXPECT_EQ(v_->findings("host-b", "report-signature-invalid").size(), 1u);
     EXPECT_EQ(a_->send_reports({r1}), (std::vector<std::string>{"accepted"}));
@@ -297,7 +301,10 @@ TEST_F(AttestationLoop, ReportsSignedWithAnUnboundKeyAreRejected) {
     ASSERT_EQ(a_->enroll(*v_, v_->token("host-a")), 200u);
     auto r2 = a_->make_report();
     EXPECT_EQ(a_->send_reports({r2}), (std::vector<std::string>{"rejected"}));
+    const bytes head2 = a_->head_hash();
+    a_->set_head(1, head1);
     ASSERT_EQ(a_->bind_key(), 200u);
+    a_->set_head(2, head2);
     EXPECT_EQ(a_->send_reports({r2}), (std::vector<std::string>{"accepted"}));
 }
 
@@ -306,9 +313,12 @@ TEST_F(AttestationLoop, ABindingQuoteOverAnotherKeyIsQuoteInvalid) {
     // Post a binding for a key the quote does not cover: take host-a's valid binding body, swap the key.
     std::string body;
     json::object o;
+    const bytes nonce = a_->challenge();
     o["report_key"] = to_base64(bytes(32, 9));
+    o["prev_seq"] = 0;
     o["prev_hash"] = to_hex(bytes(32, 0));
-    o["quote"] = a_->quote(attest::report_key_qualification(a_->report_key(), bytes(32, 0)));
+    o["nonce"] = to_base64(nonce);
+    o["quote"] = a_->quote(attest::report_key_qualification(nonce, a_->report_key(), 0, bytes(32, 0)));
     unsigned st = 0;
     body = post(a_->client(), "/v1/report-key", json::serialize(o), &st);
     EXPECT_EQ(st, 422u) << body;

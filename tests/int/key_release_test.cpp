@@ -9,6 +9,7 @@
 #include "attest/bound_key.hpp"
 #include "attest/report_ext.hpp"
 #include "tests/int/verifier_harness.hpp"
+#include "verifier/findings.hpp"
 #include "weights/sealed.hpp"
 #include "weights/sealed_open.hpp"
 
@@ -138,8 +139,8 @@ TEST_F(KeyRelease, UnapprovedHostSiteOrModelIsDeniedWithAFinding) {
     EXPECT_EQ(st, 403u);
     EXPECT_NE(detail(r).find("not approved for site dc2"), std::string::npos) << detail(r);
     r = ask(*a_, key, &st, "no-such-model");
-    EXPECT_EQ(st, 403u);
-    EXPECT_NE(detail(r).find("no such model"), std::string::npos) << detail(r);
+    EXPECT_EQ(st, 404u);
+    EXPECT_NE(detail(r).find("no model \"no-such-model\" is registered"), std::string::npos) << detail(r);
     const auto fs = v_->findings("host-a", "key-request-denied");
     EXPECT_FALSE(fs.empty());
     for (const auto& f : fs) EXPECT_EQ(f.severity, "info");
@@ -148,6 +149,45 @@ TEST_F(KeyRelease, UnapprovedHostSiteOrModelIsDeniedWithAFinding) {
     a_->round(&st);
     ask(*a_, key, &st);
     EXPECT_EQ(st, 200u);
+}
+
+// The attack that got a key released to a host with an open violation: refusals for made-up model ids
+// added an open finding each until the violation fell out of the newest 1,000 (status) and 10,000
+// (release) the verifier read. Both are exact questions now, and made-up ids add nothing.
+TEST_F(KeyRelease, FloodsOfRefusalsOrOpenFindingsNeverReleaseAKeyPastAViolation) {
+    register_model();
+    approve("host-a");
+    unsigned st = 0;
+    a_->round(&st);
+    ASSERT_EQ(st, 200u);
+    a_->extend_pcr(7);  // the violation root wants to hide
+    a_->round(&st);
+    ASSERT_EQ(v_->findings("host-a", "pcr-changed").size(), 1u);
+    const auto key = bound_key(*a_);
+    const std::size_t before = v_->findings("host-a").size();
+    for (int i = 0; i < 40; ++i) {
+        auto r = ask(*a_, key, &st, "made-up-" + std::to_string(i));
+        EXPECT_EQ(st, 404u) << json::serialize(r);
+    }
+    EXPECT_EQ(v_->findings("host-a").size(), before);
+    // More open findings than any list the verifier used to read, all newer than the violation (as if a
+    // large fleet, or an older version's flood, had left them).
+    {
+        auto tx = v_->ctx().db->begin();
+        ASSERT_TRUE(tx.ok());
+        const std::int64_t now = verifier::unix_now();
+        for (int i = 0; i < 10'100; ++i) {
+            auto f = verifier::host_finding("ima-unknown-file", i % 2 ? "host-a" : "host-b", "file " + std::to_string(i), now + 1);
+            ASSERT_TRUE((*tx)->insert_finding(f).ok());
+        }
+        ASSERT_TRUE((*tx)->commit().ok());
+    }
+    auto r = a_->round(&st);
+    ASSERT_EQ(st, 200u);
+    EXPECT_EQ(std::string(r["status"].as_string()), "contraindicated");
+    r = ask(*a_, key, &st);
+    EXPECT_EQ(st, 403u) << json::serialize(r);
+    EXPECT_NE(detail(r).find("pcr-changed"), std::string::npos) << detail(r);
 }
 
 TEST_F(KeyRelease, CreationProofsForAnotherNonceAnotherKeyOrAnotherBootStateAreRefused) {

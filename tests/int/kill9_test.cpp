@@ -158,8 +158,10 @@ TEST_F(KillNine, NoReportIsLostOrCountedTwice) {
     f.host = "gpu-k";
     auto fs = (*tx)->list_findings(f);
     ASSERT_TRUE(fs.ok());
+    // An agent killed before it finished a round, again and again, may have left the host without a
+    // challenged quote long enough to be attestation-overdue; the last agent's rounds must have ended it.
     for (const auto& x : *fs)
-        EXPECT_TRUE(x.rule == "reboot") << x.rule << ": " << x.detail;
+        EXPECT_TRUE(x.rule == "reboot" || (x.rule == "attestation-overdue" && !x.open)) << x.rule << ": " << x.detail;
     std::cout << "kill -9 loop: " << n << " reports, all stored once, chain intact (seed " << seed << ")\n";
 }
 

@@ -240,6 +240,34 @@ TEST_F(LocationRound, LandmarksAtTheSiteOnLoopbackProveWithinAndTheProofIsStored
     EXPECT_EQ(shown.at("detail").at("landmarks").as_array().size(), 2u);
 }
 
+// Hole 5 of the hostile-host work: a round that expired unanswered used to raise nothing, so a host could
+// keep its place unproven for ever by not answering.
+TEST_F(LocationRound, UnansweredRoundsAreUnprovenThenAViolationAndAnAnswerEndsBoth) {
+    auto& a = start_landmark("lm-seoul-1", site_lat, site_lon);
+    EXPECT_EQ(register_landmark(a, a.direct()), 201u);
+    const std::int64_t now = verifier::unix_now();
+    for (unsigned i = 1; i <= 3; ++i) {
+        location_round();  // opened, never answered
+        ASSERT_TRUE(verifier::check_dark_hosts(v_->ctx(), now + 1000 * i).ok());  // past the round's expiry
+        EXPECT_EQ(open_only(v_->findings("host-a", "location-unproven")).size(), 1u) << i;
+        const auto missed = open_only(v_->findings("host-a", "location-rounds-missed"));
+        ASSERT_EQ(missed.size(), i < 3 ? 0u : 1u) << i;
+        if (i == 3) {
+            EXPECT_EQ(missed[0].severity, "violation");
+        }
+    }
+    EXPECT_EQ(v_->host("host-a")->location_misses, 3u);
+    // An answered round ends the run and, being within, both findings.
+    unsigned st = 0;
+    auto ans = a_->locate(location_round(), &st);
+    ASSERT_EQ(st, 200u) << json::serialize(ans);
+    EXPECT_EQ(ans.at("verdict").as_string(), "within") << json::serialize(ans);
+    EXPECT_TRUE(open_only(v_->findings("host-a", "location-unproven")).empty());
+    EXPECT_TRUE(open_only(v_->findings("host-a", "location-rounds-missed")).empty());
+    EXPECT_EQ(v_->host("host-a")->location_misses, 0u);
+    EXPECT_EQ(v_->host("host-a")->location_due_at, 0);
+}
+
 TEST_F(LocationRound, OnlyAFarLandmarkAnsweringQuicklyIsOutsideOnceAndALaterWithinRoundResolvesIt) {
     // The site's own landmarks only through the relay; one ~4,600 km away reached directly.
     auto& a = start_landmark("lm-seoul-1", site_lat, site_lon);
@@ -479,7 +507,7 @@ TEST_F(LocationRound, TamperedStaleForeignAndUnboundStatementsAreRefusedOneByOne
     EXPECT_NE(errs[1].find("another round's nonce"), std::string::npos) << errs[1];
     EXPECT_NE(errs[2].find("landmark lm-tokyo is not registered for site dc1"), std::string::npos) << errs[2];
     EXPECT_NE(errs[3].find("landmark lm-nowhere is not registered for site dc1"), std::string::npos) << errs[3];
-    EXPECT_NE(errs[4].find("answered by a key no quote of host host-a has bound"), std::string::npos) << errs[4];
+    EXPECT_NE(errs[4].find("answered by a key that is not host host-a's current report key"), std::string::npos) << errs[4];
     EXPECT_TRUE(open_location_findings().empty());
 
     // A round with nothing but refused statements proves nothing: location-unproven, naming the first reason.

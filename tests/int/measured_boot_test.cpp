@@ -108,6 +108,43 @@ TEST_F(MeasuredBoot, ConsistentLogsAffirmAndOnlyNewImaEntriesTravel) {
     EXPECT_TRUE(open_rules().empty());
 }
 
+// Hole 9 of the hostile-host work: the agent's start-up binding after a reboot records the new resetCount
+// before the first round, which then took the new IMA list as a continuation of the previous boot's. The
+// IMA state carries the boot it belongs to, so a real reboot is a fresh replay and nothing else.
+TEST_F(MeasuredBoot, ARebootFollowedByAKeyBindingStartsAFreshImaReplayWithoutFalseFindings) {
+    send_logs(0);
+    unsigned st = 0;
+    auto r = a_->round(&st);
+    ASSERT_EQ(st, 200u) << json::serialize(r);
+    ASSERT_EQ(r.at("ima_next").to_number<std::uint64_t>(), 3u);
+    measure("log", "changes", "/var/log/syslog");
+    send_logs(3);
+    r = a_->round(&st);
+    ASSERT_EQ(r.at("ima_next").to_number<std::uint64_t>(), 4u);
+    // The reboot: a new TPM boot, the same firmware and kernel, IMA's list from the start.
+    a_->tpm().restart();
+    fs::remove(ima_);
+    sim({"boot", "--out", boot_.string()});
+    measure("custos-agent", "agent build 1", "/usr/bin/custos-agent");
+    measure("bash", "bash", "/usr/bin/bash");
+    // The new agent binds its key first (a quote of the new boot), then attests.
+    a_->new_report_key();
+    std::string body;
+    ASSERT_EQ(a_->bind_key(&body), 200u) << body;
+    send_logs(0);
+    r = a_->round(&st);
+    ASSERT_EQ(st, 200u) << json::serialize(r);
+    EXPECT_EQ(r.at("ima_next").to_number<std::uint64_t>(), 3u) << json::serialize(r);
+    EXPECT_EQ(open_rules(), std::vector<std::string>{"reboot"});
+    EXPECT_EQ(r.at("status").as_string(), "affirming") << json::serialize(r);
+    auto tx = v_->ctx().db->begin();
+    auto m = (*tx)->get_host_measurements("host-a");
+    ASSERT_TRUE(m.ok() && m->has_value());
+    EXPECT_EQ((*m)->ima_count, 3u);
+    EXPECT_TRUE((*m)->have_reset);
+    EXPECT_EQ((*m)->reset_count, 1u);
+}
+
 TEST_F(MeasuredBoot, ASwappedAgentBinaryIsAgentModifiedAndAnUnknownProgramAWarning) {
     send_logs(0);
     unsigned st = 0;

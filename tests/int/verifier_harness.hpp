@@ -329,16 +329,42 @@ public:
         return out;
     }
 
-    // The start-up binding of this host's report key (prev = its chain head).
-    unsigned bind_key(std::string* body_out = nullptr) {
+    // The start-up binding of this host's report key (prev = its chain head), over a fresh challenge.
+    unsigned bind_key(std::string* body_out = nullptr) { return bind_key_body(binding_body(challenge()), body_out); }
+    // A binding request over `nonce` (any bytes: a test may forge it) for this host's key and chain head.
+    std::string binding_body(const bytes& nonce) {
         json::object o;
         o["report_key"] = to_base64(report_pk_);
+        o["prev_seq"] = seq_;
         o["prev_hash"] = to_hex(head_);
-        o["quote"] = quote(attest::report_key_qualification(report_pk_, head_));
+        o["nonce"] = to_base64(nonce);
+        o["quote"] = quote(attest::report_key_qualification(nonce, report_pk_, seq_, head_));
+        return json::serialize(o);
+    }
+    unsigned bind_key_body(const std::string& body, std::string* body_out = nullptr) {
         unsigned st = 0;
-        const std::string b = post(*client_, "/v1/report-key", json::serialize(o), &st);
+        const std::string b = post(*client_, "/v1/report-key", body, &st);
         if (body_out) *body_out = b;
         return st;
+    }
+    // A new agent start: a new report key, not yet bound. The old one is handed to the caller: root on the
+    // host can keep it (from the old process's memory) and try to sign with it later.
+    std::pair<bytes, secret_bytes> new_report_key() {
+        std::pair<bytes, secret_bytes> old{report_pk_, secret_bytes(report_sk_.view())};
+        crypto_sign_keypair(report_pk_.data(), report_sk_.data());
+        return old;
+    }
+    // Signs with a kept key pair, as the attacker would (the chain position is the caller's to choose).
+    void use_report_key(const std::pair<bytes, secret_bytes>& k) {
+        report_pk_ = k.first;
+        report_sk_ = secret_bytes(k.second.view());
+    }
+    // The chain as this host has it (a test may move it to play an agent that lost or withheld reports).
+    std::uint64_t head_seq() const { return seq_; }
+    const bytes& head_hash() const { return head_; }
+    void set_head(std::uint64_t seq, bytes hash) {
+        seq_ = seq;
+        head_ = std::move(hash);
     }
 
     // What the agent does with the "location" of an attest answer (agent/daemon.cpp, locate): the timed

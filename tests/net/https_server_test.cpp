@@ -25,6 +25,8 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
+#include <vector>
 
 namespace {
 
@@ -169,8 +171,9 @@ protected:
         fs::remove_all(dir_, ec);
     }
 
-    void start(std::chrono::milliseconds read_timeout = std::chrono::milliseconds(1000)) {
+    void start(std::chrono::milliseconds read_timeout = std::chrono::milliseconds(1000), std::size_t max_connections = 1024) {
         https_server_options o;
+        o.max_connections = max_connections;
         o.cert_pem_path = (dir_ / "server.pem").string();
         o.key_pem_path = (dir_ / "server.key").string();
         o.client_ca_pem_path = (dir_ / "ca.pem").string();
@@ -320,6 +323,39 @@ TEST_F(HttpsServer, HttpsSilentClientIsDisconnectedAfterTimeout) {
     }
     EXPECT_GE(waited, std::chrono::milliseconds(800));
     EXPECT_LT(waited, std::chrono::seconds(5));
+}
+
+// A flood of idle connections (a host's root opening sockets and saying nothing) holds at most
+// max_connections; the rest are closed at once and counted, and a slot frees when one goes away.
+TEST_F(HttpsServer, ConnectionsPastTheCapAreRefusedFastAndCounted) {
+    start(std::chrono::milliseconds(5000), 3);
+    asio::io_context ioc;
+    std::vector<std::unique_ptr<tcp::socket>> idle;
+    for (int i = 0; i < 3; ++i) {
+        idle.push_back(std::make_unique<tcp::socket>(ioc));
+        idle.back()->connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->bound_port()));
+    }
+    for (int i = 0; i < 50 && server_->stats().open < 3; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    ASSERT_EQ(server_->stats().open, 3u);
+    // The fourth is accepted and closed without a handshake: EOF well before the read timeout.
+    tcp::socket extra(ioc);
+    extra.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->bound_port()));
+    timeval tv{4, 0};
+    ASSERT_EQ(::setsockopt(extra.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
+    const auto t0 = std::chrono::steady_clock::now();
+    char byte = 0;
+    EXPECT_LE(::recv(extra.native_handle(), &byte, 1, 0), 0);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+    EXPECT_EQ(server_->stats().refused, 1u);
+    // One idle connection leaves: a real client is served again.
+    idle.pop_back();
+    for (int i = 0; i < 100 && server_->stats().open > 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    client c(dir_ / "ca.pem", {});
+    ASSERT_FALSE(c.connect(server_->bound_port()));
+    auto r = c.request(http::verb::get, "/healthz");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->result_int(), 200u);
+    EXPECT_EQ(server_->stats().accept_errors, 0u);
 }
 
 TEST_F(HttpsServer, HttpsKeepAliveServesTwoRequestsOnOneConnection) {

@@ -335,6 +335,20 @@ void swtpm::restart() {
     launch(true);
 }
 
+void swtpm::save_state(const std::filesystem::path& to) {
+    stop();
+    std::filesystem::remove_all(to);
+    std::filesystem::copy(dir() / "state", to, std::filesystem::copy_options::recursive);
+    launch(true);
+}
+
+void swtpm::restore_state(const std::filesystem::path& from) {
+    stop();
+    std::filesystem::remove_all(dir() / "state");
+    std::filesystem::copy(from, dir() / "state", std::filesystem::copy_options::recursive);
+    launch(true);
+}
+
 swtpm::~swtpm() { stop(); }
 
 std::string swtpm::log_text() const {

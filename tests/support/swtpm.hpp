@@ -62,6 +62,11 @@ public:
     // A reboot: TPM2_Shutdown(CLEAR), stop the process, start it again on the same state and, when it is still
     // free, the same port (tcti() is unchanged unless another process took the port meanwhile). resetCount + 1.
     void restart();
+    // What root with a copy of the TPM's state file could do to a software TPM (a real TPM cannot be
+    // rolled back): save_state stops the process (a power loss), copies dir()/state to `to` and starts it
+    // again (resetCount + 1); restore_state stops it, puts `from` back and starts it (the saved resetCount + 1).
+    void save_state(const std::filesystem::path& to);
+    void restore_state(const std::filesystem::path& from);
 
 private:
     explicit swtpm(temp_dir dir);

@@ -111,11 +111,12 @@ protected:
         return s;
     }
 
+    static std::string ek_of(const std::string& id) { return std::string(64 - id.size(), 'e') + id; }
     void put_host(const std::string& id, const std::string& state = "enrolled") {
         host_record h;
         h.id = id;
         h.state = state;
-        h.ek_sha256 = std::string(64, 'e');
+        h.ek_sha256 = ek_of(id);  // one live host per EK
         h.ak_name = "000b" + std::string(64, 'a');
         h.enrolled_at = 1764000000;
         h.last_seen = 1764000100;
@@ -202,10 +203,11 @@ TEST_F(FleetApi, ListsHostsWithTheirOpenFindingCount) {
     ASSERT_EQ(r.status, 200u);
     const std::string h = R"({"id":"ID","state":"enrolled","site":null,"status":"contraindicated","status_at":1764000100,)"
                           R"("enrolled_at":1764000000,"approved_at":0,"last_seen":1764000100,"ak_name":"000b)" +
-                          std::string(64, 'a') + R"(","ek_sha256":")" + std::string(64, 'e') + R"(","chain_seq":7,"open_findings":N})";
+                          std::string(64, 'a') + R"(","ek_sha256":"EKV","chain_seq":7,"open_findings":N})";
     auto with = [&](const char* id, const char* n) {
         std::string s = h;
         s.replace(s.find("ID"), 2, id);
+        s.replace(s.find("EKV"), 3, ek_of(id));
         s.replace(s.find(":N}"), 3, std::string(":") + n + "}");
         return s;
     };

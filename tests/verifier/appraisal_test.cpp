@@ -67,6 +67,28 @@ TEST(Appraisal, LowerClockWithTheSameResetCountIsARollbackOnlyWhenSafe) {
     EXPECT_TRUE(appraise_quote(h, info(99'000, 4, 1, false), pcrs(1)).hits.empty());
 }
 
+TEST(Appraisal, ALowerResetOrRestartCountIsARollbackAndIsNeverRecorded) {
+    auto h = approved_host();  // 4/1 at clock 100 000
+    h.golden_pcrs = boost::json::serialize(attest::pcrs_to_json(pcrs(1)));
+    for (const auto& q : {info(200'000, 3, 1), info(200'000, 3, 9), info(200'000, 4, 0)}) {
+        EXPECT_EQ(rules(appraise_quote(h, q, pcrs(1))), std::vector<std::string>{"clock-rollback"});
+        EXPECT_TRUE(clock_went_back(h, q));
+        auto kept = h;
+        record_clock(kept, q);
+        EXPECT_EQ(kept.reset_count, 4u);
+        EXPECT_EQ(kept.restart_count, 1u);
+        EXPECT_EQ(kept.clock, 100'000u);
+    }
+    // A lower clock in the same boot is not recorded either; a later boot is.
+    auto kept = h;
+    record_clock(kept, info(50, 4, 1));
+    EXPECT_EQ(kept.clock, 100'000u);
+    record_clock(kept, info(50, 5, 0));
+    EXPECT_EQ(kept.reset_count, 5u);
+    EXPECT_EQ(kept.clock, 50u);
+    EXPECT_FALSE(clock_went_back(h, info(1, 5, 0)));
+}
+
 TEST(Appraisal, FirstQuoteOfAHostHasNoClockHistory) {
     auto h = approved_host();
     h.have_clock = false;
@@ -98,12 +120,17 @@ TEST(Appraisal, AnEnrolledButUnapprovedHostHasNoGoldenValues) {
 
 TEST(Findings, StatusIsTheWorstOpenSeverity) {
     auto f = [](const char* rule) { return host_finding(rule, "h", "d", 1); };
-    EXPECT_EQ(status_of({}), "affirming");
+    EXPECT_EQ(status_of(std::vector<finding_record>{}), "affirming");
     EXPECT_EQ(status_of({f("reboot")}), "affirming");
+    // The exact counts the verifier computes a status from.
+    EXPECT_EQ(status_of(open_finding_counts{0, 0, 5}), "affirming");
+    EXPECT_EQ(status_of(open_finding_counts{0, 1, 0}), "warning");
+    EXPECT_EQ(status_of(open_finding_counts{1, 100'000, 0}), "contraindicated");
     EXPECT_EQ(status_of({f("reboot"), f("host-dark")}), "warning");
     EXPECT_EQ(status_of({f("report-chain-gap"), f("pcr-changed")}), "contraindicated");
     for (const char* v : {"quote-invalid", "nonce-mismatch", "pcr-changed", "clock-rollback", "report-rollback",
-                          "report-signature-invalid", "ek-changed", "ek-duplicated"})
+                          "report-signature-invalid", "ek-changed", "ek-duplicated", "attestation-overdue",
+                          "location-rounds-missed"})
         EXPECT_EQ(std::string(rule_severity(v)), "violation") << v;
     EXPECT_EQ(std::string(rule_severity("host-dark")), "warning");
     EXPECT_EQ(std::string(rule_severity("report-chain-gap")), "warning");

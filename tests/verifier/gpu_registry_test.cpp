@@ -161,15 +161,29 @@ TEST_F(GpuRegistry, CarriedGpuRaisesExactlyMissingOnTheOldHostAndMovedOnTheNew) 
     EXPECT_TRUE(std::any_of(hist->begin(), hist->end(), [](const gpu_event_record& e) { return e.event == "moved-in" && e.host_id == "b"; }));
 }
 
-TEST_F(GpuRegistry, CarriedGpuSeenOnTheNewHostFirstStillRaisesExactlyTwo) {
+TEST_F(GpuRegistry, ACarriedGpuIsMissingOnTheOldHostByItsOwnReportAndMovedOnTheNew) {
     report("a", inventory({gpu("s1"), gpu("s2")}));
     report("b", inventory({gpu("s3")}));
-    std::vector<finding_record> all = report("b", inventory({gpu("s3"), gpu("s2")}));  // before a's next report
-    auto more = report("a", inventory({gpu("s1")}));
-    all.insert(all.end(), more.begin(), more.end());
-    more = report("b", inventory({gpu("s3"), gpu("s2")}));
+    std::vector<finding_record> all = report("a", inventory({gpu("s1")}));
+    auto more = report("b", inventory({gpu("s3"), gpu("s2")}));
     all.insert(all.end(), more.begin(), more.end());
     EXPECT_EQ(rules(all), (std::vector<std::string>{"gpu-missing@a:s2", "gpu-moved@b:s2"}));
+}
+
+// Before, b's claim raised gpu-missing on a at once (and revoked a's leases): one host could frame another.
+TEST_F(GpuRegistry, ClaimingASerialItsHostStillReportsIsTheClaimantsDuplicateAlone) {
+    report("a", inventory({gpu("s1"), gpu("s2")}));
+    report("b", inventory({gpu("s3")}));
+    EXPECT_EQ(rules(report("b", inventory({gpu("s3"), gpu("s2")}))), (std::vector<std::string>{"gpu-duplicated@b:s2"}));
+    EXPECT_TRUE(open_findings("gpu-missing").empty());
+    {
+        auto tx = begin();
+        auto g = tx->get_gpu("s2");
+        ASSERT_TRUE(g.ok() && g->has_value());
+        EXPECT_EQ((*g)->host_id, "a");
+    }
+    // a keeps reporting it: nothing against a.
+    EXPECT_TRUE(report("a", inventory({gpu("s1"), gpu("s2")})).empty());
 }
 
 TEST_F(GpuRegistry, PreApprovedMoveRaisesNothing) {
@@ -188,9 +202,9 @@ TEST_F(GpuRegistry, PreApprovedMoveRaisesNothing) {
 TEST_F(GpuRegistry, OneSerialFromTwoHostsWithinTheWindowIsDuplicated) {
     report("a", inventory({gpu("s1")}));
     report("b", inventory({gpu("s3")}));
-    report("b", inventory({gpu("s3"), gpu("s1")}));  // provisional: moved
-    // a still reports it, 5 s later: a clone.
-    EXPECT_EQ(rules(report("a", inventory({gpu("s1")}))), (std::vector<std::string>{"gpu-duplicated@a:s1", "gpu-duplicated@b:s1"}));
+    // a reported it 5 s ago: b's claim is the clone, and only b answers for it.
+    EXPECT_EQ(rules(report("b", inventory({gpu("s3"), gpu("s1")}))), (std::vector<std::string>{"gpu-duplicated@b:s1"}));
+    EXPECT_TRUE(report("a", inventory({gpu("s1")})).empty());
 }
 
 TEST_F(GpuRegistry, OldHostReportingAfterTheWindowIsAMoveBackNotADuplicate) {

@@ -25,6 +25,7 @@ protected:
         host_.state = "approved";
         host_.site = "dc1";
         host_.status = "affirming";
+        host_.last_quote_at = 940;
         model_.id = "m1";
         f_.host = &host_;
         f_.model = &model_;
@@ -62,6 +63,12 @@ TEST_F(ReleaseDenial, EachFailedConditionIsNamed) {
     f_.now = 1000 + 200;
     EXPECT_EQ(denial(), "host h1's latest appraisal is 260 s old (at most 120 s): attest again first");
     f_.now = 1000;
+    f_.latest->time = 990;  // an appraisal row that is no round's (a location proof) is not a challenged quote
+    host_.last_quote_at = 700;
+    EXPECT_EQ(denial(), "host h1's last challenged quote is 300 s old (at most 120 s): attest again first");
+    host_.last_quote_at = 0;
+    EXPECT_EQ(denial(), "host h1's last challenged quote is missing (at most 120 s): attest again first");
+    host_.last_quote_at = 940;
     f_.model_sites = {"dc2"};
     EXPECT_EQ(denial(), "model m1 is not approved for site dc1");
     f_.model_sites = {"dc1"};
@@ -71,15 +78,34 @@ TEST_F(ReleaseDenial, EachFailedConditionIsNamed) {
 
 TEST_F(ReleaseDenial, AViolationAboutTheSiteEntityOrCountryHoldsTheKeyBackOneAboutAnotherDoesNot) {
     for (const auto& [kind, subject] : std::vector<std::pair<std::string, std::string>>{
-             {"site", "dc1"}, {"entity", "acme"}, {"country", "KR"}}) {
+             {"site", "dc1"}, {"entity", "acme"}, {"country", "KR"}, {"model", "m1"}}) {
         f_.open_findings = {violation(7, "some-rule", kind, subject, "")};
         EXPECT_EQ(denial(), "a violation stands for " + kind + " " + subject + ": some-rule (finding 7)");
     }
     f_.open_findings = {violation(7, "some-rule", "site", "dc2", ""), violation(8, "some-rule", "entity", "other", ""),
-                        violation(9, "some-rule", "country", "SG", ""), violation(10, "prohibited-chip", "host", "h2", "h2")};
+                        violation(9, "some-rule", "country", "SG", ""), violation(10, "prohibited-chip", "host", "h2", "h2"),
+                        violation(11, "some-rule", "model", "m2", ""), violation(12, "key-request-denied", "model", "m1", "h2")};
     EXPECT_EQ(denial(), "");
     f_.open_findings[0].subject = "dc1";
     f_.open_findings[0].open = false;  // resolved
+    EXPECT_EQ(denial(), "");
+}
+
+TEST_F(ReleaseDenial, AtASiteWithLandmarksOnlyARecentWithinProofReleases) {
+    f_.location_required = true;
+    f_.max_location_age_s = 180;
+    EXPECT_EQ(denial(), "host h1 has not proved its location at site dc1 yet");
+    host_location_record l;
+    l.host_id = "h1";
+    l.time = 900;
+    l.verdict = "outside";
+    f_.location = l;
+    EXPECT_EQ(denial(), "host h1's latest location proof is outside, not within site dc1");
+    f_.location->verdict = "within";
+    EXPECT_EQ(denial(), "");
+    f_.location->time = 700;
+    EXPECT_EQ(denial(), "host h1's latest location proof is 300 s old (at most 180 s): answer a location round first");
+    f_.location_required = false;  // a site without landmarks asks for none
     EXPECT_EQ(denial(), "");
 }
 

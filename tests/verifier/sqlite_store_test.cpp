@@ -1,5 +1,7 @@
 // verifier/sqlite_store: a real SQLite file per test — round trips, transactions, migrations, bad files.
 #include <gtest/gtest.h>
+
+#include <set>
 #include <sqlite3.h>
 
 #include <fstream>
@@ -37,6 +39,9 @@ host_record sample_host(const std::string& id) {
     h.chain_hash = bytes(32, 0xcd);
     h.status = "warning";
     h.status_at = 400;
+    h.last_quote_at = 350;
+    h.quoted_head_seq = 45;
+    h.quoted_head_at = 360;
     return h;
 }
 
@@ -91,11 +96,14 @@ TEST_F(SqliteStore, HostsRoundTripEveryFieldAndSurviveReopening) {
     EXPECT_EQ(r.chain_hash, bytes(32, 0xcd));
     EXPECT_EQ(r.status, "warning");
     EXPECT_EQ(r.status_at, 400);
+    EXPECT_EQ(r.last_quote_at, 350);
+    EXPECT_EQ(r.quoted_head_seq, 45u);
+    EXPECT_EQ(r.quoted_head_at, 360);
     auto by_ek = t->get_host_by_ek("ek-h1");
     ASSERT_TRUE(by_ek.ok() && by_ek->has_value());
     EXPECT_EQ((*by_ek)->id, "h1");
     EXPECT_FALSE(t->get_host("nope")->has_value());
-    EXPECT_EQ(db_->schema_version(), 4);
+    EXPECT_EQ(db_->schema_version(), 5);
 }
 
 TEST_F(SqliteStore, AnUncommittedTransactionLeavesNothing) {
@@ -127,10 +135,153 @@ TEST_F(SqliteStore, TokensChallengesAndReportKeys) {
     ASSERT_TRUE(t->insert_challenge(bytes(32, 8), "h1", 10).ok());
     ASSERT_TRUE(t->purge_challenges(11).ok());
     EXPECT_FALSE(t->take_challenge(bytes(32, 8))->has_value());
-    ASSERT_TRUE(t->bind_report_key("h1", bytes(32, 3), 1).ok());
-    ASSERT_TRUE(t->bind_report_key("h1", bytes(32, 3), 2).ok());  // idempotent
-    EXPECT_TRUE(*t->report_key_bound("h1", bytes(32, 3)));
-    EXPECT_FALSE(*t->report_key_bound("h2", bytes(32, 3)));
+    report_key_record k1;
+    k1.key = bytes(32, 3);
+    k1.bound_at = 1;
+    k1.reset_count = 4;
+    ASSERT_TRUE(t->bind_report_key("h1", k1).ok());
+    auto again = k1;
+    again.bound_at = 2;
+    again.from_seq = 9;
+    ASSERT_TRUE(t->bind_report_key("h1", again).ok());  // idempotent: the first binding stands
+    auto got1 = t->get_report_key("h1", bytes(32, 3));
+    ASSERT_TRUE(got1.ok() && got1->has_value());
+    EXPECT_EQ((*got1)->bound_at, 1);
+    EXPECT_EQ((*got1)->from_seq, 1u);
+    EXPECT_EQ((*got1)->reset_count, 4u);
+    EXPECT_TRUE((*got1)->current());
+    EXPECT_FALSE(t->get_report_key("h2", bytes(32, 3))->has_value());
+}
+
+TEST_F(SqliteStore, ANewerBindingRetiresTheCurrentKeysAtItsStart) {
+    auto t = tx();
+    for (std::uint8_t k = 1; k <= 2; ++k) {
+        report_key_record r;
+        r.key = bytes(32, k);
+        r.from_seq = k == 1 ? 1 : 5;
+        ASSERT_TRUE(t->bind_report_key("h1", r).ok());
+    }
+    report_key_record other;
+    other.key = bytes(32, 7);
+    ASSERT_TRUE(t->bind_report_key("h2", other).ok());
+    // Key 3 starts at 11: every other current key of h1 ends at 10, h2's are untouched.
+    report_key_record k3;
+    k3.key = bytes(32, 3);
+    k3.from_seq = 11;
+    ASSERT_TRUE(t->bind_report_key("h1", k3).ok());
+    auto n = t->retire_report_keys("h1", k3.key, 10, 77, "newer");
+    ASSERT_TRUE(n.ok());
+    EXPECT_EQ(*n, 2u);
+    auto keys = t->list_report_keys("h1");
+    ASSERT_TRUE(keys.ok());
+    ASSERT_EQ(keys->size(), 3u);
+    EXPECT_EQ((*keys)[0].until_seq, 10u);
+    EXPECT_EQ((*keys)[0].retired_at, 77);
+    EXPECT_EQ((*keys)[0].retire_reason, "newer");
+    EXPECT_TRUE((*keys)[2].current());
+    EXPECT_TRUE(t->get_report_key("h2", bytes(32, 7)).value()->current());
+    // A retirement never widens a window.
+    ASSERT_TRUE(t->retire_report_key("h1", bytes(32, 1), 20, 78, "later").ok());
+    EXPECT_EQ(t->get_report_key("h1", bytes(32, 1)).value()->until_seq, 10u);
+    ASSERT_TRUE(t->retire_report_key("h1", bytes(32, 3), 12, 79, "boot").ok());
+    EXPECT_EQ(t->get_report_key("h1", bytes(32, 3)).value()->until_seq, 12u);
+}
+
+TEST_F(SqliteStore, OpenFindingQuestionsAreExactWhateverTheirNumber) {
+    auto t = tx();
+    auto add = [&](const std::string& host, const std::string& rule, const std::string& sev, const std::string& kind,
+                   const std::string& subject, std::int64_t time) {
+        finding_record f;
+        f.rule = rule;
+        f.severity = sev;
+        f.subject_kind = kind;
+        f.subject = subject;
+        f.host = host;
+        f.time = time;
+        f.detail = rule + "@" + std::to_string(time);
+        auto id = t->insert_finding(f);
+        EXPECT_TRUE(id.ok());
+        return *id;
+    };
+    const auto v = add("h1", "agent-modified", "violation", "host", "h1", 10);
+    for (int i = 0; i < 12'000; ++i) add("h1", "ima-unknown-file", "warning", "host", "h1", 100 + i);
+    add("", "uveu-us-share", "violation", "entity", "acme", 5);
+    add("", "closed-weights-unapproved-site", "violation", "model", "m1", 6);
+    auto c = t->count_open_findings("h1");
+    ASSERT_TRUE(c.ok());
+    EXPECT_EQ(c->violations, 1u);
+    EXPECT_EQ(c->warnings, 12'000u);
+    // The host's own violation comes first, however old; then the oldest about its site, entity, country, model.
+    violation_scope s{"h1", "dc1", "acme", "KR", "m1"};
+    auto first = t->first_open_violation(s);
+    ASSERT_TRUE(first.ok() && first->has_value());
+    EXPECT_EQ((*first)->id, v);
+    ASSERT_TRUE(t->resolve_finding(v, 50).ok());
+    first = t->first_open_violation(s);
+    ASSERT_TRUE(first.ok() && first->has_value());
+    EXPECT_EQ((*first)->rule, "uveu-us-share");
+    EXPECT_FALSE(t->first_open_violation({"h2", "dc2", "other", "SG", "m2"})->has_value());
+    EXPECT_EQ((*t->first_open_violation({"h2", "", "", "", "m1"}))->rule, "closed-weights-unapproved-site");
+    // Lookups and repeats.
+    EXPECT_EQ(*t->count_open_rule("h1", "ima-unknown-file"), 12'000u);
+    auto same = t->find_open_finding("h1", "ima-unknown-file", "host", "h1", std::string("ima-unknown-file@105"));
+    ASSERT_TRUE(same.ok() && same->has_value());
+    ASSERT_TRUE(t->repeat_finding((*same)->id, 999).ok());
+    ASSERT_TRUE(t->repeat_finding((*same)->id, 1000).ok());
+    same = t->find_open_finding("h1", "ima-unknown-file", "host", "h1", std::string("ima-unknown-file@105"));
+    EXPECT_EQ((*same)->repeats, 2u);
+    EXPECT_EQ((*same)->last_at, 1000);
+    EXPECT_EQ((*t->newest_open_finding("h1", "ima-unknown-file"))->time, 100 + 11'999);
+}
+
+TEST_F(SqliteStore, RetentionPrunesOnlyOldResolvedFindingsAndSupersededAppraisals) {
+    auto t = tx();
+    auto add = [&](const std::string& host, std::int64_t time, bool open, std::int64_t resolved_at) {
+        finding_record f;
+        f.rule = "reboot";
+        f.severity = "info";
+        f.subject_kind = "host";
+        f.subject = host;
+        f.host = host;
+        f.time = time;
+        f.open = open;
+        f.resolved_at = resolved_at;
+        return *t->insert_finding(f);
+    };
+    const auto old_open = add("h1", 10, true, 0);
+    add("h1", 10, false, 20);
+    add("h1", 10, false, 30);
+    const auto recent = add("h1", 10, false, 500);
+    EXPECT_EQ(*t->prune_resolved_findings(100, 1), 1u);  // the limit holds
+    EXPECT_EQ(*t->prune_resolved_findings(100, 10), 1u);
+    EXPECT_EQ(*t->prune_resolved_findings(100, 10), 0u);
+    finding_filter all;
+    all.host = "h1";
+    auto left = t->list_findings(all);
+    ASSERT_TRUE(left.ok());
+    ASSERT_EQ(left->size(), 2u);
+    std::set<std::int64_t> ids;
+    for (const auto& f : *left) ids.insert(f.id);
+    EXPECT_EQ(ids, (std::set<std::int64_t>{old_open, recent}));
+    // Appraisals: h1's old ones go, its latest stays however old; h2's only one stays.
+    for (std::int64_t time : {10, 20, 30}) ASSERT_TRUE(t->insert_appraisal({"h1", time, "affirming", "t"}).ok());
+    ASSERT_TRUE(t->insert_appraisal({"h2", 5, "warning", "t"}).ok());
+    EXPECT_EQ(*t->prune_appraisals(1000, 100), 2u);
+    EXPECT_EQ(t->latest_appraisal("h1").value()->time, 30);
+    EXPECT_EQ(t->latest_appraisal("h2").value()->time, 5);
+}
+
+TEST_F(SqliteStore, OneLiveHostPerEk) {
+    auto t = tx();
+    ASSERT_TRUE(t->put_host(sample_host("gpu-1")).ok());
+    auto twin = sample_host("gpu-2");
+    twin.ek_sha256 = "ek-gpu-1";
+    EXPECT_FALSE(t->put_host(twin).ok());
+    auto old = sample_host("gpu-1");
+    old.state = "decommissioned";
+    ASSERT_TRUE(t->put_host(old).ok());
+    ASSERT_TRUE(t->put_host(twin).ok());  // the TPM moved on once the old name was decommissioned
+    EXPECT_EQ(t->get_host_by_ek("ek-gpu-1").value()->id, "gpu-2");
 }
 
 TEST_F(SqliteStore, ReportsAreUniquePerHostAndSeq) {
@@ -221,7 +372,7 @@ TEST_F(SqliteStore, ADatabaseFromANewerBuildIsRefused) {
     auto s = open_sqlite_store(path());
     ASSERT_FALSE(s.ok());
     EXPECT_NE(s.err().message.find("schema version 999"), std::string::npos) << s.err().message;
-    EXPECT_NE(s.err().message.find("up to version 4"), std::string::npos) << s.err().message;
+    EXPECT_NE(s.err().message.find("up to version 5"), std::string::npos) << s.err().message;
 }
 
 TEST_F(SqliteStore, AVersion1DatabaseMigratesToVersion2KeepingItsHosts) {
@@ -240,6 +391,13 @@ TEST_F(SqliteStore, AVersion1DatabaseMigratesToVersion2KeepingItsHosts) {
                            "DROP TABLE gpu_counters; DROP TABLE compute; DROP TABLE models; DROP TABLE model_sites; "
                            "DROP TABLE leases; DROP TABLE site_landmarks; DROP TABLE landmarks; DROP TABLE host_locations; "
                            "DROP TABLE host_measurements; "
+                           "DROP INDEX findings_host_rule; DROP INDEX findings_subject; DROP INDEX hosts_live_ek; "
+                           "ALTER TABLE findings DROP COLUMN repeats; ALTER TABLE findings DROP COLUMN last_at; "
+                           "ALTER TABLE hosts DROP COLUMN last_quote_at; ALTER TABLE hosts DROP COLUMN quoted_head_seq; "
+                           "ALTER TABLE hosts DROP COLUMN quoted_head_at; ALTER TABLE hosts DROP COLUMN location_due_at; "
+                           "ALTER TABLE hosts DROP COLUMN location_misses; ALTER TABLE report_keys DROP COLUMN reset_count; "
+                           "ALTER TABLE report_keys DROP COLUMN from_seq; ALTER TABLE report_keys DROP COLUMN until_seq; "
+                           "ALTER TABLE report_keys DROP COLUMN retired_at; ALTER TABLE report_keys DROP COLUMN retire_reason; "
                            "ALTER TABLE findings DROP COLUMN ref; UPDATE schema_version SET version = 1",
                            nullptr, nullptr, nullptr),
               SQLITE_OK);

@@ -77,7 +77,10 @@ result<std::vector<sim_host>> provision(const verifier::verifier_config& cfg, co
         rec.last_seen = now;
         CUSTOS_TRY_VOID(tx->delete_reports(h.id));
         CUSTOS_TRY_VOID(tx->put_host(rec));
-        CUSTOS_TRY_VOID(tx->bind_report_key(h.id, h.pk, now));
+        verifier::report_key_record k;
+        k.key = h.pk;
+        k.bound_at = now;
+        CUSTOS_TRY_VOID(tx->bind_report_key(h.id, k));
     }
     CUSTOS_TRY_VOID(tx->commit());
     return hosts;
