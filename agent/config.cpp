@@ -2,17 +2,25 @@
 
 #include <toml++/toml.h>
 
+#include <fstream>
 #include <sstream>
 
 namespace custos::agent {
 
 result<void> load_agent_config(const std::filesystem::path& file, agent_config& c) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) return make_error(errc::io, file.string() + ": cannot read the config file");
+    std::ostringstream text;
+    text << in.rdbuf();
+    return parse_agent_config(text.str(), file, c);
+}
+
+result<void> parse_agent_config(std::string_view text, const std::filesystem::path& file, agent_config& c) {
     toml::table t;
     try {
-        t = toml::parse_file(file.string());
+        t = toml::parse(text, file.string());
     } catch (const toml::parse_error& e) {
         std::ostringstream m;
-        if (!std::filesystem::exists(file)) return make_error(errc::io, file.string() + ": cannot read the config file");
         m << file.string() << ":" << e.source().begin.line << ": " << e.description();
         return make_error(errc::invalid_argument, m.str());
     }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <filesystem>
+#include <string_view>
 #include <optional>
 #include <string>
 #include <vector>
@@ -35,6 +36,8 @@ struct agent_config {
 
 // Reads `file` into `c` (keys present in the file replace the defaults in c).
 result<void> load_agent_config(const std::filesystem::path& file, agent_config& c);
+// The same over a file's text (`file` names it in errors); pure, the fuzz target's entry.
+result<void> parse_agent_config(std::string_view text, const std::filesystem::path& file, agent_config& c);
 // Every required setting present and sane; the error names the missing one.
 result<void> check_agent_config(const agent_config& c);
 

@@ -1,5 +1,7 @@
 #include "agent/daemon.hpp"
 
+#include "agent/answers.hpp"
+
 #include <sodium.h>
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
@@ -163,11 +165,9 @@ result<void> daemon::send_binding(net::https_client& c, const std::string& spool
     CUSTOS_TRY(r1, c.request("POST", "/v1/challenge", "{}"));
     if (r1.status >= 500 || r1.status == 401) return unreachable("challenge", r1);
     if (r1.status != 200) return make_error(errc::mismatch, "challenge refused: HTTP " + std::to_string(r1.status) + ": " + net::reply_detail(r1));
-    CUSTOS_TRY(a1, json_answer(r1, "challenge answer"));
-    CUSTOS_TRY(o1, sjson::object_reader::of(a1, "challenge answer"));
-    CUSTOS_TRY(nonce, o1.b64("nonce"));
-    CUSTOS_TRY(sel_text, o1.str("pcr_selection"));
-    CUSTOS_TRY(sel, attest::parse_pcr_selection(sel_text));
+    CUSTOS_TRY(a1, parse_challenge_answer(r1.body));
+    CUSTOS_TRY(sel, attest::parse_pcr_selection(a1.pcr_selection));
+    const bytes& nonce = a1.nonce;
     CUSTOS_TRY(q, dev_.quote(*ak_, attest::report_key_qualification(nonce, key, prev_seq, prev), sel));
     json::object req{{"report_key", to_base64(key)},
                      {"prev_seq", prev_seq},
@@ -235,10 +235,9 @@ result<void> daemon::round() {
     CUSTOS_TRY(r1, c->request("POST", "/v1/challenge", "{}"));
     if (r1.status >= 500) return unreachable("challenge", r1);
     if (r1.status != 200) return make_error(errc::mismatch, "challenge refused: HTTP " + std::to_string(r1.status) + ": " + net::reply_detail(r1));
-    CUSTOS_TRY(a1, json_answer(r1, "challenge answer"));
-    CUSTOS_TRY(o1, sjson::object_reader::of(a1, "challenge answer"));
-    CUSTOS_TRY(nonce, o1.b64("nonce"));
-    CUSTOS_TRY(sel_text, o1.str("pcr_selection"));
+    CUSTOS_TRY(a1, parse_challenge_answer(r1.body));
+    const bytes& nonce = a1.nonce;
+    const std::string& sel_text = a1.pcr_selection;
     CUSTOS_TRY(sel, attest::parse_pcr_selection(sel_text));
     if (sel_text != selection_) {
         selection_ = sel_text;
@@ -261,26 +260,24 @@ result<void> daemon::round() {
     CUSTOS_TRY_VOID(write_file_atomic(cfg_.state_dir / "last-attest.json", body, 0600));
     CUSTOS_TRY(r2, c->request("POST", "/v1/attest", body));
     if (r2.status >= 500) return unreachable("attest", r2);
-    CUSTOS_TRY(a2, json_answer(r2, "attest answer"));
-    const auto* o2 = a2.if_object();
-    if (o2 && o2->contains("next_round_s") && o2->at("next_round_s").is_number())
-        attest_interval_s_ = std::max(1u, o2->at("next_round_s").to_number<unsigned>());
+    auto a2 = parse_attest_answer(r2.body);
+    if (!a2) {
+        if (r2.status != 200) spdlog::error("attestation round refused: HTTP {}: {}", r2.status, net::reply_detail(r2));
+        return make_error(errc::parse, "attest answer (HTTP " + std::to_string(r2.status) + "): " + a2.err().message);
+    }
+    if (a2->next_round_s) attest_interval_s_ = *a2->next_round_s;
     if (r2.status != 200) {
         spdlog::error("attestation round refused: HTTP {}: {}", r2.status, net::reply_detail(r2));
         return {};  // a definitive answer: the verifier has recorded the finding
     }
-    if (o2 && o2->contains("ima_next") && o2->at("ima_next").is_number()) {
-        const auto next = o2->at("ima_next").to_number<std::uint64_t>();
-        if (next != ima_next_) {
-            ima_next_ = next;
-            CUSTOS_TRY_VOID(write_file_atomic(cfg_.state_dir / "ima-next.txt", std::to_string(ima_next_), 0644));
-        }
+    if (a2->ima_next && *a2->ima_next != ima_next_) {
+        ima_next_ = *a2->ima_next;
+        CUSTOS_TRY_VOID(write_file_atomic(cfg_.state_dir / "ima-next.txt", std::to_string(ima_next_), 0644));
     }
-    const std::string status = o2 && o2->contains("status") ? std::string(o2->at("status").as_string()) : "?";
-    spdlog::info("attestation round: {}", status);
-    if (o2 && o2->contains("location")) {
+    spdlog::info("attestation round: {}", a2->status.empty() ? std::string("?") : a2->status);
+    if (a2->location) {
         // A failed proof is the verifier's to judge (location-unproven); the round itself succeeded.
-        if (auto l = locate(*c, o2->at("location")); !l) spdlog::error("location proof: {}", l.err().message);
+        if (auto l = locate(*c, json::value(*a2->location)); !l) spdlog::error("location proof: {}", l.err().message);
     }
     return {};
 }
@@ -416,24 +413,15 @@ result<void> daemon::flush() {
         body += "]}";
         CUSTOS_TRY(r, c->request("POST", "/v1/reports", body));
         if (r.status != 200) return unreachable("reports", r);
-        CUSTOS_TRY(a, json_answer(r, "reports answer"));
-        CUSTOS_TRY(o, sjson::object_reader::of(a, "reports answer"));
-        CUSTOS_TRY(results, o.arr("results"));
-        if (results->size() != n) return make_error(errc::structure, "reports answer: results do not match the reports sent");
+        // Nothing leaves the spool unless the answer accounts for every report sent.
+        CUSTOS_TRY(a, parse_reports_answer(r.body, n));
         for (std::size_t k = 0; k < n; ++k) {
-            CUSTOS_TRY(ro, sjson::object_reader::of((*results)[k], "reports answer"));
-            CUSTOS_TRY(status, ro.str("status"));
-            if (status == "rejected") {
-                auto reason = ro.opt_str("reason");
+            if (a.results[k].status == "rejected")
                 spdlog::error("report {} rejected by the verifier: {}", reports[i + k]->seq,
-                              reason && *reason ? **reason : std::string("no reason given"));
-            }
+                              a.results[k].reason.empty() ? std::string("no reason given") : a.results[k].reason);
             CUSTOS_TRY_VOID(spool_->remove(*reports[i + k]));
         }
-        if (o.has("next_report_s")) {
-            CUSTOS_TRY(next, o.u64("next_report_s"));
-            if (next >= 1 && next <= 86400) report_interval_s_ = static_cast<unsigned>(next);
-        }
+        if (a.next_report_s) report_interval_s_ = *a.next_report_s;
     }
     return {};
 }

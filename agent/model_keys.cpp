@@ -113,8 +113,10 @@ std::vector<std::string> model_keys::maintain(net::https_client* c) {
             boost::system::error_code ec;
             auto v = json::parse(r->body, ec);
             std::uint64_t ttl = 0;
-            if (!ec && v.is_object() && v.as_object().contains("expires_in_s") && v.as_object().at("expires_in_s").is_number())
-                ttl = v.as_object().at("expires_in_s").to_number<std::uint64_t>();
+            // A number the answer cannot hold as whole seconds is ignored, not thrown (to_number would throw).
+            if (!ec && v.is_object())
+                if (const auto* e = v.as_object().if_contains("expires_in_s"); e && (e->is_uint64() || (e->is_int64() && e->as_int64() >= 0)))
+                    ttl = e->is_uint64() ? e->as_uint64() : static_cast<std::uint64_t>(e->as_int64());
             if (ttl == 0) continue;
             const auto now = clock::now();
             it->second.expires = now + std::chrono::seconds(ttl);

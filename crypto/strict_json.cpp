@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "crypto/base64.hpp"
+#include "crypto/exact_json.hpp"
 
 namespace custos::sjson {
 namespace {
@@ -46,11 +47,7 @@ std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
 }  // namespace
 
 result<json::value> parse(std::string_view text, std::string_view what, unsigned max_depth) {
-    boost::system::error_code ec;
-    json::parse_options opts;
-    opts.max_depth = max_depth;
-    json::value v = json::parse(json::string_view(text.data(), text.size()), ec, {}, opts);
-    if (ec) return make_error(errc::parse, std::string(what) + " is not valid JSON: " + ec.message());
+    CUSTOS_TRY(v, parse_exact(text, what, max_depth));
     if (members_in_text(text) != members_in_value(v))
         return make_error(errc::structure, std::string(what) + ": an object has a duplicate field");
     return v;

@@ -2,8 +2,10 @@
 
 #include <toml++/toml.h>
 
+#include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
 #include <set>
 #include <sstream>
 
@@ -90,14 +92,22 @@ result<void> check_listen_address(const std::string& listen) {
 result<verifier_config> load_verifier_config(const fs::path& file) {
     std::error_code ec;
     const fs::path abs = fs::absolute(file, ec);
+    std::ifstream in(abs, std::ios::binary);
+    if (!in) return make_error(errc::io, abs.string() + ": cannot read the config file");
+    std::ostringstream text;
+    text << in.rdbuf();
+    if (!in && !in.eof()) return make_error(errc::io, abs.string() + ": cannot read the config file");
+    return parse_verifier_config(text.str(), abs);
+}
+
+result<verifier_config> parse_verifier_config(std::string_view text, const fs::path& abs) {
     toml::table root;
     try {
-        root = toml::parse_file(abs.string());
+        root = toml::parse(text, abs.string());
     } catch (const toml::parse_error& e) {
         std::ostringstream msg;
         msg << abs.string() << ":" << e.source().begin.line << ": " << e.description();
-        return make_error(fs::exists(abs) ? errc::invalid_argument : errc::io,
-                          fs::exists(abs) ? msg.str() : abs.string() + ": cannot read the config file");
+        return make_error(errc::invalid_argument, msg.str());
     }
     verifier_config c;
     c.dir = abs.parent_path();
@@ -250,10 +260,12 @@ result<verifier_config> load_verifier_config(const fs::path& file) {
 
 namespace {
 // A TOML float ("1e+26", "0.0"): an integer literal would not hold 10^26.
+// The shortest text that reads back as the same double (std::to_chars): a threshold one ulp under 10^26
+// must not be written as 1e+26.
 std::string number(double v) {
     char buf[40];
-    std::snprintf(buf, sizeof buf, "%.15g", v);
-    std::string s = buf;
+    const auto r = std::to_chars(buf, buf + sizeof buf, v);
+    std::string s(buf, r.ptr);
     if (s.find_first_of(".e") == std::string::npos) s += ".0";
     return s;
 }

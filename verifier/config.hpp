@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -79,6 +80,9 @@ struct verifier_config {
 
 // Parses verifier.toml; every error names the file, the key and what is wrong.
 result<verifier_config> load_verifier_config(const std::filesystem::path& file);
+// The same over a file's text; `file` (absolute) names it in errors and gives the directory relative paths
+// resolve against. Pure: no I/O (the fuzz target's entry).
+result<verifier_config> parse_verifier_config(std::string_view text, const std::filesystem::path& file);
 // `listen` as the config takes it: HOST:PORT, port 1..65535, IPv6 in brackets ([::1]:8443). init checks its
 // --listen with it before writing anything.
 result<void> check_listen_address(const std::string& listen);

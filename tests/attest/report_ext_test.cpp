@@ -6,6 +6,7 @@
 
 #include <boost/json.hpp>
 
+#include <cmath>
 #include <string>
 
 namespace custos::attest {
@@ -88,6 +89,27 @@ TEST(ReportExt, RoundTripsAFullExt) {
     EXPECT_FALSE(o.at("gpus").at(1).as_object().contains("util"));
     EXPECT_EQ(o.at("models").at(1), "mistral-large-2407");
     EXPECT_EQ(o.at("events").at(0).at("time"), 1764000000);
+}
+
+// Counters decide compute-threshold verdicts: one ulp under 10^26 must read as under it, and every value
+// must survive encode → parse bit for bit.
+TEST(ReportExt, CountersReadExactly) {
+    report_ext e = full();
+    e.gpus[0].ops = std::nextafter(1e26, 0.0);
+    e.gpus[0].tpp_s = 123456789.12345679;
+    auto p = parse_report_ext(encode_report_ext(e));
+    ASSERT_TRUE(p.ok()) << p.err().message;
+    EXPECT_LT(p->gpus[0].ops, 1e26);
+    EXPECT_EQ(p->gpus[0].ops, e.gpus[0].ops);
+    EXPECT_EQ(p->gpus[0].tpp_s, e.gpus[0].tpp_s);
+    std::string text = encode_report_ext(full());
+    const std::string from = "\"ops\":2.4431E19";
+    const auto at = text.find(from);
+    ASSERT_NE(at, std::string::npos) << text;
+    text.replace(at, from.size(), "\"ops\":9.999999999999999e25");
+    p = parse_report_ext(text);
+    ASSERT_TRUE(p.ok()) << p.err().message;
+    EXPECT_LT(p->gpus[0].ops, 1e26);
 }
 
 TEST(ReportExt, InventoryErrorWithoutSourceRoundTrips) {

@@ -104,6 +104,16 @@ TEST(PolicyFleet, RoundTrip) {
     }
 }
 
+// A model one ulp under 10^26 training operations stays under it through the fleet file and back.
+TEST(PolicyFleet, TrainingOpsJustUnderTheThresholdStayUnderIt) {
+    auto f = parse(with("2e26", "9.999999999999999e25"));
+    ASSERT_TRUE(f.ok()) << f.err().message;
+    EXPECT_LT(f->models[0].training_ops, 1e26);
+    auto again = parse(json::serialize(fleet_to_json(*f)));
+    ASSERT_TRUE(again.ok());
+    EXPECT_EQ(again->models[0].training_ops, f->models[0].training_ops);
+}
+
 TEST(PolicyFleet, EmptyFleet) {
     auto f = parse(R"({"entities":[],"sites":[],"hosts":[],"models":[]})");
     ASSERT_TRUE(f.ok()) << f.err().message;

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include <fstream>
 
 #include "tests/support/process.hpp"
@@ -51,6 +53,14 @@ TEST(VerifierConfig, RenderedConfigLoadsBackEveryValue) {
     c.attest_interval_s = 120;
     c.report_interval_s = 7;
     c.dark_after_intervals = 5;
+    c.overdue_after_intervals = 4;
+    c.chain_gap_grace_s = 45;
+    c.max_connections = 77;
+    c.resolved_findings_days = 30;
+    c.appraisals_days = 0;
+    c.location_miss_limit = 5;
+    c.location_max_age_s = 600;
+    c.model_ops_threshold = std::nextafter(1e26, 0.0);  // must stay under 10^26 through the file
     c.webhooks = {"https://alerts.example/hook", "https://b.example/x?y=1"};
     c.webhook_ca_file = "alerts-ca.pem";
     const std::string text = render_verifier_config(c);
@@ -78,6 +88,15 @@ TEST(VerifierConfig, RenderedConfigLoadsBackEveryValue) {
     EXPECT_EQ(back->attest_interval_s, c.attest_interval_s);
     EXPECT_EQ(back->report_interval_s, c.report_interval_s);
     EXPECT_EQ(back->dark_after_intervals, c.dark_after_intervals);
+    EXPECT_EQ(back->overdue_after_intervals, 4u);
+    EXPECT_EQ(back->chain_gap_grace_s, 45u);
+    EXPECT_EQ(back->max_connections, 77u);
+    EXPECT_EQ(back->resolved_findings_days, 30u);
+    EXPECT_EQ(back->appraisals_days, 0u);
+    EXPECT_EQ(back->location_miss_limit, 5u);
+    EXPECT_EQ(back->location_max_age_s, 600u);
+    EXPECT_EQ(back->model_ops_threshold, c.model_ops_threshold);
+    EXPECT_LT(back->model_ops_threshold, 1e26);
     EXPECT_EQ(back->webhooks, c.webhooks);
     EXPECT_EQ(back->webhook_ca_file, c.webhook_ca_file);
     // Rendering what was loaded gives the same text: nothing is lost or reinterpreted.

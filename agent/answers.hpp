@@ -1,0 +1,47 @@
+// The agent's reading of the verifier's answers: pure, strict about what it uses and tolerant of what it
+// does not, and never throwing. A verifier (or whoever answers in its place) controls these bytes, so a
+// malformed answer is an error the daemon logs, not an exception out of it.
+#pragma once
+
+#include <boost/json/object.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "crypto/bytes.hpp"
+#include "crypto/result.hpp"
+
+namespace custos::agent {
+
+// POST /v1/challenge → {"nonce":"b64 32 bytes","pcr_selection":"…",…}.
+struct challenge_answer {
+    bytes nonce;
+    std::string pcr_selection;
+};
+result<challenge_answer> parse_challenge_answer(std::string_view body);
+
+// POST /v1/attest → {"status","next_round_s","ima_next","location",…}; every field optional (a 422 carries
+// only some), but a field that is present must have its type and range.
+struct attest_answer {
+    std::string status;                      // empty when absent
+    std::optional<unsigned> next_round_s;    // 1 … 86400
+    std::optional<std::uint64_t> ima_next;
+    std::optional<boost::json::object> location;
+};
+result<attest_answer> parse_attest_answer(std::string_view body);
+
+// POST /v1/reports → {"results":[{"seq","status","reason"?}…],"next_report_s"?}; exactly `sent` results.
+struct report_result {
+    std::string status;  // accepted, duplicate, rejected
+    std::string reason;
+};
+struct reports_answer {
+    std::vector<report_result> results;
+    std::optional<unsigned> next_report_s;  // 1 … 86400
+};
+result<reports_answer> parse_reports_answer(std::string_view body, std::size_t sent);
+
+}  // namespace custos::agent
