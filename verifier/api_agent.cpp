@@ -73,7 +73,7 @@ result<void> apply_round_quote(store_tx& tx, host_record& h, const verified_quot
 // lacks; older keys keep what the quoted head covers), retired at the quoted head if it was bound in an
 // earlier boot (an agent never outlives a TPM reset, so only a replayed or stolen key can do that).
 result<void> bind_round_key(store_tx& tx, const host_record& h, const attest::evidence& ev, std::uint32_t reset_count,
-                            std::int64_t now) {
+                            std::int64_t now, const std::string& binding) {
     CUSTOS_TRY(k, tx.get_report_key(h.id, ev.report_key));
     const std::uint64_t covered = std::max(h.chain_seq, ev.head_seq);
     if (k) {
@@ -90,6 +90,7 @@ result<void> bind_round_key(store_tx& tx, const host_record& h, const attest::ev
     rec.bound_at = now;
     rec.reset_count = reset_count;
     rec.from_seq = h.chain_seq + 1;
+    rec.binding = binding;
     CUSTOS_TRY_VOID(tx.bind_report_key(h.id, rec));
     CUSTOS_TRY(n, tx.retire_report_keys(h.id, ev.report_key, covered, now, "a round bound a newer key"));
     if (n) spdlog::info("host {}: {} older report key(s) retired after report {}", h.id, n, covered);
@@ -248,7 +249,11 @@ net::http_response attest_round(service_context& ctx, const net::http_request& r
     auto measured = appraise_logs(ctx, *tx, h, *vq, *logs, now, raised);
     if (!measured) return error_reply(measured.err());
     if (auto x = apply_round_quote(*tx, h, *vq, now, raised, measured->replayed_pcrs); !x) return error_reply(x.err());
-    if (auto x = bind_round_key(*tx, h, *ev, vq->info.reset_count, now); !x) return error_reply(x.err());
+    const std::string binding = json::serialize(json::object{{"kind", "round"},
+                                                             {"nonce", to_base64(*nonce)},
+                                                             {"evidence", to_base64(*evidence_bytes)},
+                                                             {"quote", **quote_json}});
+    if (auto x = bind_round_key(*tx, h, *ev, vq->info.reset_count, now, binding); !x) return error_reply(x.err());
     if (auto x = judge_quoted_head(*tx, h, *ev, now, raised); !x) return error_reply(x.err());
     // The export-control engine over the fleet as it now stands, unless nothing it reads changed since it ran.
     if (auto x = appraise_policy(ctx, *tx, now, raised, h.id, policy_run::if_fleet_changed); !x) return error_reply(x.err());
@@ -337,6 +342,11 @@ net::http_response report_key(service_context& ctx, const net::http_request& req
         rec.bound_at = now;
         rec.reset_count = vq->info.reset_count;
         rec.from_seq = *prev_seq + 1;
+        rec.binding = json::serialize(json::object{{"kind", "report-key"},
+                                                   {"nonce", to_base64(*nonce)},
+                                                   {"prev_seq", *prev_seq},
+                                                   {"prev_hash", to_hex(*prev)},
+                                                   {"quote", **quote_json}});
         if (auto x = tx->bind_report_key(h.id, rec); !x) return error_reply(x.err());
         auto n = tx->retire_report_keys(h.id, *key, *prev_seq, now, "a newer agent start bound its own key");
         if (!n) return error_reply(n.err());

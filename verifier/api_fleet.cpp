@@ -1,5 +1,7 @@
 #include "verifier/api_fleet.hpp"
 
+#include "crypto/base64.hpp"
+
 #include <boost/json.hpp>
 
 #include <algorithm>
@@ -320,6 +322,65 @@ net::http_response list_findings(store& db, const std::string& target) {
     return json_reply(200, json::object{{"findings", std::move(a)}});
 }
 
+// GET /v1/hosts/<id>/reports?from_seq=N&limit=M: the host's stored report chain, a page at a time, with every
+// report key the host ever had (its window and the quote that bound it) and the AK that signed those
+// quotes: what `custos report verify` re-checks offline.
+net::http_response host_reports(store& db, const std::string& id, const std::string& target) {
+    auto q = query_params(target, {"from_seq", "limit"});
+    if (!q) return error_reply(q.err());
+    std::uint64_t from = 1;
+    std::size_t limit = 1000;
+    if (q->count("from_seq")) {
+        auto f = to_int((*q)["from_seq"], "from_seq");
+        if (!f) return error_reply(f.err());
+        if (*f < 1) return net::json_error(400, "bad-request", "query parameter from_seq must be at least 1");
+        from = static_cast<std::uint64_t>(*f);
+    }
+    if (q->count("limit")) {
+        auto l = to_int((*q)["limit"], "limit");
+        if (!l) return error_reply(l.err());
+        if (*l < 1 || *l > 10'000) return net::json_error(400, "bad-request", "query parameter limit must be within 1..10000");
+        limit = static_cast<std::size_t>(*l);
+    }
+    auto tx = db.begin();
+    if (!tx) return error_reply(tx.err());
+    auto h = (*tx)->get_host(id);
+    if (!h) return error_reply(h.err());
+    if (!h.value()) return net::json_error(404, "not-found", "no host \"" + id + "\"");
+    // One more than asked says whether a next page exists, without a count over the whole chain.
+    auto rs = (*tx)->list_reports(id, from, limit + 1);
+    if (!rs) return error_reply(rs.err());
+    const bool more = rs->size() > limit;
+    if (more) rs->pop_back();
+    auto keys = (*tx)->list_report_keys(id);
+    if (!keys) return error_reply(keys.err());
+    json::array reports;
+    for (const auto& r : *rs)
+        reports.push_back(json::object{{"seq", r.seq},
+                                       {"report", to_base64(r.body)},
+                                       {"sig", to_base64(r.signature)},
+                                       {"received_at", r.received_at}});
+    json::array ks;
+    for (const auto& k : *keys)
+        ks.push_back(json::object{{"key", to_base64(k.key)},
+                                  {"from_seq", k.from_seq},
+                                  {"until_seq", k.current() ? json::value(nullptr) : json::value(k.until_seq)},
+                                  {"bound_at", k.bound_at},
+                                  {"reset_count", k.reset_count},
+                                  {"retired_at", k.retired_at},
+                                  {"retire_reason", k.retire_reason},
+                                  {"binding", k.binding}});
+    json::object out{{"host", id},
+                     {"ak_public", to_base64((*h)->ak_public)},
+                     {"ek_sha256", (*h)->ek_sha256},
+                     {"chain_seq", (*h)->chain_seq},
+                     {"from_seq", from},
+                     {"reports", std::move(reports)},
+                     {"keys", std::move(ks)},
+                     {"next_from_seq", more ? json::value(rs->back().seq + 1) : json::value(nullptr)}};
+    return json_reply(200, out);
+}
+
 }  // namespace
 
 void register_fleet_routes(net::https_server& srv, store& db) {
@@ -333,7 +394,9 @@ void register_fleet_routes(net::https_server& srv, store& db) {
     srv.route_prefix("GET", "/v1/hosts/", net::auth::client_cert, op([&db](const net::http_request& req) {
                          std::string id, action;
                          if (auto bad = host_path(req.target, id, action)) return *bad;
-                         if (!action.empty()) return net::json_error(404, "not-found", "expected /v1/hosts/<host id>");
+                         if (action == "reports") return host_reports(db, id, req.target);
+                         if (!action.empty())
+                             return net::json_error(404, "not-found", "expected /v1/hosts/<host id>[/reports]");
                          return get_host(db, id);
                      }));
     srv.route_prefix("POST", "/v1/hosts/", net::auth::client_cert, op([&db](const net::http_request& req) {

@@ -1,5 +1,7 @@
 #include "verifier/chain_integrity.hpp"
 
+#include "attest/report_chain.hpp"
+
 namespace custos::verifier {
 
 head_check check_quoted_head(const host_record& h, std::uint64_t head_seq, byte_view head_hash,
@@ -41,14 +43,8 @@ std::optional<rule_hit> chain_gap_due(const host_record& h, std::int64_t now, st
 }
 
 std::optional<std::string> key_window_refusal(const std::optional<report_key_record>& k, std::uint64_t seq) {
-    const std::string r = "report " + std::to_string(seq);
-    if (!k) return r + " is signed with a key no quote of this host has bound";
-    if (seq < k->from_seq)
-        return r + " is signed with a key bound to sign from report " + std::to_string(k->from_seq) + " on";
-    if (seq > k->until_seq)
-        return r + " is signed with a key retired after report " + std::to_string(k->until_seq) + " (" +
-               (k->retire_reason.empty() ? std::string("retired") : k->retire_reason) + ")";
-    return std::nullopt;
+    if (!k) return "report " + std::to_string(seq) + " is signed with a key no quote of this host has bound";
+    return attest::key_window_refusal(k->from_seq, k->until_seq, seq, k->retire_reason);
 }
 
 }  // namespace custos::verifier

@@ -17,6 +17,7 @@ ALTER TABLE report_keys ADD COLUMN from_seq BIGINT NOT NULL DEFAULT 1;
 ALTER TABLE report_keys ADD COLUMN until_seq BIGINT NOT NULL DEFAULT 9223372036854775807;
 ALTER TABLE report_keys ADD COLUMN retired_at BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE report_keys ADD COLUMN retire_reason TEXT NOT NULL DEFAULT '';
+ALTER TABLE report_keys ADD COLUMN binding TEXT NOT NULL DEFAULT '';
 UPDATE report_keys SET reset_count = (SELECT reset_count FROM hosts WHERE hosts.id = report_keys.host_id)
     WHERE EXISTS (SELECT 1 FROM hosts WHERE hosts.id = report_keys.host_id);
 ALTER TABLE host_measurements ADD COLUMN have_reset INTEGER NOT NULL DEFAULT 0;
@@ -51,7 +52,7 @@ finding_record read_finding(const stmt& s) {
 
 namespace {
 
-const char* const key_columns = "report_key, bound_at, reset_count, from_seq, until_seq, retired_at, retire_reason";
+const char* const key_columns = "report_key, bound_at, reset_count, from_seq, until_seq, retired_at, retire_reason, binding";
 
 report_key_record read_key(const stmt& s) {
     report_key_record k;
@@ -62,6 +63,7 @@ report_key_record read_key(const stmt& s) {
     k.until_seq = static_cast<std::uint64_t>(s.col_i64(4));
     k.retired_at = s.col_i64(5);
     k.retire_reason = s.col_text(6);
+    k.binding = s.col_text(7);
     return k;
 }
 
@@ -75,10 +77,10 @@ result<std::optional<finding_record>> one_finding(stmt& s, const char* what) {
 
 result<void> integrity_tx::bind_report_key(const std::string& host_id, const report_key_record& k) {
     CUSTOS_TRY(s, s_.prepare("INSERT INTO report_keys (host_id, report_key, bound_at, reset_count, from_seq, until_seq, "
-                             "retired_at, retire_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                             "retired_at, retire_reason, binding) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
                              "ON CONFLICT (host_id, report_key) DO NOTHING"));
     return s.text(host_id).blob(k.key).i64(k.bound_at).i64(k.reset_count).u64(k.from_seq).u64(k.until_seq).i64(k.retired_at)
-        .text(k.retire_reason).run("binding a report key");
+        .text(k.retire_reason).text(k.binding).run("binding a report key");
 }
 
 result<std::optional<report_key_record>> integrity_tx::get_report_key(const std::string& host_id, byte_view key) {
@@ -176,6 +178,21 @@ result<std::optional<finding_record>> integrity_tx::first_open_violation(const v
                              "ORDER BY CASE WHEN host = ? THEN 0 ELSE 1 END, id LIMIT 1"));
     s.text(v.host).text(v.site).text(v.entity).text(v.country).text(v.model).text(v.host);
     return one_finding(s, "looking for a standing violation");
+}
+
+result<std::vector<report_record>> integrity_tx::list_reports(const std::string& host_id, std::uint64_t from_seq,
+                                                               std::size_t limit) {
+    CUSTOS_TRY(s, s_.prepare("SELECT host_id, seq, hash, body, signature, report_key, received_at FROM reports "
+                             "WHERE host_id = ? AND seq >= ? ORDER BY seq LIMIT ?"));
+    s.text(host_id).u64(from_seq).i64(static_cast<std::int64_t>(limit));
+    std::vector<report_record> out;
+    for (;;) {
+        CUSTOS_TRY(row, s.step("listing reports"));
+        if (!row) break;
+        out.push_back(report_record{s.col_text(0), static_cast<std::uint64_t>(s.col_i64(1)), s.col_blob(2), s.col_blob(3),
+                                    s.col_blob(4), s.col_blob(5), s.col_i64(6)});
+    }
+    return out;
 }
 
 result<std::size_t> integrity_tx::prune_resolved_findings(std::int64_t before, std::size_t limit) {

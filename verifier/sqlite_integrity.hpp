@@ -35,6 +35,7 @@ public:
     result<std::optional<finding_record>> newest_open_finding(const std::string& host, const std::string& rule);
     result<void> repeat_finding(std::int64_t id, std::int64_t now);
     result<std::optional<finding_record>> first_open_violation(const violation_scope& scope);
+    result<std::vector<report_record>> list_reports(const std::string& host_id, std::uint64_t from_seq, std::size_t limit);
     result<std::size_t> prune_resolved_findings(std::int64_t before, std::size_t limit);
     result<std::size_t> prune_appraisals(std::int64_t before, std::size_t limit);
 

@@ -393,6 +393,9 @@ public:
     result<std::optional<finding_record>> first_open_violation(const violation_scope& v) override {
         return integ_.first_open_violation(v);
     }
+    result<std::vector<report_record>> list_reports(const std::string& h, std::uint64_t from, std::size_t limit) override {
+        return integ_.list_reports(h, from, limit);
+    }
     result<std::size_t> prune_resolved_findings(std::int64_t before, std::size_t limit) override {
         return integ_.prune_resolved_findings(before, limit);
     }

@@ -80,7 +80,7 @@ struct host_record {
 // A report key and the part of its host's report chain it may sign (schema version 5). A key is bound by
 // a quote over a verifier nonce; a newer binding retires it at the sequence number where the new key
 // starts, and a round of a later boot retires a key bound in an earlier one.
-inline constexpr std::uint64_t report_key_open = static_cast<std::uint64_t>(INT64_MAX);
+inline constexpr std::uint64_t report_key_open = static_cast<std::uint64_t>(INT64_MAX);  // attest::key_window_open
 struct report_key_record {
     bytes key;                                // Ed25519 public key, 32 bytes
     std::int64_t bound_at = 0;
@@ -89,6 +89,9 @@ struct report_key_record {
     std::uint64_t until_seq = report_key_open;  // the last one (report_key_open while it is current)
     std::int64_t retired_at = 0;              // 0 while current
     std::string retire_reason;
+    // What bound it, for an auditor (attest/report_chain.hpp, chain_key::binding): the nonce, the quote and
+    // either the binding's chain head or the round's evidence.
+    std::string binding;
     bool current() const { return until_seq == report_key_open; }
     bool covers(std::uint64_t seq) const { return seq >= from_seq && seq <= until_seq; }
 };
@@ -300,6 +303,9 @@ public:
 
     virtual result<std::optional<report_record>> get_report(const std::string& host_id, std::uint64_t seq) = 0;
     virtual result<void> insert_report(const report_record& r) = 0;  // (host_id, seq) unique
+    // Up to `limit` of the host's reports from `from_seq` on, in order (the export an auditor re-checks).
+    virtual result<std::vector<report_record>> list_reports(const std::string& host_id, std::uint64_t from_seq,
+                                                            std::size_t limit) = 0;
     virtual result<std::uint64_t> count_reports(const std::string& host_id) = 0;
     virtual result<void> delete_reports(const std::string& host_id) = 0;  // at re-enrollment
 

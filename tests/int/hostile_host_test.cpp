@@ -4,6 +4,8 @@
 // rogue agent and fails if the attack works.
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <functional>
 #include <thread>
 
 #include "attest/report_ext.hpp"
@@ -343,6 +345,70 @@ TEST_F(HostileHost, WithheldReportsBecomeAChainGapAndAContradictingHeadARollback
     const auto rb = open_only(v_->findings("host-a", "report-rollback"));
     ASSERT_EQ(rb.size(), 2u) << json::serialize(r);
     a_->set_head(5, real);
+}
+
+// The report chain an auditor re-checks without the verifier: exported page by page with `custos fleet
+// reports` (the real CLI against the real verifier), verified with `custos report verify`; a rewritten report,
+// a dropped one or a key whose binding quote is not the AK's is caught, naming it.
+TEST_F(HostileHost, AnExportedReportChainReverifiesOfflineAndEveryTamperingIsNamed) {
+    enroll(*a_);
+    unsigned st = 0;
+    a_->round(&st);  // binds key 1 (round kind)
+    ASSERT_EQ(st, 200u);
+    for (int i = 0; i < 3; ++i) ASSERT_EQ(a_->send_reports({a_->make_report()}), std::vector<std::string>{"accepted"});
+    a_->new_report_key();
+    ASSERT_EQ(a_->bind_key(), 200u);  // key 2 (report-key kind) from report 4
+    for (int i = 0; i < 2; ++i) ASSERT_EQ(a_->send_reports({a_->make_report()}), std::vector<std::string>{"accepted"});
+    temp_dir d("custos-chain-export");
+    const std::string file = (d.path() / "chain.json").string();
+    std::vector<std::pair<std::string, std::string>> env{{"CUSTOS_VERIFIER", v_->url()},
+                                                         {"CUSTOS_CREDENTIAL", (v_->dir() / "operator").string()}};
+    auto ex = run_process({CUSTOS_CLI_PATH, "fleet", "reports", "host-a", "--out", file}, env);
+    ASSERT_EQ(ex.exit_code, 0) << ex.err;
+    auto ok = run_process({CUSTOS_CLI_PATH, "report", "verify", file});
+    ASSERT_EQ(ok.exit_code, 0) << ok.err;
+    EXPECT_NE(ok.out.find("reports: 5 (1 to 5)"), std::string::npos) << ok.out;
+    EXPECT_NE(ok.out.find("keys: 2"), std::string::npos) << ok.out;
+    // Pages: the operator API serves the same chain two at a time.
+    auto op = v_->client();
+    auto page = op->request("GET", "/v1/hosts/host-a/reports?from_seq=2&limit=2");
+    ASSERT_TRUE(page.ok());
+    const json::value p = parse_json(page->body);
+    EXPECT_EQ(p.at("reports").as_array().size(), 2u);
+    EXPECT_EQ(p.at("next_from_seq").to_number<std::uint64_t>(), 4u);
+    auto agent_try = post(a_->client(), "/v1/hosts/host-a/reports", "{}", &st);
+    EXPECT_NE(st, 200u) << agent_try;
+
+    const json::value whole = parse_json(text_of(file));
+    auto tampered = [&](const std::function<void(json::object&)>& edit) {
+        json::value v = whole;
+        edit(v.as_object());
+        const std::string f = (d.path() / "t.json").string();
+        std::ofstream(f) << json::serialize(v);
+        return run_process({CUSTOS_CLI_PATH, "report", "verify", f});
+    };
+    auto rewritten = tampered([](json::object& o) {
+        auto& r = o["reports"].as_array()[2].as_object();
+        auto body = *from_base64(std::string(r["report"].as_string()));
+        body[body.size() / 2] ^= 1;
+        r["report"] = to_base64(body);
+    });
+    EXPECT_EQ(rewritten.exit_code, 1) << rewritten.err;
+    EXPECT_NE(rewritten.err.find("report 3"), std::string::npos) << rewritten.err;
+    auto dropped = tampered([](json::object& o) { o["reports"].as_array().erase(o["reports"].as_array().begin() + 1); });
+    EXPECT_EQ(dropped.exit_code, 1);
+    EXPECT_NE(dropped.err.find("report 2: seq"), std::string::npos) << dropped.err;
+    auto widened = tampered([](json::object& o) { o["keys"].as_array()[0].as_object()["until_seq"] = nullptr; });
+    EXPECT_EQ(widened.exit_code, 0) << "a wider window alone proves nothing wrong: the chain still links";
+    auto foreign = tampered([](json::object& o) {
+        auto& k = o["keys"].as_array()[1].as_object();
+        k["binding"] = o["keys"].as_array()[0].as_object()["binding"];  // another key's quote
+    });
+    EXPECT_EQ(foreign.exit_code, 1);
+    EXPECT_NE(foreign.err.find("binding"), std::string::npos) << foreign.err;
+    auto other_ak = tampered([&](json::object& o) { o["ak_public"] = to_base64(attest::marshal_public(b_->ak().pub)); });
+    EXPECT_EQ(other_ak.exit_code, 1);
+    EXPECT_NE(other_ak.err.find("signature"), std::string::npos) << other_ak.err;
 }
 
 // Hole 6: host B reporting host A's GPU serial used to raise gpu-missing on A at once and revoke A's leases.

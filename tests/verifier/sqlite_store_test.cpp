@@ -398,6 +398,7 @@ TEST_F(SqliteStore, AVersion1DatabaseMigratesToVersion2KeepingItsHosts) {
                            "ALTER TABLE hosts DROP COLUMN location_misses; ALTER TABLE report_keys DROP COLUMN reset_count; "
                            "ALTER TABLE report_keys DROP COLUMN from_seq; ALTER TABLE report_keys DROP COLUMN until_seq; "
                            "ALTER TABLE report_keys DROP COLUMN retired_at; ALTER TABLE report_keys DROP COLUMN retire_reason; "
+                           "ALTER TABLE report_keys DROP COLUMN binding; "
                            "ALTER TABLE findings DROP COLUMN ref; UPDATE schema_version SET version = 1",
                            nullptr, nullptr, nullptr),
               SQLITE_OK);

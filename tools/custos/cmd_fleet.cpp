@@ -232,6 +232,7 @@ void register_fleet_commands(CLI::App& app, command_list& cmds) {
     register_fleet_gpu_commands(*fleet, opts, cmds);
     register_fleet_model_commands(*fleet, opts, cmds);
     register_fleet_policy_commands(*fleet, opts, cmds);
+    register_report_commands(app, *fleet, opts, cmds);
 }
 
 }  // namespace custos::cli

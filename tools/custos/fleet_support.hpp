@@ -51,6 +51,8 @@ int run_and_print(const fleet_options& o, const std::string& method, const std::
 // custos fleet gpu …, compute, model … (cmd_fleet_gpu.cpp).
 void register_fleet_gpu_commands(CLI::App& fleet, const std::shared_ptr<fleet_options>& opts, command_list& cmds);
 void register_fleet_model_commands(CLI::App& fleet, const std::shared_ptr<fleet_options>& opts, command_list& cmds);
+// custos fleet reports HOST and custos report verify FILE (cmd_report.cpp).
+void register_report_commands(CLI::App& app, CLI::App& fleet, const std::shared_ptr<fleet_options>& opts, command_list& cmds);
 // custos fleet snapshot, policy, landmark … (cmd_fleet_policy.cpp).
 void register_fleet_policy_commands(CLI::App& fleet, const std::shared_ptr<fleet_options>& opts, command_list& cmds);
 
