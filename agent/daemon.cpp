@@ -13,6 +13,7 @@
 #include <random>
 
 #include "attest/ima_log.hpp"
+#include "attest/messages.hpp"
 #include "attest/report_ext.hpp"
 #include "attest/tpm_public.hpp"
 #include "attest/wire.hpp"
@@ -169,12 +170,13 @@ result<void> daemon::send_binding(net::https_client& c, const std::string& spool
     CUSTOS_TRY(sel, attest::parse_pcr_selection(a1.pcr_selection));
     const bytes& nonce = a1.nonce;
     CUSTOS_TRY(q, dev_.quote(*ak_, attest::report_key_qualification(nonce, key, prev_seq, prev), sel));
-    json::object req{{"report_key", to_base64(key)},
-                     {"prev_seq", prev_seq},
-                     {"prev_hash", to_hex(prev)},
-                     {"nonce", to_base64(nonce)},
-                     {"quote", attest::quote_to_json(q.attest, q.signature, q.pcrs)}};
-    CUSTOS_TRY(r, c.request("POST", "/v1/report-key", json::serialize(req)));
+    attest::key_binding_request req;
+    req.report_key = key;
+    req.prev_seq = prev_seq;
+    req.prev_hash = prev;
+    req.nonce = nonce;
+    req.quote = attest::wire_quote{q.attest, q.signature, attest::pcrs_to_json(q.pcrs)};
+    CUSTOS_TRY(r, c.request("POST", "/v1/report-key", attest::encode_key_binding_request(req)));
     if (r.status >= 500 || r.status == 401) return unreachable("report-key", r);
     if (r.status != 200) spdlog::error("report key binding refused: HTTP {}: {}", r.status, net::reply_detail(r));
     else spdlog::info("report key bound (signs from report {} on)", prev_seq + 1);
@@ -251,11 +253,12 @@ result<void> daemon::round() {
     e.head_hash = spool_->head().hash;
     const bytes ev = attest::encode_evidence(e);
     CUSTOS_TRY(q, dev_.quote(*ak_, attest::evidence_qualification(nonce, ev), sel));
-    json::object req{{"nonce", to_base64(nonce)},
-                     {"evidence", to_base64(ev)},
-                     {"quote", attest::quote_to_json(q.attest, q.signature, q.pcrs)}};
-    if (json::object logs = measurement_logs(); !logs.empty()) req["logs"] = std::move(logs);
-    const std::string body = json::serialize(req);
+    attest::attest_request req;
+    req.nonce = nonce;
+    req.evidence = ev;
+    req.quote = attest::wire_quote{q.attest, q.signature, attest::pcrs_to_json(q.pcrs)};
+    measurement_logs(req);
+    const std::string body = attest::encode_attest_request(req);
     // Kept as sent, for audit: what this host last proved and to whom.
     CUSTOS_TRY_VOID(write_file_atomic(cfg_.state_dir / "last-attest.json", body, 0600));
     CUSTOS_TRY(r2, c->request("POST", "/v1/attest", body));
@@ -282,34 +285,32 @@ result<void> daemon::round() {
     return {};
 }
 
-json::object daemon::measurement_logs() {
-    json::object logs;
+void daemon::measurement_logs(attest::attest_request& req) {
     std::error_code ec;
     if (!cfg_.boot_log.empty() && fs::exists(cfg_.boot_log, ec)) {
-        if (auto b = read_file(cfg_.boot_log, 64u << 20); b) logs["boot"] = to_base64(*b);
+        if (auto b = read_file(cfg_.boot_log, 64u << 20); b) req.boot_log = std::move(b).value();
         else spdlog::error("boot event log: {}", b.err().message);
     }
     if (!cfg_.ima_log.empty() && fs::exists(cfg_.ima_log, ec)) {
         auto l = read_file(cfg_.ima_log, std::size_t(1) << 30);
         if (!l) {
             spdlog::error("IMA list: {}", l.err().message);
-            return logs;
+            return;
         }
         auto entries = attest::parse_ima_log(*l);
         if (!entries) {
             // The verifier judges a list it cannot read (event-log-mismatch); send it whole.
             spdlog::error("IMA list: {}", entries.err().message);
-            logs["ima_from"] = 0;
-            logs["ima"] = to_base64(*l);
-            return logs;
+            req.ima_from = 0;
+            req.ima = std::move(l).value();
+            return;
         }
         // A list shorter than what was accepted started again (a reboot): send it from the start.
         const std::uint64_t from = ima_next_ <= entries->size() ? ima_next_ : 0;
         const std::vector<attest::ima_entry> fresh(entries->begin() + static_cast<std::ptrdiff_t>(from), entries->end());
-        logs["ima_from"] = from;
-        logs["ima"] = to_base64(attest::serialize_ima_log(fresh));
+        req.ima_from = from;
+        req.ima = attest::serialize_ima_log(fresh);
     }
-    return logs;
 }
 
 result<void> daemon::locate(net::https_client& c, const json::value& request) {

@@ -16,6 +16,7 @@
 #include "agent/compute_counters.hpp"
 #include "agent/landmark_client.hpp"
 #include "agent/config.hpp"
+#include "attest/messages.hpp"
 #include "agent/gpu_inventory.hpp"
 #include "agent/model_keys.hpp"
 #include "agent/weights_server.hpp"
@@ -49,7 +50,7 @@ private:
     result<void> locate(net::https_client& c, const boost::json::value& request);
     // The boot event log and the IMA entries from ima_next_, read after the quote (the IMA list only grows,
     // so it holds at least what the quote covers); absent files are left out.
-    boost::json::object measurement_logs();
+    void measurement_logs(attest::attest_request& req);  // the boot log and the IMA entries the verifier lacks
     result<void> flush();      // sends what is spooled
     result<void> open_models();  // bound key and weights socket, when model_dir / weights_socket are set
     void serve_models(bool verifier_reachable);  // key requests for models without a lease; renewals; drops

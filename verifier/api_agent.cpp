@@ -3,6 +3,7 @@
 #include <openssl/rand.h>
 #include <spdlog/spdlog.h>
 
+#include "attest/messages.hpp"
 #include "attest/quote_verify.hpp"
 #include "attest/tpm_public.hpp"
 #include "attest/wire.hpp"
@@ -30,9 +31,8 @@ struct verified_quote {
 };
 
 // Verifies a wire quote with the host's AK; the error is the detail of a quote-invalid finding.
-result<verified_quote> check_quote(const service_context& ctx, const host_record& h, const json::value& quote_json,
+result<verified_quote> check_quote(const service_context& ctx, const host_record& h, const attest::wire_quote& q,
                                    byte_view qualification) {
-    CUSTOS_TRY(q, attest::quote_from_json(quote_json, "quote"));
     CUSTOS_TRY(pcrs, attest::pcrs_from_json(q.pcrs, ctx.selection));
     CUSTOS_TRY(ak, attest::unmarshal_public(h.ak_public));
     CUSTOS_TRY(key, attest::public_to_pkey(ak.publicArea));
@@ -121,25 +121,6 @@ struct sent_logs {
     bytes ima;
 };
 
-result<sent_logs> parse_logs(const sjson::object_reader& o) {
-    sent_logs out;
-    if (!o.has("logs")) return out;
-    CUSTOS_TRY(l, o.obj("logs"));
-    CUSTOS_TRY_VOID(l.only({"boot", "ima_from", "ima"}));
-    if (l.has("boot")) {
-        CUSTOS_TRY(b, l.b64("boot"));
-        out.boot = std::move(b);
-    }
-    if (l.has("ima") != l.has("ima_from")) return l.bad(l.has("ima") ? "ima_from" : "ima", "must come with the other");
-    if (l.has("ima")) {
-        CUSTOS_TRY(from, l.u64("ima_from"));
-        CUSTOS_TRY(b, l.b64("ima"));
-        out.ima_from = from;
-        out.ima = std::move(b);
-    }
-    return out;
-}
-
 // Appraises the logs against the verified quote (measurement_appraisal.hpp), raises what it finds and stores
 // the host's new measurement state.
 result<measurement_outcome> appraise_logs(service_context& ctx, store_tx& tx, const host_record& h, const verified_quote& vq,
@@ -192,7 +173,9 @@ net::http_response challenge(service_context& ctx, const net::http_request& req,
     const std::int64_t now = unix_now();
     auto session = begin_agent_session(*ctx.db, rc);
     if (auto* resp = std::get_if<net::http_response>(&session)) return *resp;
-    auto& [tx, h] = std::get<agent_session>(session);
+    auto& agent = std::get<agent_session>(session);
+    auto& tx = agent.tx;  // references, not structured bindings: lambdas capture them (clang 14)
+    auto& h = agent.host;
     if (auto x = tx->purge_challenges(now); !x) return error_reply(x.err());
     if (auto x = tx->insert_challenge(nonce, h.id, now + ctx.cfg.challenge_ttl_s); !x) return error_reply(x.err());
     if (auto c = tx->commit(); !c) return error_reply(c.err());
@@ -205,23 +188,19 @@ net::http_response challenge(service_context& ctx, const net::http_request& req,
 
 net::http_response attest_round(service_context& ctx, const net::http_request& req, const net::request_context& rc) {
     if (auto deny = require_agent_role(rc)) return *deny;
-    // Parse before touching the store: a malformed body changes nothing.
-    auto v = parse_body(req.body, "attest request", {"nonce", "evidence", "quote", "logs"});
-    if (!v) return error_reply(v.err());
-    auto o = sjson::object_reader::of(*v, "attest request");
-    auto logs = parse_logs(*o);
-    if (!logs) return error_reply(logs.err());
-    auto nonce = o->b64("nonce");
-    if (!nonce) return error_reply(nonce.err());
-    auto evidence_bytes = o->b64("evidence");
-    if (!evidence_bytes) return error_reply(evidence_bytes.err());
-    auto quote_json = o->value("quote");
-    if (!quote_json) return error_reply(quote_json.err());
+    // Parsed once, before touching the store (attest/messages.hpp): a malformed body changes nothing.
+    auto msg = attest::parse_attest_request(req.body);
+    if (!msg) return error_reply(msg.err());
+    const bytes& nonce = msg->nonce;
+    const bytes& evidence_bytes = msg->evidence;
+    const sent_logs logs{msg->boot_log, msg->ima_from, msg->ima};
     const std::int64_t now = unix_now();
 
     auto session = begin_agent_session(*ctx.db, rc);
     if (auto* resp = std::get_if<net::http_response>(&session)) return *resp;
-    auto& [tx, h] = std::get<agent_session>(session);
+    auto& agent = std::get<agent_session>(session);
+    auto& tx = agent.tx;  // references, not structured bindings: lambdas capture them (clang 14)
+    auto& h = agent.host;
     std::vector<finding_record> raised;
 
     auto reject = [&](const std::string& rule, const std::string& detail) -> net::http_response {
@@ -233,33 +212,33 @@ net::http_response attest_round(service_context& ctx, const net::http_request& r
         return finish_appraisal(ctx, std::move(tx), h, raised, now, 422, std::move(extra));
     };
 
-    auto ch = tx->take_challenge(*nonce);
+    auto ch = tx->take_challenge(nonce);
     if (!ch) return error_reply(ch.err());
     if (!ch.value()) return reject("nonce-mismatch", "the evidence answers a nonce this verifier did not issue or that was already used: a replayed or forged round");
     if (ch.value()->host_id != h.id)
         return reject("nonce-mismatch", "the evidence answers a nonce issued to host \"" + ch.value()->host_id + "\"");
     if (ch.value()->expires_at < now) return reject("nonce-mismatch", "the evidence answers an expired nonce (older than " + std::to_string(ctx.cfg.challenge_ttl_s) + " s)");
 
-    auto ev = attest::parse_evidence(*evidence_bytes);
+    auto ev = attest::parse_evidence(evidence_bytes);
     if (!ev) return reject("quote-invalid", "evidence: " + ev.err().message);
     if (ev->host != h.id) return reject("quote-invalid", "the evidence names host \"" + ev->host + "\", not \"" + h.id + "\"");
-    auto vq = check_quote(ctx, h, **quote_json, attest::evidence_qualification(*nonce, *evidence_bytes));
+    auto vq = check_quote(ctx, h, msg->quote, attest::evidence_qualification(nonce, evidence_bytes));
     if (!vq) return reject("quote-invalid", "quote: " + vq.err().message);
     // The logs, replayed against this quote; what they cover is appraised by replay rather than golden values.
-    auto measured = appraise_logs(ctx, *tx, h, *vq, *logs, now, raised);
+    auto measured = appraise_logs(ctx, *tx, h, *vq, logs, now, raised);
     if (!measured) return error_reply(measured.err());
     if (auto x = apply_round_quote(*tx, h, *vq, now, raised, measured->replayed_pcrs); !x) return error_reply(x.err());
     const std::string binding = json::serialize(json::object{{"kind", "round"},
-                                                             {"nonce", to_base64(*nonce)},
-                                                             {"evidence", to_base64(*evidence_bytes)},
-                                                             {"quote", **quote_json}});
+                                                             {"nonce", to_base64(nonce)},
+                                                             {"evidence", to_base64(evidence_bytes)},
+                                                             {"quote", attest::wire_quote_json(msg->quote)}});
     if (auto x = bind_round_key(*tx, h, *ev, vq->info.reset_count, now, binding); !x) return error_reply(x.err());
     if (auto x = judge_quoted_head(*tx, h, *ev, now, raised); !x) return error_reply(x.err());
     // The export-control engine over the fleet as it now stands, unless nothing it reads changed since it ran.
     if (auto x = appraise_policy(ctx, *tx, now, raised, h.id, policy_run::if_fleet_changed); !x) return error_reply(x.err());
     json::object extra;
     extra["next_round_s"] = ctx.cfg.attest_interval_s;
-    if (logs->ima_from) extra["ima_next"] = measured->ima_next;
+    if (logs.ima_from) extra["ima_next"] = measured->ima_next;
     auto loc = open_location_round(ctx, *tx, h, now, raised);
     if (!loc) return error_reply(loc.err());
     if (*loc) extra["location"] = std::move(**loc);
@@ -272,26 +251,19 @@ net::http_response attest_round(service_context& ctx, const net::http_request& r
 // attestation-overdue: only a round's quote with its logs counts for those and for key release).
 net::http_response report_key(service_context& ctx, const net::http_request& req, const net::request_context& rc) {
     if (auto deny = require_agent_role(rc)) return *deny;
-    auto v = parse_body(req.body, "report-key request", {"report_key", "prev_seq", "prev_hash", "nonce", "quote"});
-    if (!v) return error_reply(v.err());
-    auto o = sjson::object_reader::of(*v, "report-key request");
-    auto key = o->b64("report_key");
-    if (!key) return error_reply(key.err());
-    if (key->size() != attest::report_key_size) return error_reply(o->bad("report_key", "must be 32 bytes"));
-    auto prev_seq = o->u64("prev_seq");
-    if (!prev_seq) return error_reply(prev_seq.err());
-    if (*prev_seq >= report_key_open) return error_reply(o->bad("prev_seq", "is out of range"));
-    auto prev = o->hex("prev_hash", 32);
-    if (!prev) return error_reply(prev.err());
-    auto nonce = o->b64("nonce");
-    if (!nonce) return error_reply(nonce.err());
-    auto quote_json = o->value("quote");
-    if (!quote_json) return error_reply(quote_json.err());
+    auto msg = attest::parse_key_binding_request(req.body);
+    if (!msg) return error_reply(msg.err());
+    const bytes& key = msg->report_key;
+    const std::uint64_t prev_seq = msg->prev_seq;
+    const bytes& prev = msg->prev_hash;
+    const bytes& nonce = msg->nonce;
     const std::int64_t now = unix_now();
 
     auto session = begin_agent_session(*ctx.db, rc);
     if (auto* resp = std::get_if<net::http_response>(&session)) return *resp;
-    auto& [tx, h] = std::get<agent_session>(session);
+    auto& agent = std::get<agent_session>(session);
+    auto& tx = agent.tx;  // references, not structured bindings: lambdas capture them (clang 14)
+    auto& h = agent.host;
     std::vector<finding_record> raised;
     // A refusal records its finding and the host's status, and answers 409 (nonce, chain) or 422 (quote).
     auto refuse = [&](unsigned code, const std::string& rule, const std::string& detail) -> net::http_response {
@@ -302,27 +274,27 @@ net::http_response report_key(service_context& ctx, const net::http_request& req
         ctx.publish(raised);
         return net::json_error(code, rule, "report key binding refused: " + detail);
     };
-    auto ch = tx->take_challenge(*nonce);
+    auto ch = tx->take_challenge(nonce);
     if (!ch) return error_reply(ch.err());
     if (!ch.value() || ch.value()->host_id != h.id || ch.value()->expires_at < now)
         return refuse(409, "nonce-mismatch", "the binding quote answers a nonce this verifier did not issue to this host, "
                                              "already used or expired: a replayed or forged binding");
-    auto vq = check_quote(ctx, h, **quote_json, attest::report_key_qualification(*nonce, *key, *prev_seq, *prev));
+    auto vq = check_quote(ctx, h, msg->quote, attest::report_key_qualification(nonce, key, prev_seq, prev));
     if (!vq) return refuse(422, "quote-invalid", "report key binding quote: " + vq.err().message);
     // The chain the key continues must be this host's chain as stored, where the verifier holds it.
-    if (*prev_seq <= h.chain_seq) {
+    if (prev_seq <= h.chain_seq) {
         bytes stored(32, 0);
-        if (*prev_seq > 0) {
-            auto r = tx->get_report(h.id, *prev_seq);
+        if (prev_seq > 0) {
+            auto r = tx->get_report(h.id, prev_seq);
             if (!r) return error_reply(r.err());
             if (!r.value())
-                return refuse(409, "report-rollback", "the binding continues report " + std::to_string(*prev_seq) +
+                return refuse(409, "report-rollback", "the binding continues report " + std::to_string(prev_seq) +
                                                           ", which the verifier does not hold");
             stored = r.value()->hash;
         }
-        if (!equal_ct(stored, *prev))
-            return refuse(409, "report-rollback", "the binding continues report " + std::to_string(*prev_seq) + " as " +
-                                                      short_hex(*prev) + ", but the stored report with that number is " +
+        if (!equal_ct(stored, prev))
+            return refuse(409, "report-rollback", "the binding continues report " + std::to_string(prev_seq) + " as " +
+                                                      short_hex(prev) + ", but the stored report with that number is " +
                                                       short_hex(stored) + ": the chain was forked or rewritten");
     }
     // The quote is evidence of the TPM's state now: its clock and PCRs are judged (never taken as golden).
@@ -330,7 +302,7 @@ net::http_response report_key(service_context& ctx, const net::http_request& req
     for (const auto& hit : a.hits)
         if (auto x = raise_finding(*tx, host_finding(hit.rule, h.id, hit.detail, now), raised); !x) return error_reply(x.err());
     record_clock(h, vq->info);
-    auto existing = tx->get_report_key(h.id, *key);
+    auto existing = tx->get_report_key(h.id, key);
     if (!existing) return error_reply(existing.err());
     json::object out;
     if (existing->has_value()) {
@@ -338,19 +310,19 @@ net::http_response report_key(service_context& ctx, const net::http_request& req
         out["from_seq"] = (*existing)->from_seq;
     } else {
         report_key_record rec;
-        rec.key = *key;
+        rec.key = key;
         rec.bound_at = now;
         rec.reset_count = vq->info.reset_count;
-        rec.from_seq = *prev_seq + 1;
+        rec.from_seq = prev_seq + 1;
         rec.binding = json::serialize(json::object{{"kind", "report-key"},
-                                                   {"nonce", to_base64(*nonce)},
-                                                   {"prev_seq", *prev_seq},
-                                                   {"prev_hash", to_hex(*prev)},
-                                                   {"quote", **quote_json}});
+                                                   {"nonce", to_base64(nonce)},
+                                                   {"prev_seq", prev_seq},
+                                                   {"prev_hash", to_hex(prev)},
+                                                   {"quote", attest::wire_quote_json(msg->quote)}});
         if (auto x = tx->bind_report_key(h.id, rec); !x) return error_reply(x.err());
-        auto n = tx->retire_report_keys(h.id, *key, *prev_seq, now, "a newer agent start bound its own key");
+        auto n = tx->retire_report_keys(h.id, key, prev_seq, now, "a newer agent start bound its own key");
         if (!n) return error_reply(n.err());
-        spdlog::info("host {}: report key {} bound from report {} ({} older key(s) retired)", h.id, short_hex(*key),
+        spdlog::info("host {}: report key {} bound from report {} ({} older key(s) retired)", h.id, short_hex(key),
                      rec.from_seq, *n);
         out["status"] = "bound";
         out["from_seq"] = rec.from_seq;

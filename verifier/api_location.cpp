@@ -97,7 +97,9 @@ net::http_response post_location(service_context& ctx, const net::http_request& 
     const std::int64_t now = unix_now();
     auto session = begin_agent_session(*ctx.db, rc);
     if (auto* resp = std::get_if<net::http_response>(&session)) return *resp;
-    auto& [tx, h] = std::get<agent_session>(session);
+    auto& agent = std::get<agent_session>(session);
+    auto& tx = agent.tx;  // references, not structured bindings: lambdas capture them (clang 14)
+    auto& h = agent.host;
 
     auto round = tx->take_challenge(round_key(*nonce));
     if (!round) return error_reply(round.err());

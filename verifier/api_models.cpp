@@ -243,7 +243,9 @@ net::http_response key_request(service_context& ctx, const net::http_request& re
     const std::int64_t now = unix_now();
     auto session = begin_agent_session(*ctx.db, rc);
     if (auto* resp = std::get_if<net::http_response>(&session)) return *resp;
-    auto& [tx, h] = std::get<agent_session>(session);
+    auto& agent = std::get<agent_session>(session);
+    auto& tx = agent.tx;  // references, not structured bindings: lambdas capture them (clang 14)
+    auto& h = agent.host;
     // A model nobody registered is a plain 404 and leaves nothing behind: made-up ids must not be a way
     // to fill the store with findings.
     auto known = tx->get_model(*model);
@@ -300,7 +302,9 @@ net::http_response renew(service_context& ctx, const net::http_request& req, con
     const std::int64_t now = unix_now();
     auto session = begin_agent_session(*ctx.db, rc);
     if (auto* resp = std::get_if<net::http_response>(&session)) return *resp;
-    auto& [tx, h] = std::get<agent_session>(session);
+    auto& agent = std::get<agent_session>(session);
+    auto& tx = agent.tx;  // references, not structured bindings: lambdas capture them (clang 14)
+    auto& h = agent.host;
     auto l = tx->get_lease(*id);
     if (!l) return error_reply(l.err());
     if (!l->has_value() || (*l)->host_id != h.id) return net::json_error(404, "not-found", "this host holds no lease \"" + id->substr(0, 64) + "\"");

@@ -77,7 +77,9 @@ net::http_response post_reports(service_context& ctx, const net::http_request& r
     const std::int64_t now = unix_now();
     auto session = begin_agent_session(*ctx.db, rc);
     if (auto* resp = std::get_if<net::http_response>(&session)) return *resp;
-    auto& [tx, h] = std::get<agent_session>(session);
+    auto& agent = std::get<agent_session>(session);
+    auto& tx = agent.tx;  // references, not structured bindings: lambdas capture them (clang 14)
+    auto& h = agent.host;
     std::vector<finding_record> raised;
     std::map<bytes, std::optional<report_key_record>> key_cache;
     json::array results;
