@@ -72,10 +72,13 @@ struct exact_handler {
         const bool negative = !number.empty() && number[0] == '-';
         number.clear();
         if (r.ec == std::errc::result_out_of_range && whole) {
-            // Too small for a double reads as zero, too large as infinity, as Boost's own parser has them;
-            // the readers refuse a non-finite number naming its field.
-            const double inf = std::numeric_limits<double>::infinity();
-            st.push_double(negative_exponent ? (negative ? -0.0 : 0.0) : (negative ? -inf : inf));
+            // Too small for a double reads as zero, as every reader has it. Too large is refused: Boost's
+            // parser made it infinity, which serialises as "Infinity", not JSON (found by fuzz_strict_json).
+            if (!negative_exponent) {
+                ec = json::error::exponent_overflow;
+                return false;
+            }
+            st.push_double(negative ? -0.0 : 0.0);
             return true;
         }
         if (r.ec != std::errc() || !whole) {
@@ -107,6 +110,8 @@ result<json::value> parse_exact(std::string_view text, std::string_view what, un
     json::error_code ec;
     const std::size_t n = p.write_some(false, text.data(), text.size(), ec);
     if (!ec && n != text.size()) ec = json::error::extra_data;
+    if (ec == json::error::exponent_overflow)
+        return make_error(errc::parse, std::string(what) + ": a number is beyond the range of a double");
     if (ec) return make_error(errc::parse, std::string(what) + " is not valid JSON: " + ec.message());
     return p.handler().st.release();
 }

@@ -16,8 +16,8 @@
 namespace custos::sjson {
 
 // Parses `text` as one JSON value (no comments, no trailing commas, depth ≤ max_depth); errc::parse naming
-// `what` and Boost's reason when it is not JSON. A number beyond double's range reads as ±infinity and one
-// below it as zero, as with Boost's parser (object_reader::number refuses the infinite, naming the field).
+// `what` and Boost's reason when it is not JSON, or saying a number is beyond double's range (refused: it
+// would serialise as "Infinity"); one below the smallest double reads as zero.
 result<boost::json::value> parse_exact(std::string_view text, std::string_view what, unsigned max_depth);
 
 }  // namespace custos::sjson

@@ -202,11 +202,16 @@ net::http_response post_reports(service_context& ctx, const net::http_request& r
         h.quoted_head_at = 0;
         status_changed = true;
     }
-    // Reports do not vouch for a host that stopped answering challenges.
+    // Reports do not vouch for a host that stopped answering challenges. Once the finding is open, a read
+    // per report is all this costs (no repeat is counted on the hot path).
     if (good > 0 && now > attestation_due(h, ctx.overdue_window_s())) {
-        auto late = check_attestation_overdue(*tx, h, now, ctx.overdue_window_s(), raised);
-        if (!late) return error_reply(late.err());
-        if (*late) status_changed = true;
+        auto open = tx->count_open_rule(h.id, "attestation-overdue");
+        if (!open) return error_reply(open.err());
+        if (*open == 0) {
+            auto late = check_attestation_overdue(*tx, h, now, ctx.overdue_window_s(), raised);
+            if (!late) return error_reply(late.err());
+            if (*late) status_changed = true;
+        }
     }
     // host-dark makes a host's status at least warning: an affirming host has none open to resolve.
     if (good > 0 && h.status != "affirming" && h.status != "unknown") {

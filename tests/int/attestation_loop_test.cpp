@@ -17,35 +17,12 @@ std::vector<std::string> rules_of(const std::vector<finding_record>& fs) {
     return out;
 }
 
-class AttestationLoop : public ::testing::Test {
+class AttestationLoop : public two_hosts {
 protected:
-    void SetUp() override {
-        auto t1 = swtpm::start();
-        auto t2 = swtpm::start();
-        v_ = std::make_unique<verifier_instance>(std::vector<const swtpm*>{t1.get(), t2.get()});
-        a_ = std::make_unique<sim_host>("host-a", std::move(t1));
-        b_ = std::make_unique<sim_host>("host-b", std::move(t2));
-    }
     void enroll_both() {
-        ASSERT_EQ(a_->enroll(*v_, v_->token("host-a")), 200u);
-        ASSERT_EQ(b_->enroll(*v_, v_->token("host-b")), 200u);
+        enroll(*a_);
+        enroll(*b_);
     }
-    void add_site() {
-        auto op = v_->client();
-        unsigned st = 0;
-        post(*op, "/v1/entities", R"({"id":"acme","hq":"US","status":"uveu"})", &st);
-        ASSERT_TRUE(st == 200 || st == 201) << st;
-        post(*op, "/v1/sites", R"({"id":"dc1","entity":"acme","country":"KR","lat":37.5,"lon":127.0,"max_km":50})", &st);
-        ASSERT_TRUE(st == 200 || st == 201) << st;
-    }
-    void approve(const std::string& host) {
-        auto op = v_->client();
-        unsigned st = 0;
-        const std::string b = post(*op, "/v1/hosts/" + host + "/approve", R"({"site":"dc1"})", &st);
-        ASSERT_EQ(st, 200u) << b;
-    }
-    std::unique_ptr<verifier_instance> v_;
-    std::unique_ptr<sim_host> a_, b_;
 };
 
 TEST_F(AttestationLoop, EnrollmentIssuesAnAgentCertificateNamingHostAndAk) {

@@ -19,35 +19,8 @@ namespace {
 using namespace std::chrono_literals;
 using verifier::finding_record;
 
-std::vector<finding_record> open_only(std::vector<finding_record> fs) {
-    std::erase_if(fs, [](const finding_record& f) { return !f.open; });
-    return fs;
-}
-
-class HostileHost : public ::testing::Test {
+class HostileHost : public two_hosts {
 protected:
-    void SetUp() override {
-        auto t1 = swtpm::start();
-        auto t2 = swtpm::start();
-        v_ = std::make_unique<verifier_instance>(std::vector<const swtpm*>{t1.get(), t2.get()});
-        a_ = std::make_unique<sim_host>("host-a", std::move(t1));
-        b_ = std::make_unique<sim_host>("host-b", std::move(t2));
-    }
-    void enroll(sim_host& h) { ASSERT_EQ(h.enroll(*v_, v_->token(h.id())), 200u); }
-    void add_site() {
-        auto op = v_->client();
-        unsigned st = 0;
-        post(*op, "/v1/entities", R"({"id":"acme","hq":"US","status":"uveu"})", &st);
-        ASSERT_EQ(st, 201u);
-        post(*op, "/v1/sites", R"({"id":"dc1","entity":"acme","country":"KR","lat":37.5,"lon":127.0,"max_km":50})", &st);
-        ASSERT_EQ(st, 201u);
-    }
-    void approve(const std::string& host) {
-        auto op = v_->client();
-        unsigned st = 0;
-        const std::string b = post(*op, "/v1/hosts/" + host + "/approve", R"({"site":"dc1"})", &st);
-        ASSERT_EQ(st, 200u) << b;
-    }
     std::string status(const std::string& host) { return v_->host(host)->status; }
     std::size_t open_count(const std::string& host, const std::string& rule) {
         return open_only(v_->findings(host, rule)).size();
@@ -64,8 +37,6 @@ protected:
         v_->mutable_cfg().attest_interval_s = attest_interval_s;
         v_->start();
     }
-    std::unique_ptr<verifier_instance> v_;
-    std::unique_ptr<sim_host> a_, b_;
 };
 
 // Hole 1: after one good round the host stops answering challenges (a replaced agent that cannot pass

@@ -65,10 +65,6 @@ private:
     std::uint16_t port_ = 0;
 };
 
-std::vector<finding_record> open_only(std::vector<finding_record> fs) {
-    std::erase_if(fs, [](const finding_record& f) { return !f.open; });
-    return fs;
-}
 
 std::string detail_of(const json::object& o) {
     return o.contains("detail") && o.at("detail").is_string() ? std::string(o.at("detail").as_string()) : "";

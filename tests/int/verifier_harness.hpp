@@ -426,4 +426,41 @@ private:
     std::string last_attest_body_;
 };
 
+// The open ones of `fs`.
+inline std::vector<verifier::finding_record> open_only(std::vector<verifier::finding_record> fs) {
+    std::erase_if(fs, [](const verifier::finding_record& f) { return !f.open; });
+    return fs;
+}
+
+// A verifier and two simulated hosts (host-a, host-b) on their own swtpms, with the operator steps most
+// tests take: an entity and a site, and approving a host to it.
+class two_hosts : public ::testing::Test {
+protected:
+    void SetUp() override {
+        auto t1 = swtpm::start();
+        auto t2 = swtpm::start();
+        v_ = std::make_unique<verifier_instance>(std::vector<const swtpm*>{t1.get(), t2.get()});
+        a_ = std::make_unique<sim_host>("host-a", std::move(t1));
+        b_ = std::make_unique<sim_host>("host-b", std::move(t2));
+    }
+    void enroll(sim_host& h) { ASSERT_EQ(h.enroll(*v_, v_->token(h.id())), 200u); }
+    // Entity acme (US, UVEU) and its site dc1 in Seoul, 50 km.
+    void add_site() {
+        auto op = v_->client();
+        unsigned st = 0;
+        post(*op, "/v1/entities", R"({"id":"acme","hq":"US","status":"uveu"})", &st);
+        ASSERT_TRUE(st == 200 || st == 201) << st;
+        post(*op, "/v1/sites", R"({"id":"dc1","entity":"acme","country":"KR","lat":37.5,"lon":127.0,"max_km":50})", &st);
+        ASSERT_TRUE(st == 200 || st == 201) << st;
+    }
+    void approve(const std::string& host) {
+        auto op = v_->client();
+        unsigned st = 0;
+        const std::string b = post(*op, "/v1/hosts/" + host + "/approve", R"({"site":"dc1"})", &st);
+        ASSERT_EQ(st, 200u) << b;
+    }
+    std::unique_ptr<verifier_instance> v_;
+    std::unique_ptr<sim_host> a_, b_;
+};
+
 }  // namespace custos::test
