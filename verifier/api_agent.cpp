@@ -51,7 +51,7 @@ result<verified_quote> check_quote(const service_context& ctx, const host_record
 // Appraises a verified quote over a round's challenge, updates h (clock, golden values, last_seen, the last
 // challenged quote) and raises its findings; host-dark and attestation-overdue end here and only here.
 result<void> apply_round_quote(store_tx& tx, host_record& h, const verified_quote& vq, std::int64_t now,
-                               std::vector<finding_record>& raised, const std::set<unsigned>& by_replay) {
+                               std::vector<finding_record>& raised, const std::set<unsigned>& by_replay, bool counts) {
     const auto a = appraise_quote(h, vq.info, vq.pcrs, by_replay);
     for (const auto& hit : a.hits) CUSTOS_TRY_VOID(raise_finding(tx, host_finding(hit.rule, h.id, hit.detail, now), raised));
     if (!a.new_golden.empty()) {
@@ -61,9 +61,10 @@ result<void> apply_round_quote(store_tx& tx, host_record& h, const verified_quot
     }
     record_clock(h, vq.info);
     h.last_seen = now;
-    h.last_quote_at = now;
     CUSTOS_TRY(closed, tx.resolve_findings(h.id, std::string("host-dark"), now));
     if (closed) spdlog::info("host {} is back: host-dark resolved", h.id);
+    if (!counts) return {};
+    h.last_quote_at = now;
     CUSTOS_TRY(attested, tx.resolve_findings(h.id, std::string("attestation-overdue"), now));
     if (attested) spdlog::info("host {} answered a challenge again: attestation-overdue resolved", h.id);
     return {};
@@ -224,10 +225,21 @@ net::http_response attest_round(service_context& ctx, const net::http_request& r
     if (ev->host != h.id) return reject("quote-invalid", "the evidence names host \"" + ev->host + "\", not \"" + h.id + "\"");
     auto vq = check_quote(ctx, h, msg->quote, attest::evidence_qualification(nonce, evidence_bytes));
     if (!vq) return reject("quote-invalid", "quote: " + vq.err().message);
+    // A round counts as the host's challenged quote only with every log the host has shown it keeps: one that
+    // sent a boot log or IMA entries before and leaves them out now is not appraised by replay, so it does
+    // not vouch for the host (the round is answered; attestation-overdue follows if it goes on).
+    auto before = tx->get_host_measurements(h.id);
+    if (!before) return error_reply(before.err());
+    std::string missing;
+    if (before->has_value() && !(*before)->boot_reference.empty() && !logs.boot) missing = "boot event log";
+    if (before->has_value() && (*before)->ima_count > 0 && !logs.ima_from) missing += missing.empty() ? "IMA list" : " and IMA list";
     // The logs, replayed against this quote; what they cover is appraised by replay rather than golden values.
     auto measured = appraise_logs(ctx, *tx, h, *vq, logs, now, raised);
     if (!measured) return error_reply(measured.err());
-    if (auto x = apply_round_quote(*tx, h, *vq, now, raised, measured->replayed_pcrs); !x) return error_reply(x.err());
+    if (auto x = apply_round_quote(*tx, h, *vq, now, raised, measured->replayed_pcrs, missing.empty()); !x)
+        return error_reply(x.err());
+    if (!missing.empty())
+        spdlog::warn("host {}: round without its {}: not counted as a challenged quote", h.id, missing);
     const std::string binding = json::serialize(json::object{{"kind", "round"},
                                                              {"nonce", to_base64(nonce)},
                                                              {"evidence", to_base64(evidence_bytes)},
@@ -238,6 +250,8 @@ net::http_response attest_round(service_context& ctx, const net::http_request& r
     if (auto x = appraise_policy(ctx, *tx, now, raised, h.id, policy_run::if_fleet_changed); !x) return error_reply(x.err());
     json::object extra;
     extra["next_round_s"] = ctx.cfg.attest_interval_s;
+    extra["counted"] = missing.empty();
+    if (!missing.empty()) extra["not_counted"] = "the round left out the host's " + missing + ", which it sent before";
     if (logs.ima_from) extra["ima_next"] = measured->ima_next;
     auto loc = open_location_round(ctx, *tx, h, now, raised);
     if (!loc) return error_reply(loc.err());

@@ -3,6 +3,8 @@
 // (boot-changed) and against the runtime allow-list (agent-modified, ima-unknown-file).
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "attest/boot_appraisal.hpp"
 #include "attest/runtime_policy.hpp"
 #include "crypto/base64.hpp"
@@ -143,6 +145,32 @@ TEST_F(MeasuredBoot, ARebootFollowedByAKeyBindingStartsAFreshImaReplayWithoutFal
     EXPECT_EQ((*m)->ima_count, 3u);
     EXPECT_TRUE((*m)->have_reset);
     EXPECT_EQ((*m)->reset_count, 1u);
+}
+
+// A host that sent its IMA list before and leaves it out of a round (root switching off what would show a
+// swapped agent) gets an answer, but the round does not count as its challenged quote: key release and
+// attestation-overdue go by the last round that carried every log.
+TEST_F(MeasuredBoot, ARoundThatLeavesOutALogTheHostSentBeforeDoesNotCount) {
+    send_logs(0);
+    unsigned st = 0;
+    auto r = a_->round(&st);
+    ASSERT_EQ(st, 200u) << json::serialize(r);
+    EXPECT_TRUE(r.at("counted").as_bool());
+    const std::int64_t counted_at = v_->host("host-a")->last_quote_at;
+    ASSERT_GT(counted_at, 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+    a_->logs.erase("ima");
+    a_->logs.erase("ima_from");
+    r = a_->round(&st);
+    ASSERT_EQ(st, 200u) << json::serialize(r);
+    EXPECT_FALSE(r.at("counted").as_bool()) << json::serialize(r);
+    EXPECT_NE(std::string(r.at("not_counted").as_string()).find("IMA list"), std::string::npos);
+    EXPECT_EQ(v_->host("host-a")->last_quote_at, counted_at);
+    send_logs(3);
+    r = a_->round(&st);
+    ASSERT_EQ(st, 200u);
+    EXPECT_TRUE(r.at("counted").as_bool());
+    EXPECT_GT(v_->host("host-a")->last_quote_at, counted_at);
 }
 
 TEST_F(MeasuredBoot, ASwappedAgentBinaryIsAgentModifiedAndAnUnknownProgramAWarning) {
