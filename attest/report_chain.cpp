@@ -6,9 +6,11 @@
 
 #include "attest/quote_verify.hpp"
 #include "attest/wire.hpp"
+#include "crypto/base64.hpp"
 #include "crypto/strict_json.hpp"
 
 namespace custos::attest {
+namespace json = boost::json;
 
 std::optional<std::string> key_window_refusal(std::uint64_t from_seq, std::uint64_t until_seq, std::uint64_t seq,
                                               std::string_view retire_reason) {
@@ -47,6 +49,21 @@ result<chain_summary> verify_report_chain(std::string_view host, std::uint64_t a
         ++s.reports;
     }
     return s;
+}
+
+std::string round_binding(const attest_request& r) {
+    return json::serialize(json::object{{"kind", "round"},
+                                        {"nonce", to_base64(r.nonce)},
+                                        {"evidence", to_base64(r.evidence)},
+                                        {"quote", wire_quote_json(r.quote)}});
+}
+
+std::string key_binding(const key_binding_request& r) {
+    return json::serialize(json::object{{"kind", "report-key"},
+                                        {"nonce", to_base64(r.nonce)},
+                                        {"prev_seq", r.prev_seq},
+                                        {"prev_hash", to_hex(r.prev_hash)},
+                                        {"quote", wire_quote_json(r.quote)}});
 }
 
 result<void> verify_key_binding(const chain_key& k, EVP_PKEY* ak) {

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "attest/messages.hpp"
 #include "crypto/bytes.hpp"
 #include "crypto/result.hpp"
 
@@ -49,6 +50,11 @@ struct chain_summary {
 // key, window, signature).
 result<chain_summary> verify_report_chain(std::string_view host, std::uint64_t after_seq, byte_view after_hash,
                                           const std::vector<signed_report>& reports, const std::vector<chain_key>& keys);
+
+// The binding records verify_key_binding reads, as the verifier stores them with each key: a round's
+// (nonce, evidence, quote) and a report-key binding's (nonce, prev_seq, prev_hash, quote).
+std::string round_binding(const attest_request& r);
+std::string key_binding(const key_binding_request& r);
 
 // Checks `k.binding` with the host's AK: the quote's signature over the binding's qualification, and that the
 // binding names k.key (a round's evidence carries it) and, for a report-key binding, starts its window at

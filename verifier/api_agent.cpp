@@ -5,6 +5,7 @@
 
 #include "attest/messages.hpp"
 #include "attest/quote_verify.hpp"
+#include "attest/report_chain.hpp"
 #include "attest/tpm_public.hpp"
 #include "attest/wire.hpp"
 #include "crypto/base64.hpp"
@@ -122,11 +123,11 @@ struct sent_logs {
     bytes ima;
 };
 
-// Appraises the logs against the verified quote (measurement_appraisal.hpp), raises what it finds and stores
-// the host's new measurement state.
+// Appraises the logs against the verified quote (measurement_appraisal.hpp) from the host's stored
+// measurement state, raises what it finds and stores the new state.
 result<measurement_outcome> appraise_logs(service_context& ctx, store_tx& tx, const host_record& h, const verified_quote& vq,
-                                          const sent_logs& logs, std::int64_t now, std::vector<finding_record>& raised) {
-    CUSTOS_TRY(stored, tx.get_host_measurements(h.id));
+                                          const std::optional<host_measurement_record>& stored, const sent_logs& logs,
+                                          std::int64_t now, std::vector<finding_record>& raised) {
     measurement_state state;
     if (stored) {
         state.ima_count = stored->ima_count;
@@ -228,23 +229,20 @@ net::http_response attest_round(service_context& ctx, const net::http_request& r
     // A round counts as the host's challenged quote only with every log the host has shown it keeps: one that
     // sent a boot log or IMA entries before and leaves them out now is not appraised by replay, so it does
     // not vouch for the host (the round is answered; attestation-overdue follows if it goes on).
-    auto before = tx->get_host_measurements(h.id);
-    if (!before) return error_reply(before.err());
+    auto stored = tx->get_host_measurements(h.id);
+    if (!stored) return error_reply(stored.err());
     std::string missing;
-    if (before->has_value() && !(*before)->boot_reference.empty() && !logs.boot) missing = "boot event log";
-    if (before->has_value() && (*before)->ima_count > 0 && !logs.ima_from) missing += missing.empty() ? "IMA list" : " and IMA list";
+    if (stored->has_value() && !(*stored)->boot_reference.empty() && !logs.boot) missing = "boot event log";
+    if (stored->has_value() && (*stored)->ima_count > 0 && !logs.ima_from) missing += missing.empty() ? "IMA list" : " and IMA list";
     // The logs, replayed against this quote; what they cover is appraised by replay rather than golden values.
-    auto measured = appraise_logs(ctx, *tx, h, *vq, logs, now, raised);
+    auto measured = appraise_logs(ctx, *tx, h, *vq, *stored, logs, now, raised);
     if (!measured) return error_reply(measured.err());
     if (auto x = apply_round_quote(*tx, h, *vq, now, raised, measured->replayed_pcrs, missing.empty()); !x)
         return error_reply(x.err());
     if (!missing.empty())
         spdlog::warn("host {}: round without its {}: not counted as a challenged quote", h.id, missing);
-    const std::string binding = json::serialize(json::object{{"kind", "round"},
-                                                             {"nonce", to_base64(nonce)},
-                                                             {"evidence", to_base64(evidence_bytes)},
-                                                             {"quote", attest::wire_quote_json(msg->quote)}});
-    if (auto x = bind_round_key(*tx, h, *ev, vq->info.reset_count, now, binding); !x) return error_reply(x.err());
+    if (auto x = bind_round_key(*tx, h, *ev, vq->info.reset_count, now, attest::round_binding(*msg)); !x)
+        return error_reply(x.err());
     if (auto x = judge_quoted_head(*tx, h, *ev, now, raised); !x) return error_reply(x.err());
     // The export-control engine over the fleet as it now stands, unless nothing it reads changed since it ran.
     if (auto x = appraise_policy(ctx, *tx, now, raised, h.id, policy_run::if_fleet_changed); !x) return error_reply(x.err());
@@ -328,11 +326,7 @@ net::http_response report_key(service_context& ctx, const net::http_request& req
         rec.bound_at = now;
         rec.reset_count = vq->info.reset_count;
         rec.from_seq = prev_seq + 1;
-        rec.binding = json::serialize(json::object{{"kind", "report-key"},
-                                                   {"nonce", to_base64(nonce)},
-                                                   {"prev_seq", prev_seq},
-                                                   {"prev_hash", to_hex(prev)},
-                                                   {"quote", attest::wire_quote_json(msg->quote)}});
+        rec.binding = attest::key_binding(*msg);
         if (auto x = tx->bind_report_key(h.id, rec); !x) return error_reply(x.err());
         auto n = tx->retire_report_keys(h.id, key, prev_seq, now, "a newer agent start bound its own key");
         if (!n) return error_reply(n.err());

@@ -202,17 +202,11 @@ net::http_response post_reports(service_context& ctx, const net::http_request& r
         h.quoted_head_at = 0;
         status_changed = true;
     }
-    // Reports do not vouch for a host that stopped answering challenges. Once the finding is open, a read
-    // per report is all this costs (no repeat is counted on the hot path).
-    if (good > 0 && now > attestation_due(h, ctx.overdue_window_s())) {
-        auto open = tx->count_open_rule(h.id, "attestation-overdue");
-        if (!open) return error_reply(open.err());
-        if (*open == 0) {
-            auto late = check_attestation_overdue(*tx, h, now, ctx.overdue_window_s(), raised);
-            if (!late) return error_reply(late.err());
-            if (*late) status_changed = true;
-        }
-    }
+    // Reports do not vouch for a host that stopped answering challenges (checked here once: the refresh
+    // below does not check again). Once the finding is open this is one read per request.
+    auto late = check_attestation_overdue(*tx, h, now, ctx.overdue_window_s(), raised);
+    if (!late) return error_reply(late.err());
+    if (*late) status_changed = true;
     // host-dark makes a host's status at least warning: an affirming host has none open to resolve.
     if (good > 0 && h.status != "affirming" && h.status != "unknown") {
         auto closed = tx->resolve_findings(h.id, std::string("host-dark"), now);
@@ -221,7 +215,7 @@ net::http_response post_reports(service_context& ctx, const net::http_request& r
     }
     if (good > 0) h.last_seen = now;
     if (status_changed) {
-        if (auto s = refresh_status(*tx, h, now, raised, ctx.overdue_window_s()); !s) return error_reply(s.err());
+        if (auto s = refresh_status(*tx, h, now, raised); !s) return error_reply(s.err());
         if (auto x = tx->put_host(h); !x) return error_reply(x.err());
     } else if (good > 0) {
         if (auto x = tx->update_host_progress(h.id, h.chain_seq, h.chain_hash, h.last_seen); !x) return error_reply(x.err());

@@ -74,12 +74,12 @@ finding_record subject_finding(std::string rule, const std::string& host, std::s
     return f;
 }
 
-result<void> raise_finding(store_tx& tx, finding_record f, std::vector<finding_record>& raised) {
+result<void> raise_finding(store_tx& tx, finding_record f, std::vector<finding_record>& raised, on_repeat repeat) {
     // A host finding is the same when it says the same; one about a GPU or a model when it names the same one.
     const bool about_host = f.subject_kind == "host";
     CUSTOS_TRY(same, tx.find_open_finding(f.host, f.rule, f.subject_kind, f.subject,
                                           about_host ? std::optional<std::string>(f.detail) : std::nullopt));
-    if (same) return tx.repeat_finding(same->id, f.time);
+    if (same) return repeat == on_repeat::count ? tx.repeat_finding(same->id, f.time) : result<void>{};
     // A host cannot make the store grow without bound by varying what it sends (sequence numbers, model
     // ids, …): past the cap, the newest open finding of the rule counts the repeat instead.
     if (!f.host.empty()) {
@@ -125,7 +125,7 @@ result<bool> check_attestation_overdue(store_tx& tx, const host_record& h, std::
                          " s: reports alone do not vouch for a host; its boot state, agent and location are unknown "
                          "until it answers a challenge again",
                      now),
-        raised));
+        raised, on_repeat::ignore));
     return raised.size() != before;
 }
 

@@ -27,10 +27,16 @@ inline constexpr std::uint64_t max_open_findings_per_rule = 16;
 // How many open findings a signed result lists (the status is computed from exact counts, not this list).
 inline constexpr std::size_t max_listed_findings = 200;
 
+// What raising a finding that is already open does. An event (a refused request, a forged report) counts a
+// repeat on it; a standing condition the watcher re-checks every few seconds (host-dark, attestation-overdue,
+// a chain gap) leaves it as it is, so a sweep over a fleet writes nothing for hosts whose state is unchanged.
+enum class on_repeat { count, ignore };
+
 // Inserts `f` unless an open finding of the same host and rule exists that says the same (host findings: same detail;
-// others: same subject), which then counts a repeat instead; returns the stored record (with its id) in
-// `raised` when it was inserted.
-result<void> raise_finding(store_tx& tx, finding_record f, std::vector<finding_record>& raised);
+// others: same subject), which then counts a repeat (on_repeat::count); returns the stored record (with its id)
+// in `raised` when it was inserted.
+result<void> raise_finding(store_tx& tx, finding_record f, std::vector<finding_record>& raised,
+                           on_repeat repeat = on_repeat::count);
 
 // affirming (no open finding above info), warning (open warnings only), contraindicated (an open violation).
 std::string status_of(const std::vector<finding_record>& open_findings);

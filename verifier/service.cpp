@@ -290,12 +290,12 @@ result<std::vector<finding_record>> check_dark_hosts(service_context& ctx, std::
                                  " s (" + std::to_string(ctx.cfg.dark_after_intervals) +
                                  " report intervals): the host is down, cut off, or its agent was stopped",
                              now),
-                raised));
+                raised, on_repeat::ignore));
         // Silence on challenges, whatever reports arrive, and reports a quote claimed that never came.
         CUSTOS_TRY(late, check_attestation_overdue(*tx, h, now, ctx.overdue_window_s(), raised));
         (void)late;
         if (auto gap = chain_gap_due(h, now, ctx.chain_gap_grace_s()))
-            CUSTOS_TRY_VOID(raise_finding(*tx, host_finding(gap->rule, h.id, gap->detail, now), raised));
+            CUSTOS_TRY_VOID(raise_finding(*tx, host_finding(gap->rule, h.id, gap->detail, now), raised, on_repeat::ignore));
         const bool missed = h.location_due_at != 0 && h.location_due_at < now;
         if (missed) CUSTOS_TRY_VOID(location_round_missed(ctx, *tx, h, now, raised));
         if (raised.size() != before || missed) {
