@@ -29,6 +29,18 @@ result<challenge_answer> parse_challenge_answer(std::string_view body) {
     return a;
 }
 
+error unreachable(const std::string& what, const net::http_reply& r) {
+    return make_error(errc::io, what + ": HTTP " + std::to_string(r.status) + ": " + net::reply_detail(r));
+}
+
+result<challenge_answer> fetch_challenge(net::https_client& c) {
+    CUSTOS_TRY(r, c.request("POST", "/v1/challenge", "{}"));
+    if (r.status >= 500 || r.status == 401) return unreachable("challenge", r);
+    if (r.status != 200)
+        return make_error(errc::mismatch, "challenge refused: HTTP " + std::to_string(r.status) + ": " + net::reply_detail(r));
+    return parse_challenge_answer(r.body);
+}
+
 result<attest_answer> parse_attest_answer(std::string_view body) {
     CUSTOS_TRY(v, sjson::parse(body, "attest answer", 8));
     CUSTOS_TRY(o, sjson::object_reader::of(v, "attest answer"));

@@ -1,6 +1,7 @@
-// The agent's reading of the verifier's answers: pure, strict about what it uses and tolerant of what it
-// does not, and never throwing. A verifier (or whoever answers in its place) controls these bytes, so a
-// malformed answer is an error the daemon logs, not an exception out of it.
+// The agent's reading of the verifier's answers: strict about what it uses and tolerant of what it does not,
+// and never throwing. A verifier (or whoever answers in its place) controls these bytes, so a malformed
+// answer is an error the daemon logs, not an exception out of it. The parsers are pure; fetch_challenge is
+// the one request here, shared by the round, the key binding and the model-key request.
 #pragma once
 
 #include <boost/json/object.hpp>
@@ -13,6 +14,7 @@
 
 #include "crypto/bytes.hpp"
 #include "crypto/result.hpp"
+#include "net/https_client.hpp"
 
 namespace custos::agent {
 
@@ -22,6 +24,12 @@ struct challenge_answer {
     std::string pcr_selection;
 };
 result<challenge_answer> parse_challenge_answer(std::string_view body);
+
+// Transport trouble, 5xx or 401 (the verifier unwell, or this host's certificate refused): errc::io, so
+// callers keep what is spooled and try again later.
+error unreachable(const std::string& what, const net::http_reply& r);
+// POST /v1/challenge and its answer: unreachable() as above, any other refusal errc::mismatch naming it.
+result<challenge_answer> fetch_challenge(net::https_client& c);
 
 // POST /v1/attest → {"status","next_round_s","ima_next","location",…}; every field optional (a 422 carries
 // only some), but a field that is present must have its type and range.

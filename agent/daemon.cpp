@@ -39,10 +39,6 @@ result<json::value> json_answer(const net::http_reply& r, const char* what) {
     return std::move(v).value();
 }
 
-// Transport failures and 5xx: the verifier is unreachable or unwell; keep spooling and retry later.
-error unreachable(const std::string& what, const net::http_reply& r) {
-    return make_error(errc::io, what + ": HTTP " + std::to_string(r.status) + ": " + net::reply_detail(r));
-}
 
 }  // namespace
 
@@ -163,10 +159,7 @@ result<void> daemon::send_binding(net::https_client& c, const std::string& spool
     CUSTOS_TRY(key, o.b64("report_key"));
     CUSTOS_TRY(prev_seq, o.u64("prev_seq"));
     CUSTOS_TRY(prev, o.hex("prev_hash", 32));
-    CUSTOS_TRY(r1, c.request("POST", "/v1/challenge", "{}"));
-    if (r1.status >= 500 || r1.status == 401) return unreachable("challenge", r1);
-    if (r1.status != 200) return make_error(errc::mismatch, "challenge refused: HTTP " + std::to_string(r1.status) + ": " + net::reply_detail(r1));
-    CUSTOS_TRY(a1, parse_challenge_answer(r1.body));
+    CUSTOS_TRY(a1, fetch_challenge(c));
     CUSTOS_TRY(sel, attest::parse_pcr_selection(a1.pcr_selection));
     const bytes& nonce = a1.nonce;
     CUSTOS_TRY(q, dev_.quote(*ak_, attest::report_key_qualification(nonce, key, prev_seq, prev), sel));
@@ -234,10 +227,7 @@ result<void> daemon::make_report() {
 
 result<void> daemon::round() {
     CUSTOS_TRY(c, client());
-    CUSTOS_TRY(r1, c->request("POST", "/v1/challenge", "{}"));
-    if (r1.status >= 500) return unreachable("challenge", r1);
-    if (r1.status != 200) return make_error(errc::mismatch, "challenge refused: HTTP " + std::to_string(r1.status) + ": " + net::reply_detail(r1));
-    CUSTOS_TRY(a1, parse_challenge_answer(r1.body));
+    CUSTOS_TRY(a1, fetch_challenge(*c));
     const bytes& nonce = a1.nonce;
     const std::string& sel_text = a1.pcr_selection;
     CUSTOS_TRY(sel, attest::parse_pcr_selection(sel_text));

@@ -1,5 +1,7 @@
 #include "agent/model_keys.hpp"
 
+#include "agent/answers.hpp"
+
 #include <boost/json.hpp>
 #include <openssl/rand.h>
 #include <spdlog/spdlog.h>
@@ -43,11 +45,8 @@ result<void> model_keys::ensure_bound_key(attest::ek_kind parent) {
 
 result<void> model_keys::request(net::https_client& c, const attest::ak_key& ak, const std::string& model) {
     if (!bound_) return make_error(errc::invalid_argument, "no bound key (ensure_bound_key first)");
-    CUSTOS_TRY(r1, c.request("POST", "/v1/challenge", "{}"));
-    if (r1.status != 200) return make_error(errc::io, "challenge: HTTP " + std::to_string(r1.status) + ": " + net::reply_detail(r1));
-    CUSTOS_TRY(a1, sjson::parse(r1.body, "challenge answer"));
-    CUSTOS_TRY(o1, sjson::object_reader::of(a1, "challenge answer"));
-    CUSTOS_TRY(nonce, o1.b64("nonce"));
+    CUSTOS_TRY(challenge, fetch_challenge(c));
+    const bytes& nonce = challenge.nonce;
     CUSTOS_TRY(proof, dev_.certify_creation(ak, *bound_, nonce));
     json::object req{{"model", model},
                      {"nonce", to_base64(nonce)},

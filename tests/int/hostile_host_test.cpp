@@ -392,26 +392,12 @@ TEST_F(HostileHost, OneHostCannotFrameAnotherWithItsGpuSerials) {
     unsigned st = 0;
     a_->round(&st);
     b_->round(&st);
-    auto ext_with = [](const std::vector<std::string>& serials) {
-        attest::report_ext e;
-        e.inventory_source = "nvml";
-        e.driver_version = "550.54.15";
-        for (const auto& s : serials) {
-            attest::gpu_report g;
-            g.serial = s;
-            g.name = "NVIDIA H100 80GB HBM3";
-            g.uuid = "GPU-" + s;
-            g.pci_bus_id = "00000000:1" + s.substr(s.size() - 1) + ":00.0";
-            e.gpus.push_back(g);
-        }
-        return attest::encode_report_ext(e);
-    };
     // A's approved set is its first inventory.
-    ASSERT_EQ(a_->send_reports({a_->make_report({}, {}, ext_with({"A-1", "A-2"}))}), std::vector<std::string>{"accepted"});
-    ASSERT_EQ(b_->send_reports({b_->make_report({}, {}, ext_with({"B-1"}))}), std::vector<std::string>{"accepted"});
+    ASSERT_EQ(a_->send_reports({a_->make_report({}, {}, inventory_ext({"A-1", "A-2"}))}), std::vector<std::string>{"accepted"});
+    ASSERT_EQ(b_->send_reports({b_->make_report({}, {}, inventory_ext({"B-1"}))}), std::vector<std::string>{"accepted"});
     ASSERT_EQ(status("host-a"), "affirming");
     // B claims A's A-2 while A still reports it.
-    ASSERT_EQ(b_->send_reports({b_->make_report({}, {}, ext_with({"B-1", "A-2"}))}), std::vector<std::string>{"accepted"});
+    ASSERT_EQ(b_->send_reports({b_->make_report({}, {}, inventory_ext({"B-1", "A-2"}))}), std::vector<std::string>{"accepted"});
     EXPECT_EQ(open_count("host-a", "gpu-missing"), 0u);
     EXPECT_EQ(open_count("host-a", "gpu-duplicated"), 0u);
     EXPECT_EQ(status("host-a"), "affirming");
@@ -423,7 +409,7 @@ TEST_F(HostileHost, OneHostCannotFrameAnotherWithItsGpuSerials) {
         EXPECT_EQ((*g)->host_id, "host-a");
     }
     // A's own inventory without A-2 is A's evidence: then, and only then, A-2 is missing there.
-    ASSERT_EQ(a_->send_reports({a_->make_report({}, {}, ext_with({"A-1"}))}), std::vector<std::string>{"accepted"});
+    ASSERT_EQ(a_->send_reports({a_->make_report({}, {}, inventory_ext({"A-1"}))}), std::vector<std::string>{"accepted"});
     EXPECT_EQ(open_count("host-a", "gpu-missing"), 1u);
 }
 

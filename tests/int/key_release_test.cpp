@@ -16,16 +16,12 @@
 namespace custos::test {
 namespace {
 
-class KeyRelease : public ::testing::Test {
+class KeyRelease : public two_hosts {
 protected:
     void SetUp() override {
-        auto t1 = swtpm::start();
-        auto t2 = swtpm::start();
-        v_ = std::make_unique<verifier_instance>(std::vector<const swtpm*>{t1.get(), t2.get()});
-        a_ = std::make_unique<sim_host>("host-a", std::move(t1));
-        b_ = std::make_unique<sim_host>("host-b", std::move(t2));
-        ASSERT_EQ(a_->enroll(*v_, v_->token("host-a")), 200u);
-        ASSERT_EQ(b_->enroll(*v_, v_->token("host-b")), 200u);
+        two_hosts::SetUp();
+        enroll(*a_);
+        enroll(*b_);
         op_ = v_->client();
         unsigned st = 0;
         post(*op_, "/v1/entities", R"({"id":"acme","hq":"US","status":"uveu"})", &st);
@@ -57,11 +53,6 @@ protected:
         post(*op_, "/v1/models/llm-1/approve", R"({"site":")" + site + R"("})", &st);
         ASSERT_EQ(st, 200u);
     }
-    void approve(const std::string& host, const std::string& site = "dc1") {
-        unsigned st = 0;
-        const std::string b = post(*op_, "/v1/hosts/" + host + "/approve", R"({"site":")" + site + R"("})", &st);
-        ASSERT_EQ(st, 200u) << b;
-    }
     // challenge → certify → POST /v1/keys with `key`'s proof (or `proof_of`'s public area, to forge).
     json::object ask(sim_host& h, const attest::bound_key& key, unsigned* status, const std::string& model = "llm-1",
                      const attest::bound_key* send_public_of = nullptr, bool stale_nonce = false) {
@@ -87,8 +78,6 @@ protected:
     std::string detail(const json::object& o) const { return o.contains("detail") ? std::string(o.at("detail").as_string()) : ""; }
 
     temp_dir dir_{"custos-key-release"};
-    std::unique_ptr<verifier_instance> v_;
-    std::unique_ptr<sim_host> a_, b_;
     std::unique_ptr<net::https_client> op_;
 };
 
@@ -298,23 +287,6 @@ TEST_F(KeyRelease, ModelRegistrationRefusesKeysThatDoNotBelongToTheModel) {
     // Agents cannot register models.
     post(a_->client(), "/v1/models", model_body("llm-1", sealed()), &st);
     EXPECT_EQ(st, 403u);
-}
-
-std::string inventory_ext(const std::vector<std::string>& serials, double ops = 0) {
-    attest::report_ext e;
-    e.inventory_source = "nvml";
-    e.driver_version = "550.54.15";
-    for (const auto& s : serials) {
-        attest::gpu_report g;
-        g.serial = s;
-        g.uuid = "GPU-" + s;
-        g.name = "NVIDIA H100 80GB HBM3";
-        g.chip = "H100-SXM";
-        g.pci_bus_id = "00000000:18:00.0";
-        g.ops = ops;
-        e.gpus.push_back(g);
-    }
-    return attest::encode_report_ext(e);
 }
 
 TEST_F(KeyRelease, ACarriedGpuRaisesExactlyGpuMissingAndGpuMovedThroughSignedReports) {

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "agent/landmark_client.hpp"
+#include "attest/report_ext.hpp"
 #include "attest/tpm_device.hpp"
 #include "attest/tpm_public.hpp"
 #include "attest/wire.hpp"
@@ -426,6 +427,24 @@ private:
     std::string last_attest_body_;
 };
 
+// A report ext listing H100s with these serials (each with `ops` counted), as an agent's NVML inventory.
+inline std::string inventory_ext(const std::vector<std::string>& serials, double ops = 0) {
+    attest::report_ext e;
+    e.inventory_source = "nvml";
+    e.driver_version = "550.54.15";
+    for (const auto& s : serials) {
+        attest::gpu_report g;
+        g.serial = s;
+        g.uuid = "GPU-" + s;
+        g.name = "NVIDIA H100 80GB HBM3";
+        g.chip = "H100-SXM";
+        g.pci_bus_id = "00000000:18:00.0";
+        g.ops = ops;
+        e.gpus.push_back(g);
+    }
+    return attest::encode_report_ext(e);
+}
+
 // The open ones of `fs`.
 inline std::vector<verifier::finding_record> open_only(std::vector<verifier::finding_record> fs) {
     std::erase_if(fs, [](const verifier::finding_record& f) { return !f.open; });
@@ -453,10 +472,10 @@ protected:
         post(*op, "/v1/sites", R"({"id":"dc1","entity":"acme","country":"KR","lat":37.5,"lon":127.0,"max_km":50})", &st);
         ASSERT_TRUE(st == 200 || st == 201) << st;
     }
-    void approve(const std::string& host) {
+    void approve(const std::string& host, const std::string& site = "dc1") {
         auto op = v_->client();
         unsigned st = 0;
-        const std::string b = post(*op, "/v1/hosts/" + host + "/approve", R"({"site":"dc1"})", &st);
+        const std::string b = post(*op, "/v1/hosts/" + host + "/approve", R"({"site":")" + site + R"("})", &st);
         ASSERT_EQ(st, 200u) << b;
     }
     std::unique_ptr<verifier_instance> v_;
