@@ -320,12 +320,11 @@ result<void> daemon::locate(net::https_client& c, const json::value& request) {
     }
     const auto a = prove_location(round_nonce, report_pk_, report_sk_, targets, static_cast<unsigned>(samples),
                                   std::chrono::milliseconds(timeout_ms));
-    json::array proofs, errors;
-    for (const auto& p : a.proofs)
-        proofs.push_back(json::object{{"statement", to_base64(p.statement)}, {"sig", to_base64(p.signature)}});
-    for (const auto& e : a.errors) errors.emplace_back(e);
-    json::object body{{"round", to_base64(round_nonce)}, {"proofs", std::move(proofs)}, {"errors", std::move(errors)}};
-    CUSTOS_TRY(r, c.request("POST", "/v1/location", json::serialize(body)));
+    attest::location_proof_request body;
+    body.round = round_nonce;
+    for (const auto& p : a.proofs) body.proofs.push_back({p.statement, p.signature});
+    body.errors = a.errors;
+    CUSTOS_TRY(r, c.request("POST", "/v1/location", attest::encode_location_proof_request(body)));
     if (r.status >= 500) return unreachable("location", r);
     if (r.status != 200)
         return make_error(errc::mismatch, "refused: HTTP " + std::to_string(r.status) + ": " + net::reply_detail(r));
@@ -398,11 +397,15 @@ result<void> daemon::flush() {
     }
     constexpr std::size_t batch = 64;
     for (std::size_t i = 0; i < reports.size(); i += batch) {
-        std::string body = R"({"reports":[)";
         const std::size_t n = std::min(batch, reports.size() - i);
-        for (std::size_t k = 0; k < n; ++k) body += (k ? "," : "") + reports[i + k]->json;
-        body += "]}";
-        CUSTOS_TRY(r, c->request("POST", "/v1/reports", body));
+        attest::reports_request req;
+        for (std::size_t k = 0; k < n; ++k) {
+            const spool_entry& e = *reports[i + k];
+            CUSTOS_TRY(v, sjson::parse(e.json, e.path.string()));
+            CUSTOS_TRY(sr, attest::signed_report_from_json(v, e.path.string()));
+            req.reports.push_back(std::move(sr));
+        }
+        CUSTOS_TRY(r, c->request("POST", "/v1/reports", attest::encode_reports_request(req)));
         if (r.status != 200) return unreachable("reports", r);
         // Nothing leaves the spool unless the answer accounts for every report sent.
         CUSTOS_TRY(a, parse_reports_answer(r.body, n));

@@ -8,6 +8,7 @@
 
 #include <ctime>
 
+#include "attest/messages.hpp"
 #include "crypto/base64.hpp"
 #include "crypto/strict_json.hpp"
 
@@ -48,13 +49,7 @@ result<void> model_keys::request(net::https_client& c, const attest::ak_key& ak,
     CUSTOS_TRY(challenge, fetch_challenge(c));
     const bytes& nonce = challenge.nonce;
     CUSTOS_TRY(proof, dev_.certify_creation(ak, *bound_, nonce));
-    json::object req{{"model", model},
-                     {"nonce", to_base64(nonce)},
-                     {"key_public", to_base64(proof.key_public)},
-                     {"creation_data", to_base64(proof.creation_data)},
-                     {"attest", to_base64(proof.attest)},
-                     {"signature", to_base64(proof.signature)}};
-    CUSTOS_TRY(r2, c.request("POST", "/v1/keys", json::serialize(req)));
+    CUSTOS_TRY(r2, c.request("POST", "/v1/keys", attest::encode_key_request({model, nonce, std::move(proof)})));
     if (r2.status == 403) return make_error(errc::mismatch, "the verifier refused the key of model " + model + ": " + net::reply_detail(r2));
     if (r2.status != 200) return make_error(errc::io, "key request: HTTP " + std::to_string(r2.status) + ": " + net::reply_detail(r2));
     CUSTOS_TRY(a2, sjson::parse(r2.body, "key answer"));
@@ -100,7 +95,7 @@ std::vector<std::string> model_keys::maintain(net::https_client* c) {
     }
     if (!c) return dropped;
     for (const auto& [model, id] : due) {
-        auto r = c->request("POST", "/v1/leases/renew", json::serialize(json::object{{"lease", id}}));
+        auto r = c->request("POST", "/v1/leases/renew", attest::encode_lease_renewal({id}));
         if (!r) {
             spdlog::warn("model {}: renewing lease {}: {} (kept until it lapses)", model, id, r.err().message);
             continue;

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "attest/messages.hpp"
 #include "attest/wire.hpp"
 #include "crypto/base64.hpp"
 #include "crypto/file_io.hpp"
@@ -33,10 +34,9 @@ result<void> sync_dir(const fs::path& dir) {
 // A spooled report: {"report":"b64","sig":"b64"} → its seq and hash.
 result<std::pair<std::uint64_t, bytes>> report_of(const std::string& text, const fs::path& p) {
     CUSTOS_TRY(v, sjson::parse(text, p.string()));
-    CUSTOS_TRY(o, sjson::object_reader::of(v, p.string()));
-    CUSTOS_TRY(body, o.b64("report"));
-    CUSTOS_TRY(r, attest::parse_report(body));
-    return std::make_pair(r.seq, attest::report_hash(body));
+    CUSTOS_TRY(sr, attest::signed_report_from_json(v, p.string()));
+    CUSTOS_TRY(r, attest::parse_report(sr.body));
+    return std::make_pair(r.seq, attest::report_hash(sr.body));
 }
 
 }  // namespace
@@ -73,7 +73,7 @@ result<void> spool::write_head() {
 result<void> spool::add_report(std::uint64_t seq, byte_view body, byte_view sig) {
     if (seq != head_.seq + 1)
         return make_error(errc::invalid_argument, "report " + std::to_string(seq) + " does not follow " + std::to_string(head_.seq));
-    json::object o{{"report", to_base64(body)}, {"sig", to_base64(sig)}};
+    const auto o = attest::signed_report_json({bytes(body.begin(), body.end()), bytes(sig.begin(), sig.end())});
     CUSTOS_TRY_VOID(write_file_atomic(dir_ / seq_name('r', seq), json::serialize(o), 0600));
     head_ = {seq, attest::report_hash(body)};
     return write_head();

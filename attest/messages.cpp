@@ -11,11 +11,23 @@ namespace json = boost::json;
 namespace {
 
 constexpr std::size_t max_nonce_size = 64;
+constexpr std::size_t max_blob_size = 4096;  // a marshalled TPM structure of a creation proof
 
 result<bytes> nonce_of(const sjson::object_reader& o) {
     CUSTOS_TRY(n, o.b64("nonce"));
     if (n.size() < 16 || n.size() > max_nonce_size) return o.bad("nonce", "must be 16 to 64 bytes");
     return n;
+}
+
+// Model ids (as the verifier's other ids): [A-Za-z0-9][A-Za-z0-9._-]{0,62}.
+bool valid_model_id(std::string_view id) noexcept {
+    if (id.empty() || id.size() > 63) return false;
+    for (std::size_t i = 0; i < id.size(); ++i) {
+        const char c = id[i];
+        const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        if (!alnum && (i == 0 || (c != '.' && c != '_' && c != '-'))) return false;
+    }
+    return true;
 }
 
 }  // namespace
@@ -94,6 +106,120 @@ result<key_binding_request> parse_key_binding_request(std::string_view body) {
     CUSTOS_TRY(q, quote_from_json(*qv, "report-key request: quote"));
     r.quote = std::move(q);
     return r;
+}
+
+json::object signed_report_json(const signed_report& r) {
+    return json::object{{"report", to_base64(r.body)}, {"sig", to_base64(r.signature)}};
+}
+
+result<signed_report> signed_report_from_json(const json::value& v, const std::string& what) {
+    CUSTOS_TRY(o, sjson::object_reader::of(v, what));
+    CUSTOS_TRY_VOID(o.only({"report", "sig"}));
+    CUSTOS_TRY(body, o.b64("report"));
+    if (body.size() > max_report_size) return o.bad("report", "is larger than " + std::to_string(max_report_size) + " bytes");
+    CUSTOS_TRY(sig, o.b64("sig"));
+    return signed_report{std::move(body), std::move(sig)};
+}
+
+std::string encode_reports_request(const reports_request& r) {
+    json::array a;
+    a.reserve(r.reports.size());
+    for (const auto& x : r.reports) a.push_back(signed_report_json(x));
+    return json::serialize(json::object{{"reports", std::move(a)}});
+}
+
+result<reports_request> parse_reports_request(std::string_view body) {
+    CUSTOS_TRY(v, sjson::parse(body, "reports request", 8));
+    CUSTOS_TRY(o, sjson::object_reader::of(v, "reports request"));
+    CUSTOS_TRY_VOID(o.only({"reports"}));
+    CUSTOS_TRY(arr, o.arr("reports"));
+    if (arr->size() > max_reports_per_request)
+        return o.bad("reports", "holds more than " + std::to_string(max_reports_per_request) + " reports");
+    reports_request r;
+    r.reports.reserve(arr->size());
+    for (std::size_t i = 0; i < arr->size(); ++i) {
+        CUSTOS_TRY(x, signed_report_from_json((*arr)[i], "reports request: reports[" + std::to_string(i) + "]"));
+        r.reports.push_back(std::move(x));
+    }
+    return r;
+}
+
+std::string encode_location_proof_request(const location_proof_request& r) {
+    json::array proofs, errors;
+    for (const auto& p : r.proofs) proofs.push_back(json::object{{"statement", to_base64(p.statement)}, {"sig", to_base64(p.sig)}});
+    for (const auto& e : r.errors) errors.emplace_back(e);
+    return json::serialize(json::object{{"round", to_base64(r.round)}, {"proofs", std::move(proofs)}, {"errors", std::move(errors)}});
+}
+
+result<location_proof_request> parse_location_proof_request(std::string_view body) {
+    CUSTOS_TRY(v, sjson::parse(body, "location proof", 8));
+    CUSTOS_TRY(o, sjson::object_reader::of(v, "location proof"));
+    CUSTOS_TRY_VOID(o.only({"round", "proofs", "errors"}));
+    location_proof_request r;
+    CUSTOS_TRY(round, o.b64("round"));
+    if (round.size() != location_round_size) return o.bad("round", "must be " + std::to_string(location_round_size) + " bytes");
+    r.round = std::move(round);
+    CUSTOS_TRY(proofs, o.arr("proofs"));
+    if (proofs->size() > max_location_proofs)
+        return o.bad("proofs", "holds more than " + std::to_string(max_location_proofs) + " statements");
+    for (std::size_t i = 0; i < proofs->size(); ++i) {
+        CUSTOS_TRY(e, sjson::object_reader::of((*proofs)[i], "location proof: proofs[" + std::to_string(i) + "]"));
+        CUSTOS_TRY_VOID(e.only({"statement", "sig"}));
+        CUSTOS_TRY(st, e.b64("statement"));
+        CUSTOS_TRY(sig, e.b64("sig"));
+        r.proofs.push_back({std::move(st), std::move(sig)});
+    }
+    if (o.has("errors")) {
+        CUSTOS_TRY(errs, o.arr("errors"));
+        for (const auto& e : *errs) {
+            if (!e.is_string()) return o.bad("errors", "must be an array of strings");
+            // What the agent could not measure is told to the operator, not judged: kept short and few.
+            if (r.errors.size() < max_location_errors)
+                r.errors.emplace_back(std::string(e.as_string()).substr(0, max_location_error_text));
+        }
+    }
+    return r;
+}
+
+std::string encode_key_request(const key_request& r) {
+    return json::serialize(json::object{{"model", r.model},
+                                        {"nonce", to_base64(r.nonce)},
+                                        {"key_public", to_base64(r.proof.key_public)},
+                                        {"creation_data", to_base64(r.proof.creation_data)},
+                                        {"attest", to_base64(r.proof.attest)},
+                                        {"signature", to_base64(r.proof.signature)}});
+}
+
+result<key_request> parse_key_request(std::string_view body) {
+    CUSTOS_TRY(v, sjson::parse(body, "key request"));
+    CUSTOS_TRY(o, sjson::object_reader::of(v, "key request"));
+    CUSTOS_TRY_VOID(o.only({"model", "nonce", "key_public", "creation_data", "attest", "signature"}));
+    key_request r;
+    CUSTOS_TRY(model, o.str("model"));
+    if (!valid_model_id(model)) return o.bad("model", "is not a model id ([A-Za-z0-9][A-Za-z0-9._-]{0,62})");
+    r.model = std::move(model);
+    CUSTOS_TRY(nonce, nonce_of(o));
+    r.nonce = std::move(nonce);
+    for (auto [key, out] : {std::pair<const char*, bytes*>{"key_public", &r.proof.key_public},
+                            {"creation_data", &r.proof.creation_data},
+                            {"attest", &r.proof.attest},
+                            {"signature", &r.proof.signature}}) {
+        CUSTOS_TRY(b, o.b64(key));
+        if (b.empty() || b.size() > max_blob_size) return o.bad(key, "must be 1 to " + std::to_string(max_blob_size) + " bytes");
+        *out = std::move(b);
+    }
+    return r;
+}
+
+std::string encode_lease_renewal(const lease_renewal& r) { return json::serialize(json::object{{"lease", r.lease}}); }
+
+result<lease_renewal> parse_lease_renewal(std::string_view body) {
+    CUSTOS_TRY(v, sjson::parse(body, "lease renewal"));
+    CUSTOS_TRY(o, sjson::object_reader::of(v, "lease renewal"));
+    CUSTOS_TRY_VOID(o.only({"lease"}));
+    CUSTOS_TRY(id, o.str("lease"));
+    if (id.empty() || id.size() > 128) return o.bad("lease", "must be 1 to 128 characters");
+    return lease_renewal{std::move(id)};
 }
 
 }  // namespace custos::attest

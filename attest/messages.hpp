@@ -1,6 +1,7 @@
-// The agent's requests of an attestation round and of a report-key binding as typed messages, with the one
-// codec both sides use: the agent encodes, the verifier parses once (strict: exact fields, types, sizes)
-// and its use cases work on the struct. docs/protocol.md describes the JSON.
+// The agent's requests to the verifier (an attestation round, a report-key binding, signed reports, a
+// location proof, a model-key request and a lease renewal) as typed messages, with the one codec both
+// sides use: the agent encodes, the verifier parses once (strict: exact fields, types, sizes, counts) and
+// its use cases (verifier/rounds/) work on the struct. docs/protocol.md describes the JSON.
 #pragma once
 
 #include <boost/json/value.hpp>
@@ -9,7 +10,9 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "attest/bound_key.hpp"
 #include "attest/wire.hpp"
 #include "crypto/bytes.hpp"
 #include "crypto/result.hpp"
@@ -38,6 +41,57 @@ struct key_binding_request {
 };
 std::string encode_key_binding_request(const key_binding_request& r);
 result<key_binding_request> parse_key_binding_request(std::string_view body);
+
+// One signed report as sent and spooled: {"report":"b64","sig":"b64"} (the report bytes exactly as signed).
+struct signed_report {
+    bytes body;       // "report"
+    bytes signature;  // "sig"
+};
+boost::json::object signed_report_json(const signed_report& r);
+result<signed_report> signed_report_from_json(const boost::json::value& v, const std::string& what);
+
+// POST /v1/reports {"reports":[signed_report, ...]}: at most max_reports_per_request, in chain order.
+inline constexpr std::size_t max_reports_per_request = 256;
+struct reports_request {
+    std::vector<signed_report> reports;
+};
+std::string encode_reports_request(const reports_request& r);
+result<reports_request> parse_reports_request(std::string_view body);
+
+// POST /v1/location {"round","proofs":[{"statement","sig"}],"errors"?:[string]}: a location round's
+// landmark statements (policy/location_proof.hpp) and what the agent could not measure.
+inline constexpr std::size_t location_round_size = 32;
+inline constexpr std::size_t max_location_proofs = 1024;
+inline constexpr std::size_t max_location_errors = 64;    // more are dropped, not refused
+inline constexpr std::size_t max_location_error_text = 300;  // longer ones are cut
+struct location_proof_request {
+    bytes round;
+    struct proof {
+        bytes statement;
+        bytes sig;
+    };
+    std::vector<proof> proofs;
+    std::vector<std::string> errors;
+};
+std::string encode_location_proof_request(const location_proof_request& r);
+result<location_proof_request> parse_location_proof_request(std::string_view body);
+
+// POST /v1/keys {"model","nonce","key_public","creation_data","attest","signature"}: a model-key request
+// with the creation proof of a PCR-bound key over a challenge nonce.
+struct key_request {
+    std::string model;  // [A-Za-z0-9][A-Za-z0-9._-]{0,62}
+    bytes nonce;
+    creation_proof proof;
+};
+std::string encode_key_request(const key_request& r);
+result<key_request> parse_key_request(std::string_view body);
+
+// POST /v1/leases/renew {"lease"}.
+struct lease_renewal {
+    std::string lease;  // at most 128 characters
+};
+std::string encode_lease_renewal(const lease_renewal& r);
+result<lease_renewal> parse_lease_renewal(std::string_view body);
 
 // The wire form of a quote again (for what the verifier records of a binding).
 boost::json::object wire_quote_json(const wire_quote& q);

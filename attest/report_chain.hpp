@@ -29,11 +29,6 @@ struct chain_key {
     std::string binding;                  // empty: bound before bindings were recorded
 };
 
-struct signed_report {
-    bytes body;
-    bytes signature;
-};
-
 // Why report `seq` must not be signed by a key with this window (nullopt: it may).
 std::optional<std::string> key_window_refusal(std::uint64_t from_seq, std::uint64_t until_seq, std::uint64_t seq,
                                               std::string_view retire_reason = {});

@@ -78,4 +78,17 @@ result<std::map<std::string, std::string>> query_params(std::string_view target,
     return out;
 }
 
+unsigned http_status(refusal_kind k) noexcept {
+    switch (k) {
+    case refusal_kind::not_found: return 404;
+    case refusal_kind::forbidden: return 403;
+    case refusal_kind::conflict: return 409;
+    case refusal_kind::unprocessable: return 422;
+    case refusal_kind::unavailable: return 503;
+    }
+    return 500;
+}
+
+net::http_response refusal_reply(const refusal& r) { return net::json_error(http_status(r.kind), r.code, r.detail); }
+
 }  // namespace custos::verifier

@@ -12,6 +12,7 @@
 
 #include "crypto/result.hpp"
 #include "net/https_server.hpp"
+#include "verifier/rounds/outcome.hpp"
 
 namespace custos::verifier {
 
@@ -23,6 +24,9 @@ std::optional<net::http_response> require_operator(const net::request_context& c
 net::http_response json_reply(unsigned status, const boost::json::value& v);
 // An errc-classified error as an HTTP answer: parse/structure/invalid_argument → 400, the rest → 500.
 net::http_response error_reply(const error& e);
+
+// A use case's refusal as an HTTP answer: {"error": code, "detail": ...} with http_status(kind).
+net::http_response refusal_reply(const refusal& r);
 
 // A request body: strict JSON, an object holding only `fields` (errors name the message and the field).
 result<boost::json::value> parse_body(const std::string& body, const char* what,

@@ -1,5 +1,7 @@
 #include "verifier/service.hpp"
 
+#include "verifier/rounds/location.hpp"
+
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 

@@ -92,16 +92,6 @@ void register_location_routes(net::https_server& srv, service_context& ctx);  //
 net::http_response finish_appraisal(service_context& ctx, std::unique_ptr<store_tx> tx, host_record& h,
                                     std::vector<finding_record>& raised, std::int64_t now, unsigned status_code,
                                     boost::json::object extra);
-// A location round for an approved host whose site has landmarks (std::nullopt otherwise): the round nonce
-// is stored (single use, like a challenge) and the object is what the attest answer carries as "location".
-// The host owes an answer until the round expires (h.location_due_at); a round still owed is a miss first.
-result<std::optional<boost::json::object>> open_location_round(service_context& ctx, store_tx& tx, host_record& h,
-                                                               std::int64_t now, std::vector<finding_record>& raised);
-// An owed location round that expired unanswered: location-unproven (warning), and location-rounds-missed
-// (violation) once miss_limit rounds in a row went unanswered. Updates h (caller stores it).
-result<void> location_round_missed(service_context& ctx, store_tx& tx, host_record& h, std::int64_t now,
-                                   std::vector<finding_record>& raised);
-
 // The policy engine over the fleet inside `tx` (policy_appraisal.hpp); every host whose findings changed has
 // its status refreshed and stored, except `self` (the host the caller is appraising and will store itself).
 // if_fleet_changed skips it when nothing it reads was written since it last ran (the attestation round's

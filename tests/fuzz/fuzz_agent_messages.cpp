@@ -1,4 +1,5 @@
-// Fuzz target: the typed messages of a round and a report-key binding (attest/messages.hpp), the decoders
+// Fuzz target: the typed messages of a round and a report-key binding (attest/messages.hpp; the others have
+// fuzz_reports_request, fuzz_location_proof and fuzz_key_request), the decoders
 // the verifier runs on every agent request. What parses re-encodes to something that parses to the same.
 #include <cstddef>
 #include <cstdint>

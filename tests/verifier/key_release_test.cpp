@@ -1,5 +1,5 @@
 // verifier/key_release: release_denial, the one place that decides whether a model key may be released.
-#include "verifier/key_release.hpp"
+#include "verifier/rounds/key_release.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "verifier/key_release.hpp"
+#include "verifier/rounds/key_release.hpp"
 
 #include <boost/json.hpp>
 
