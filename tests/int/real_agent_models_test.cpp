@@ -1,0 +1,168 @@
+// The real custos-agent with a sealed model at a site with a landmark, against the real custos-verifier:
+// the agent proves its location through a real landmark server, gets the model key only then, serves the
+// weights over its socket (`custos weights open`), renews its lease, drops the key when the operator
+// revokes the lease (and is given a new one while it keeps passing), and drops it when the verifier is gone
+// and the lease lapses, after which nothing more is served.
+#include <unistd.h>
+
+#include "tests/int/real_agent.hpp"
+#include "tests/support/files.hpp"
+#include "crypto/base64.hpp"
+#include "tools/custos-landmark/landmark_server.hpp"
+
+namespace custos::test {
+namespace {
+
+class RealAgentModels : public RealAgent {
+protected:
+    void edit_config(const fs::path& toml) override {
+        std::ifstream in(toml);
+        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        text = std::regex_replace(text, std::regex("\nattest_interval_s = [0-9]+"), "\nattest_interval_s = 2");
+        text = std::regex_replace(text, std::regex("\nreport_interval_s = [0-9]+"), "\nreport_interval_s = 1");
+        text = std::regex_replace(text, std::regex("\nlease_ttl_s = [0-9]+"), "\nlease_ttl_s = 6");
+        std::ofstream(toml) << text;
+    }
+
+    // A landmark a few km from site s1, serving on loopback (the agent measures well under 1 ms to it).
+    void start_landmark() {
+        const fs::path key = dir_.path() / "lm.key";
+        ASSERT_TRUE(landmark::write_new_key(key).ok());
+        auto sk = landmark::load_key(key);
+        ASSERT_TRUE(sk.ok()) << sk.err().message;
+        std::ofstream(dir_.path() / "lm.pub") << to_base64(landmark::public_key(*sk)) << "\n";
+        landmark::server_config c;
+        c.listen = "127.0.0.1:0";
+        c.id = "lm-1";
+        c.lat = 37.56;
+        c.lon = 126.97;
+        auto s = landmark::server::start(c, std::move(sk).value());
+        ASSERT_TRUE(s.ok()) << s.err().message;
+        landmark_ = std::move(s).value();
+    }
+
+    // Seals a two-file model for the verifier's recipient key into the agent's model directory.
+    void seal_model() {
+        const fs::path src = dir_.path() / "model";
+        fs::create_directories(src / "layers");
+        layer_.resize(300000);
+        for (std::size_t i = 0; i < layer_.size(); ++i) layer_[i] = static_cast<char>((i * 2654435761u) >> 13);
+        std::ofstream(src / "layers/0.bin", std::ios::binary) << layer_;
+        std::ofstream(src / "config.json") << "{\"arch\":\"test\"}\n";
+        auto s = cli({"weights", "seal", src.string(), "--model-id", "m1", "--recipient", (vdir_ / "keys/recipient.pub").string(),
+                      "--out", (dir_.path() / "sealed").string()});
+        ASSERT_EQ(s.exit_code, 0) << s.err;
+        fs::create_directories(dir_.path() / "models");
+        fs::copy(dir_.path() / "sealed", dir_.path() / "models/m1", fs::copy_options::recursive);
+    }
+
+    void operator_setup() {
+        for (auto args : std::vector<std::vector<std::string>>{
+                 {"fleet", "entity", "add", "e1", "--hq", "KR", "--status", "uveu"},
+                 {"fleet", "site", "add", "s1", "--entity", "e1", "--country", "KR", "--lat", "37.5665", "--lon", "126.978",
+                  "--max-km", "50"},
+                 {"fleet", "landmark", "add", "lm-1", "--lat", "37.56", "--lon", "126.97", "--public-key",
+                  (dir_.path() / "lm.pub").string(), "--address", "127.0.0.1:" + std::to_string(landmark_->port()), "--site", "s1"},
+                 {"fleet", "model", "add", (dir_.path() / "sealed").string(), "--model-id", "m1"},
+                 {"fleet", "model", "approve", "m1", "--site", "s1"}}) {
+            auto r = cli(args);
+            ASSERT_EQ(r.exit_code, 0) << args[1] << " " << args[2] << ": " << r.err;
+        }
+    }
+
+    void start_agent() {
+        agent_ = std::make_unique<daemon_process>(
+            std::vector<std::string>{CUSTOS_AGENT_PATH, "--allow-root", "--host-id", "gpu-r", "--verifier-url", url_, "--ca-file",
+                                     (vdir_ / "ca/ca.pem").string(), "--state-dir", (dir_.path() / "agent").string(), "--tcti",
+                                     tpm_->tcti(), "--enroll-token", token_, "--report-interval", "1", "--model-dir",
+                                     (dir_.path() / "models").string(), "--weights-socket", socket_.string(),
+                                     "--weights-allow-uid", std::to_string(::getuid())},
+            dir_.path() / "agent.log");
+    }
+
+    // The active leases of gpu-r as (id, expires_at).
+    std::vector<std::pair<std::string, std::int64_t>> leases() {
+        std::vector<std::pair<std::string, std::int64_t>> out;
+        const json::value v = get("/v1/leases");
+        if (!v.is_object()) return out;
+        for (const auto& l : v.at("leases").as_array())
+            if (l.at("host").as_string() == "gpu-r")
+                out.emplace_back(std::string(l.at("id").as_string()), l.at("expires_at").to_number<std::int64_t>());
+        return out;
+    }
+
+    // `custos weights open` over the agent's socket: the served bytes, or nullopt (and why) when refused.
+    std::optional<std::string> open_layer(std::string* why = nullptr) {
+        const fs::path out = dir_.path() / "served.bin";
+        fs::remove(out);
+        auto r = cli({"weights", "open", "--socket", socket_.string(), "--model", "m1", "--file", "layers/0.bin", "--out",
+                      out.string(), "--timeout", "10"});
+        if (r.exit_code != 0) {
+            if (why) *why = r.err;
+            return std::nullopt;
+        }
+        std::ifstream in(out, std::ios::binary);
+        return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    }
+
+    std::unique_ptr<landmark::server> landmark_;
+    std::unique_ptr<daemon_process> agent_;
+    fs::path socket_ = dir_.path() / "weights.sock";
+    std::string layer_;
+};
+
+TEST_F(RealAgentModels, TheAgentProvesItsPlaceGetsServesRenewsAndDropsTheModelKey) {
+    start_landmark();
+    seal_model();
+    operator_setup();
+    start_agent();
+    ASSERT_TRUE(wait_until([&] { return cli({"fleet", "approve", "gpu-r", "--site", "s1"}).exit_code == 0; }, 30s))
+        << agent_->log();
+
+    // Location: the real agent answers the round its attest answer opened, through the real landmark.
+    ASSERT_TRUE(wait_until(
+        [&] {
+            const json::value h = get("/v1/hosts/gpu-r");
+            return h.is_object() && h.at("location").is_object() && h.at("location").at("verdict").as_string() == "within";
+        },
+        40s))
+        << json::serialize(get("/v1/hosts/gpu-r")) << "\n" << agent_->log();
+    EXPECT_EQ(landmark_->statements_signed() > 0, true);
+
+    // The key, once the host is appraised and proved within its site; the weights served are the model's.
+    ASSERT_TRUE(wait_until([&] { return !leases().empty(); }, 40s)) << agent_->log();
+    const auto first = leases().front();
+    std::string why;
+    auto served = open_layer(&why);
+    ASSERT_TRUE(served) << why << "\n" << agent_->log();
+    EXPECT_EQ(*served, layer_);
+
+    // Renewal: past the lease's first expiry the same lease is active with a later one.
+    ASSERT_TRUE(wait_until(
+        [&] {
+            const auto ls = leases();
+            return ls.size() == 1 && ls[0].first == first.first && ls[0].second > first.second;
+        },
+        20s))
+        << agent_->log();
+
+    // Revoked by the operator: the agent drops the key at its next renewal, then asks again and, still
+    // passing, is given a new lease.
+    auto rv = cli({"fleet", "revoke-lease", first.first});
+    ASSERT_EQ(rv.exit_code, 0) << rv.err;
+    ASSERT_TRUE(wait_until([&] { return agent_->log().find("the verifier ended lease " + first.first) != std::string::npos; },
+                           20s))
+        << agent_->log();
+    ASSERT_TRUE(wait_until([&] { return !leases().empty() && leases().front().first != first.first; }, 30s)) << agent_->log();
+    ASSERT_TRUE(wait_until([&] { return open_layer().has_value(); }, 20s)) << agent_->log();
+
+    // The verifier gone: nothing renews the lease, the key is dropped when it lapses and nothing more is served.
+    verifier_->kill9();
+    ASSERT_TRUE(wait_until([&] { return agent_->log().find("lapsed without renewal") != std::string::npos; }, 20s))
+        << agent_->log();
+    EXPECT_FALSE(open_layer(&why).has_value());
+    EXPECT_NE(why.find("m1"), std::string::npos) << why;
+}
+
+}  // namespace
+}  // namespace custos::test
