@@ -6,10 +6,13 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -20,6 +23,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -356,6 +360,59 @@ TEST_F(HttpsServer, ConnectionsPastTheCapAreRefusedFastAndCounted) {
     ASSERT_TRUE(r);
     EXPECT_EQ(r->result_int(), 200u);
     EXPECT_EQ(server_->stats().accept_errors, 0u);
+}
+
+// Out of descriptors (a flood past the process's limit): accept() fails with EMFILE for as long as it
+// lasts. The server backs off (10 ms, doubling to 1 s) rather than retrying at once, which would spin a core
+// on the error; it counts each failure and accepts again once descriptors free up.
+TEST_F(HttpsServer, AcceptFailuresBackOffInsteadOfSpinningAndRecover) {
+    start();
+    // Client sockets made while descriptors remain; connected once the process has none left.
+    std::vector<int> pending;
+    for (int i = 0; i < 3; ++i) {
+        const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        ASSERT_GE(fd, 0);
+        pending.push_back(fd);
+    }
+    int highest = 0;
+    for (const auto& e : fs::directory_iterator("/proc/self/fd")) highest = std::max(highest, std::stoi(e.path().filename().string()));
+    rlimit old{};
+    ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &old), 0);
+    rlimit low = old;
+    low.rlim_cur = static_cast<rlim_t>(highest) + 16;
+    ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+    std::vector<int> fillers;
+    for (int fd; (fd = ::dup(pending[0])) >= 0;) fillers.push_back(fd);
+    ASSERT_EQ(errno, EMFILE);
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(server_->bound_port());
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    for (int fd : pending) ASSERT_EQ(::connect(fd, reinterpret_cast<const sockaddr*>(&to), sizeof to), 0) << std::strerror(errno);
+    for (int i = 0; i < 100 && server_->stats().accept_errors == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    ASSERT_GT(server_->stats().accept_errors, 0u);
+    // 1.5 s with the descriptors gone: a few retries, not a busy loop (which burns ~1.5 s of CPU).
+    rusage before{}, after{};
+    ::getrusage(RUSAGE_SELF, &before);
+    const auto errors_before = server_->stats().accept_errors;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    ::getrusage(RUSAGE_SELF, &after);
+    const auto cpu_us = [](const rusage& r) {
+        return (r.ru_utime.tv_sec + r.ru_stime.tv_sec) * 1'000'000L + r.ru_utime.tv_usec + r.ru_stime.tv_usec;
+    };
+    EXPECT_LT(cpu_us(after) - cpu_us(before), 300'000L);
+    EXPECT_LE(server_->stats().accept_errors - errors_before, 12u);
+    // Descriptors back: the waiting connections are accepted within a back-off step, and a client is served.
+    for (int fd : fillers) ::close(fd);
+    ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &old), 0);
+    for (int i = 0; i < 150 && server_->stats().open < pending.size(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    EXPECT_EQ(server_->stats().open, pending.size());
+    client c(dir_ / "ca.pem", {});
+    ASSERT_FALSE(c.connect(server_->bound_port()));
+    auto r = c.request(http::verb::get, "/healthz");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->result_int(), 200u);
+    for (int fd : pending) ::close(fd);
 }
 
 TEST_F(HttpsServer, HttpsKeepAliveServesTwoRequestsOnOneConnection) {
