@@ -80,4 +80,70 @@ result<reports_answer> parse_reports_answer(std::string_view body, std::size_t s
     return a;
 }
 
+result<location_round> parse_location_round(const boost::json::object& obj) {
+    const boost::json::value v(obj);
+    CUSTOS_TRY(o, sjson::object_reader::of(v, "location request"));
+    location_round r;
+    CUSTOS_TRY(round, o.b64("round"));
+    if (round.size() != 32) return o.bad("round", "must be 32 bytes");
+    r.round = std::move(round);
+    CUSTOS_TRY(samples, o.u64("samples"));
+    if (samples < 1 || samples > 64) return o.bad("samples", "must be 1 to 64");
+    r.samples = static_cast<unsigned>(samples);
+    CUSTOS_TRY(timeout, o.u64("timeout_ms"));
+    if (timeout < 1 || timeout > 60'000) return o.bad("timeout_ms", "must be 1 to 60000");
+    r.timeout_ms = static_cast<unsigned>(timeout);
+    CUSTOS_TRY(arr, o.arr("landmarks"));
+    if (arr->size() > 64) return o.bad("landmarks", "holds more than 64");
+    for (std::size_t i = 0; i < arr->size(); ++i) {
+        CUSTOS_TRY(lo, sjson::object_reader::of((*arr)[i], "location request: landmarks[" + std::to_string(i) + "]"));
+        CUSTOS_TRY(id, lo.str("id"));
+        CUSTOS_TRY(address, lo.str("address"));
+        if (id.empty() || id.size() > 64) return lo.bad("id", "must be 1 to 64 characters");
+        if (address.empty() || address.size() > 256) return lo.bad("address", "must be 1 to 256 characters");
+        r.landmarks.push_back({std::move(id), std::move(address)});
+    }
+    return r;
+}
+
+result<std::string> parse_location_answer(std::string_view body) {
+    CUSTOS_TRY(v, sjson::parse(body, "location answer", 8));
+    CUSTOS_TRY(o, sjson::object_reader::of(v, "location answer"));
+    CUSTOS_TRY(verdict, o.str("verdict"));
+    return verdict.substr(0, 64);
+}
+
+namespace {
+
+result<unsigned> lease_ttl(const sjson::object_reader& o) {
+    CUSTOS_TRY(ttl, o.u64("expires_in_s"));
+    if (ttl < 1 || ttl > 86'400) return o.bad("expires_in_s", "must be between 1 and 86400 seconds");
+    return static_cast<unsigned>(ttl);
+}
+
+}  // namespace
+
+result<key_answer> parse_key_answer(std::string_view body) {
+    CUSTOS_TRY(v, sjson::parse(body, "key answer", 4));
+    CUSTOS_TRY(o, sjson::object_reader::of(v, "key answer"));
+    key_answer a;
+    CUSTOS_TRY(lease, o.str("lease"));
+    if (lease.empty() || lease.size() > 128) return o.bad("lease", "must be 1 to 128 characters");
+    a.lease = std::move(lease);
+    CUSTOS_TRY(root, o.hex("model_root", 32));
+    a.model_root = std::move(root);
+    CUSTOS_TRY(wrapped, o.b64("wrapped_key"));
+    if (wrapped.empty() || wrapped.size() > 4096) return o.bad("wrapped_key", "must be 1 to 4096 bytes");
+    a.wrapped_key = std::move(wrapped);
+    CUSTOS_TRY(ttl, lease_ttl(o));
+    a.expires_in_s = ttl;
+    return a;
+}
+
+result<unsigned> parse_renew_answer(std::string_view body) {
+    CUSTOS_TRY(v, sjson::parse(body, "lease renewal answer", 4));
+    CUSTOS_TRY(o, sjson::object_reader::of(v, "lease renewal answer"));
+    return lease_ttl(o);
+}
+
 }  // namespace custos::agent

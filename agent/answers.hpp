@@ -52,4 +52,32 @@ struct reports_answer {
 };
 result<reports_answer> parse_reports_answer(std::string_view body, std::size_t sent);
 
+// An attest answer's "location": a location round to answer, {"round":"b64 32 bytes","samples":1…64,
+// "timeout_ms":1…60000,"landmarks":[{"id","address"}…] (at most 64)}.
+struct location_round {
+    bytes round;
+    unsigned samples = 0;
+    unsigned timeout_ms = 0;
+    struct landmark {
+        std::string id;       // 1 … 64 characters
+        std::string address;  // HOST:PORT, 1 … 256 characters
+    };
+    std::vector<landmark> landmarks;
+};
+result<location_round> parse_location_round(const boost::json::object& o);
+// POST /v1/location → {"verdict",…}.
+result<std::string> parse_location_answer(std::string_view body);
+
+// POST /v1/keys → {"lease","model_root":"hex 32 bytes","wrapped_key":"b64","expires_in_s"}; a lease id is
+// 1 … 128 characters and a TTL 1 … 86400 s (a larger one would overflow the agent's clock arithmetic).
+struct key_answer {
+    std::string lease;
+    bytes model_root;
+    bytes wrapped_key;
+    unsigned expires_in_s = 0;
+};
+result<key_answer> parse_key_answer(std::string_view body);
+// POST /v1/leases/renew → {"expires_in_s"}: the new TTL, 1 … 86400 s.
+result<unsigned> parse_renew_answer(std::string_view body);
+
 }  // namespace custos::agent

@@ -304,20 +304,13 @@ void daemon::measurement_logs(attest::attest_request& req) {
 }
 
 result<void> daemon::locate(net::https_client& c, const json::value& request) {
-    CUSTOS_TRY(o, sjson::object_reader::of(request, "location request"));
-    CUSTOS_TRY(round_nonce, o.b64("round"));
-    CUSTOS_TRY(samples, o.u64("samples"));
-    CUSTOS_TRY(timeout_ms, o.u64("timeout_ms"));
-    CUSTOS_TRY(arr, o.arr("landmarks"));
-    if (samples < 1 || samples > 64 || timeout_ms < 1 || timeout_ms > 60'000 || arr->size() > 64)
-        return make_error(errc::structure, "location request: samples, timeout or landmark count out of range");
+    if (!request.is_object()) return make_error(errc::structure, "location request: not an object");
+    CUSTOS_TRY(lr, parse_location_round(request.as_object()));
+    const bytes& round_nonce = lr.round;
+    const unsigned samples = lr.samples;
+    const unsigned timeout_ms = lr.timeout_ms;
     std::vector<landmark_target> targets;
-    for (const auto& l : *arr) {
-        CUSTOS_TRY(lo, sjson::object_reader::of(l, "location request landmark"));
-        CUSTOS_TRY(id, lo.str("id"));
-        CUSTOS_TRY(address, lo.str("address"));
-        targets.push_back({id, address});
-    }
+    for (auto& l : lr.landmarks) targets.push_back({std::move(l.id), std::move(l.address)});
     const auto a = prove_location(round_nonce, report_pk_, report_sk_, targets, static_cast<unsigned>(samples),
                                   std::chrono::milliseconds(timeout_ms));
     attest::location_proof_request body;
@@ -328,9 +321,7 @@ result<void> daemon::locate(net::https_client& c, const json::value& request) {
     if (r.status >= 500) return unreachable("location", r);
     if (r.status != 200)
         return make_error(errc::mismatch, "refused: HTTP " + std::to_string(r.status) + ": " + net::reply_detail(r));
-    CUSTOS_TRY(ans, json_answer(r, "location answer"));
-    CUSTOS_TRY(ao, sjson::object_reader::of(ans, "location answer"));
-    CUSTOS_TRY(verdict, ao.str("verdict"));
+    CUSTOS_TRY(verdict, parse_location_answer(r.body));
     spdlog::info("location proof: {} ({} statements from {} landmarks)", verdict, a.proofs.size(), targets.size());
     return {};
 }

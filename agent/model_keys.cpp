@@ -52,12 +52,11 @@ result<void> model_keys::request(net::https_client& c, const attest::ak_key& ak,
     CUSTOS_TRY(r2, c.request("POST", "/v1/keys", attest::encode_key_request({model, nonce, std::move(proof)})));
     if (r2.status == 403) return make_error(errc::mismatch, "the verifier refused the key of model " + model + ": " + net::reply_detail(r2));
     if (r2.status != 200) return make_error(errc::io, "key request: HTTP " + std::to_string(r2.status) + ": " + net::reply_detail(r2));
-    CUSTOS_TRY(a2, sjson::parse(r2.body, "key answer"));
-    CUSTOS_TRY(o2, sjson::object_reader::of(a2, "key answer"));
-    CUSTOS_TRY(lease_id, o2.str("lease"));
-    CUSTOS_TRY(root_bytes, o2.hex("model_root", 32));
-    CUSTOS_TRY(wrapped, o2.b64("wrapped_key"));
-    CUSTOS_TRY(ttl, o2.u64("expires_in_s"));
+    CUSTOS_TRY(ans, parse_key_answer(r2.body));
+    const std::string& lease_id = ans.lease;
+    const bytes& root_bytes = ans.model_root;
+    const bytes& wrapped = ans.wrapped_key;
+    const std::uint64_t ttl = ans.expires_in_s;
     // Only this TPM, in the boot state the key is bound to, turns the wrapped key back into the data key.
     CUSTOS_TRY(dek, dev_.unwrap_with_bound_key(*bound_, wrapped));
     weights::digest root{};
@@ -104,14 +103,13 @@ std::vector<std::string> model_keys::maintain(net::https_client* c) {
         auto it = leases_.find(model);
         if (it == leases_.end() || it->second.id != id) continue;
         if (r->status == 200) {
-            boost::system::error_code ec;
-            auto v = json::parse(r->body, ec);
-            std::uint64_t ttl = 0;
-            // A number the answer cannot hold as whole seconds is ignored, not thrown (to_number would throw).
-            if (!ec && v.is_object())
-                if (const auto* e = v.as_object().if_contains("expires_in_s"); e && (e->is_uint64() || (e->is_int64() && e->as_int64() >= 0)))
-                    ttl = e->is_uint64() ? e->as_uint64() : static_cast<std::uint64_t>(e->as_int64());
-            if (ttl == 0) continue;
+            // An answer without a TTL in range renews nothing: the lease keeps its old expiry.
+            auto parsed = parse_renew_answer(r->body);
+            if (!parsed) {
+                spdlog::warn("model {}: renewing lease {}: {}", model, id, parsed.err().message);
+                continue;
+            }
+            const std::uint64_t ttl = *parsed;
             const auto now = clock::now();
             it->second.expires = now + std::chrono::seconds(ttl);
             it->second.renew_at = now + std::chrono::seconds(std::max<std::uint64_t>(1, ttl / 3));
