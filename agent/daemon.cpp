@@ -390,21 +390,30 @@ result<void> daemon::flush() {
     for (std::size_t i = 0; i < reports.size(); i += batch) {
         const std::size_t n = std::min(batch, reports.size() - i);
         attest::reports_request req;
+        std::vector<const spool_entry*> sent;
         for (std::size_t k = 0; k < n; ++k) {
             const spool_entry& e = *reports[i + k];
-            CUSTOS_TRY(v, sjson::parse(e.json, e.path.string()));
-            CUSTOS_TRY(sr, attest::signed_report_from_json(v, e.path.string()));
-            req.reports.push_back(std::move(sr));
+            auto v = sjson::parse(e.json, e.path.string());
+            auto sr = v ? attest::signed_report_from_json(*v, e.path.string()) : result<attest::signed_report>(v.err());
+            if (!sr) {
+                // A damaged file must not hold back every report after it: set aside, and the verifier sees a gap.
+                spdlog::error("spooled report {} does not read ({}): set aside", e.seq, sr.err().message);
+                CUSTOS_TRY_VOID(spool_->set_aside(e));
+                continue;
+            }
+            req.reports.push_back(std::move(sr).value());
+            sent.push_back(&e);
         }
+        if (sent.empty()) continue;
         CUSTOS_TRY(r, c->request("POST", "/v1/reports", attest::encode_reports_request(req)));
         if (r.status != 200) return unreachable("reports", r);
         // Nothing leaves the spool unless the answer accounts for every report sent.
-        CUSTOS_TRY(a, parse_reports_answer(r.body, n));
-        for (std::size_t k = 0; k < n; ++k) {
+        CUSTOS_TRY(a, parse_reports_answer(r.body, sent.size()));
+        for (std::size_t k = 0; k < sent.size(); ++k) {
             if (a.results[k].status == "rejected")
-                spdlog::error("report {} rejected by the verifier: {}", reports[i + k]->seq,
+                spdlog::error("report {} rejected by the verifier: {}", sent[k]->seq,
                               a.results[k].reason.empty() ? std::string("no reason given") : a.results[k].reason);
-            CUSTOS_TRY_VOID(spool_->remove(*reports[i + k]));
+            CUSTOS_TRY_VOID(spool_->remove(*sent[k]));
         }
         if (a.next_report_s) report_interval_s_ = *a.next_report_s;
     }

@@ -59,8 +59,10 @@ result<spool> spool::open(const fs::path& state_dir) {
     CUSTOS_TRY(entries, s.pending());
     for (const auto& e : entries) {
         if (e.binding || e.seq <= s.head_.seq) continue;
-        CUSTOS_TRY(r, report_of(e.json, e.path));
-        s.head_ = {r.first, r.second};
+        // A damaged file does not stop the agent: flushing sets it aside, and a later report takes its place.
+        auto r = report_of(e.json, e.path);
+        if (!r) continue;
+        s.head_ = {r->first, r->second};
     }
     return s;
 }
@@ -73,6 +75,9 @@ result<void> spool::write_head() {
 result<void> spool::add_report(std::uint64_t seq, byte_view body, byte_view sig) {
     if (seq != head_.seq + 1)
         return make_error(errc::invalid_argument, "report " + std::to_string(seq) + " does not follow " + std::to_string(head_.seq));
+    if (body.size() > attest::max_report_size)
+        return make_error(errc::invalid_argument, "report " + std::to_string(seq) + " would be " + std::to_string(body.size()) +
+                                                      " bytes (at most " + std::to_string(attest::max_report_size) + ")");
     const auto o = attest::signed_report_json({bytes(body.begin(), body.end()), bytes(sig.begin(), sig.end())});
     CUSTOS_TRY_VOID(write_file_atomic(dir_ / seq_name('r', seq), json::serialize(o), 0600));
     head_ = {seq, attest::report_hash(body)};
@@ -112,6 +117,15 @@ result<void> spool::remove(const spool_entry& e) {
     std::error_code ec;
     fs::remove(e.path, ec);
     if (ec) return make_error(errc::io, "removing " + e.path.string() + ": " + ec.message());
+    return sync_dir(dir_);
+}
+
+result<void> spool::set_aside(const spool_entry& e) {
+    const fs::path aside = dir_ / "unreadable";
+    std::error_code ec;
+    fs::create_directories(aside, ec);
+    if (!ec) fs::rename(e.path, aside / e.path.filename(), ec);
+    if (ec) return make_error(errc::io, "moving " + e.path.string() + " to " + aside.string() + ": " + ec.message());
     return sync_dir(dir_);
 }
 

@@ -30,12 +30,16 @@ public:
     [[nodiscard]] static result<spool> open(const std::filesystem::path& state_dir);
 
     const chain_head& head() const { return head_; }
-    // Writes the report, then advances the head. body must be the report with seq == head().seq + 1.
+    // Writes the report, then advances the head. body must be the report with seq == head().seq + 1, and at
+    // most attest::max_report_size bytes (the verifier reads no larger one).
     [[nodiscard]] result<void> add_report(std::uint64_t seq, byte_view body, byte_view sig);
     [[nodiscard]] result<void> add_binding(const std::string& request_json);
     // Bindings first (oldest first), then reports in seq order.
     [[nodiscard]] result<std::vector<spool_entry>> pending() const;
     [[nodiscard]] result<void> remove(const spool_entry& e);
+    // An entry that no longer reads (a damaged file): moved to spool/unreadable/ so it neither blocks the
+    // entries after it nor is lost; the verifier sees the missing report as a gap in the chain.
+    [[nodiscard]] result<void> set_aside(const spool_entry& e);
     // The verifier's head after a re-enrollment, when it is ahead of ours (our state was lost).
     [[nodiscard]] result<void> adopt(const chain_head& h);
 

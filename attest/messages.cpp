@@ -19,18 +19,16 @@ result<bytes> nonce_of(const sjson::object_reader& o) {
     return n;
 }
 
-// Model ids (as the verifier's other ids): [A-Za-z0-9][A-Za-z0-9._-]{0,62}.
-bool valid_model_id(std::string_view id) noexcept {
+}  // namespace
+
+bool valid_id(std::string_view id) noexcept {
     if (id.empty() || id.size() > 63) return false;
-    for (std::size_t i = 0; i < id.size(); ++i) {
-        const char c = id[i];
-        const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-        if (!alnum && (i == 0 || (c != '.' && c != '_' && c != '-'))) return false;
-    }
+    auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); };
+    if (!alnum(id[0])) return false;
+    for (char c : id)
+        if (!alnum(c) && c != '.' && c != '_' && c != '-') return false;
     return true;
 }
-
-}  // namespace
 
 json::object wire_quote_json(const wire_quote& q) {
     return json::object{{"attest", to_base64(q.attest)}, {"signature", to_base64(q.signature)}, {"pcrs", q.pcrs}};
@@ -196,7 +194,7 @@ result<key_request> parse_key_request(std::string_view body) {
     CUSTOS_TRY_VOID(o.only({"model", "nonce", "key_public", "creation_data", "attest", "signature"}));
     key_request r;
     CUSTOS_TRY(model, o.str("model"));
-    if (!valid_model_id(model)) return o.bad("model", "is not a model id ([A-Za-z0-9][A-Za-z0-9._-]{0,62})");
+    if (!valid_id(model)) return o.bad("model", "is not a model id ([A-Za-z0-9][A-Za-z0-9._-]{0,62})");
     r.model = std::move(model);
     CUSTOS_TRY(nonce, nonce_of(o));
     r.nonce = std::move(nonce);

@@ -93,6 +93,9 @@ struct lease_renewal {
 std::string encode_lease_renewal(const lease_renewal& r);
 result<lease_renewal> parse_lease_renewal(std::string_view body);
 
+// Host, site, entity and model ids: [A-Za-z0-9][A-Za-z0-9._-]{0,62}.
+bool valid_id(std::string_view id) noexcept;
+
 // The wire form of a quote again (for what the verifier records of a binding).
 boost::json::object wire_quote_json(const wire_quote& q);
 

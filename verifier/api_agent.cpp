@@ -40,7 +40,8 @@ net::http_response attest_round(service_context& ctx, const net::http_request& r
     auto& agent = std::get<agent_session>(session);
     auto out = attestation_round(ctx, *agent.tx, agent.host, *msg, now);
     if (!out) return error_reply(out.err());
-    // A refused round is answered as an appraisal too: its finding and the host's status after it.
+    if (out->refused && !out->keep_writes) return finish_refusal(ctx, std::move(agent.tx), *out);
+    // A refused round that recorded its finding is answered as an appraisal: the finding and the status after it.
     const unsigned code = out->refused ? http_status(out->refused->kind) : 200;
     return finish_appraisal(ctx, std::move(agent.tx), agent.host, out->raised, now, code, std::move(out->answer));
 }
@@ -57,6 +58,7 @@ net::http_response report_key(service_context& ctx, const net::http_request& req
     auto& h = agent.host;
     auto out = bind_report_key(ctx, *agent.tx, h, *msg, now);
     if (!out) return error_reply(out.err());
+    if (out->refused && !out->keep_writes) return finish_refusal(ctx, std::move(agent.tx), *out);
     // Bound or refused, the finding and the host's status are recorded.
     if (auto s = refresh_status(*agent.tx, h, now, out->raised, ctx.overdue_window_s()); !s) return error_reply(s.err());
     if (auto x = agent.tx->put_host(h); !x) return error_reply(x.err());
@@ -106,6 +108,14 @@ net::http_response finish_appraisal(service_context& ctx, std::unique_ptr<store_
     for (const auto& f : raised) fs.push_back(finding_to_json(f));
     extra["findings"] = std::move(fs);
     return json_reply(status_code, extra);
+}
+
+net::http_response finish_refusal(service_context& ctx, std::unique_ptr<store_tx> tx, const outcome& out) {
+    if (out.keep_writes) {
+        if (auto c = tx->commit(); !c) return error_reply(c.err());
+        ctx.publish(out.raised);
+    }
+    return refusal_reply(*out.refused);
 }
 
 void register_agent_routes(net::https_server& srv, service_context& ctx) {

@@ -1,5 +1,7 @@
 #include "verifier/api_common.hpp"
 
+#include "attest/messages.hpp"
+
 #include <boost/json/serialize.hpp>
 
 #include <algorithm>
@@ -41,14 +43,7 @@ result<boost::json::value> parse_body(const std::string& body, const char* what,
     return v;
 }
 
-bool valid_id(std::string_view id) noexcept {
-    if (id.empty() || id.size() > 63) return false;
-    auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); };
-    if (!alnum(id[0])) return false;
-    for (char c : id)
-        if (!alnum(c) && c != '.' && c != '_' && c != '-') return false;
-    return true;
-}
+bool valid_id(std::string_view id) noexcept { return attest::valid_id(id); }
 
 std::int64_t unix_now() noexcept {
     return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();

@@ -160,11 +160,9 @@ net::http_response list_leases(service_context& ctx) {
 // keep them), the answer otherwise.
 net::http_response finish_agent_case(service_context& ctx, std::unique_ptr<store_tx> tx, result<outcome> out) {
     if (!out) return error_reply(out.err());
-    if (!out->refused || out->keep_writes) {
-        if (auto c = tx->commit(); !c) return error_reply(c.err());
-        ctx.publish(out->raised);
-    }
-    if (out->refused) return refusal_reply(*out->refused);
+    if (out->refused) return finish_refusal(ctx, std::move(tx), *out);
+    if (auto c = tx->commit(); !c) return error_reply(c.err());
+    ctx.publish(out->raised);
     return json_reply(200, out->answer);
 }
 

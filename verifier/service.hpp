@@ -23,6 +23,7 @@
 #include "verifier/gpu_registry.hpp"
 #include "verifier/config.hpp"
 #include "verifier/metrics.hpp"
+#include "verifier/rounds/outcome.hpp"
 #include "verifier/store.hpp"
 #include "weights/recipient_key.hpp"
 
@@ -92,6 +93,10 @@ void register_location_routes(net::https_server& srv, service_context& ctx);  //
 net::http_response finish_appraisal(service_context& ctx, std::unique_ptr<store_tx> tx, host_record& h,
                                     std::vector<finding_record>& raised, std::int64_t now, unsigned status_code,
                                     boost::json::object extra);
+// A use case's refusal answered (rounds/outcome.hpp): its writes committed and its findings published when
+// it keeps them, rolled back otherwise; the answer is refusal_reply's.
+net::http_response finish_refusal(service_context& ctx, std::unique_ptr<store_tx> tx, const outcome& out);
+
 // The policy engine over the fleet inside `tx` (policy_appraisal.hpp); every host whose findings changed has
 // its status refreshed and stored, except `self` (the host the caller is appraising and will store itself).
 // if_fleet_changed skips it when nothing it reads was written since it last ran (the attestation round's

@@ -93,6 +93,37 @@ TEST(AgentSpool, BindingsComeFirstThenReportsInOrderAndRemovalSticks) {
     EXPECT_EQ(spool::open(d.path())->head().seq, 9u);
 }
 
+TEST(AgentSpool, ADamagedReportNeitherStopsTheAgentNorIsLostAndAnOversizedOneIsNeverWritten) {
+    temp_dir d("custos-spool");
+    signer s;
+    auto sp = spool::open(d.path());
+    auto [b1, s1] = s.report(1, bytes(32, 0));
+    ASSERT_TRUE(sp->add_report(1, b1, s1).ok());
+    // Report 2's file damaged on disk (a torn sector, a root with an editor): the spool still opens at 1.
+    std::ofstream(d.path() / "spool" / "r-00000000000000000002.json") << "{\"report\":\"not base64";
+    auto again = spool::open(d.path());
+    ASSERT_TRUE(again.ok()) << again.err().message;
+    EXPECT_EQ(again->head().seq, 1u);
+    auto p = again->pending();
+    ASSERT_TRUE(p.ok());
+    ASSERT_EQ(p->size(), 2u);
+    ASSERT_TRUE(again->set_aside((*p)[1]).ok());
+    EXPECT_EQ(again->pending()->size(), 1u);
+    EXPECT_TRUE(std::filesystem::exists(d.path() / "spool" / "unreadable" / "r-00000000000000000002.json"));
+    // Larger than the verifier reads: refused here, before it can block the spool.
+    attest::report big;
+    big.host = "h";
+    big.seq = 2;
+    big.prev = attest::report_hash(b1);
+    big.key = s.pk;
+    big.ext = "{\"pad\":\"" + std::string(attest::max_report_size, 'x') + "\"}";
+    const bytes body = attest::encode_report(big);
+    auto r = again->add_report(2, body, attest::sign_report(body, s.sk));
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.err().message.find("at most 65536"), std::string::npos) << r.err().message;
+    EXPECT_EQ(again->head().seq, 1u);
+}
+
 TEST(AgentConfig, KnownKeysUnknownKeysAndRequiredSettings) {
     temp_dir d("custos-agentcfg");
     const auto p = d.path() / "agent.toml";

@@ -47,5 +47,17 @@ TEST_F(RealAgent, AfterARebootTheFirstRoundIsFreshAndTheOldBootsKeyIsRetired) {
     EXPECT_EQ(verify_chain().exit_code, 0);
 }
 
+TEST_F(RealAgent, ADamagedSpoolFileDoesNotStopTheAgentOrItsChain) {
+    ASSERT_EQ(agent_once().exit_code, 0);
+    // A damaged report file past the head (torn write, disk error): the next start still runs, its report
+    // takes that number, and the chain the verifier holds stays whole.
+    std::ofstream(dir_.path() / "agent/spool/r-00000000000000000002.json") << "{\"report\":\"%%%";
+    auto r = agent_once();
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(get("/v1/hosts/gpu-r").at("reports").to_number<std::uint64_t>(), 2u);
+    EXPECT_TRUE(open_rules().empty());
+    EXPECT_EQ(verify_chain().exit_code, 0);
+}
+
 }  // namespace
 }  // namespace custos::test

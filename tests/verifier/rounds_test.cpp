@@ -244,6 +244,14 @@ TEST_F(LocationVerdict, ALongRoundTripIsOutsideAndRefusedStatementsLeaveItUnprov
     EXPECT_EQ(judge({}).rule, "location-unproven");
 }
 
+TEST_F(LocationVerdict, SamplesThatBoundNothingLeaveItUnprovenNotAnError) {
+    f_.speed_km_per_ms = 0;  // no distance can be drawn from a round trip
+    const auto j = judge({statement(lm_, agent_, "lm-near", 0.2, f_.now)});
+    EXPECT_EQ(j.record.verdict, "unproven");
+    EXPECT_EQ(j.rule, "location-unproven");
+    EXPECT_NE(j.why.find("bound nothing"), std::string::npos) << j.why;
+}
+
 TEST_F(LocationVerdict, TheShortestRoundTripPerLandmarkCounts) {
     const auto j = judge({statement(lm_, agent_, "lm-near", 80, f_.now), statement(lm_, agent_, "lm-near", 0.2, f_.now)});
     EXPECT_EQ(j.record.verdict, "within") << j.why;
