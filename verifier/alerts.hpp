@@ -1,5 +1,8 @@
-// Findings leave the verifier as structured log lines and as JSON POSTs to webhooks, delivered by a
-// background thread with retries so a slow receiver never delays an appraisal.
+// Findings leave the verifier as structured log lines and as JSON POSTs to webhooks. Deliveries are rows of
+// the store's outbox, written in the transaction that raises the finding (store::insert_finding), so none is
+// lost when the verifier stops or dies before sending; a background thread works through them with retries,
+// so a slow receiver never delays an appraisal. A delivery is removed once the receiver answers 2xx: a
+// verifier killed between the two sends it again at its next start (receivers dedupe by the finding's id).
 #pragma once
 
 #include <boost/json/object.hpp>
@@ -7,8 +10,8 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <deque>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -29,35 +32,36 @@ struct retry_policy {
 
 class alert_sink {
 public:
-    alert_sink(std::vector<std::string> webhook_urls, std::string ca_file, retry_policy retry = {});
+    // With webhook URLs, `db` must be given and outlive the sink: it is told the URLs (store::set_webhooks),
+    // deliveries to URLs no longer configured are dropped (logged), and the delivery thread starts. Without
+    // URLs findings are only logged.
+    alert_sink(store* db, std::vector<std::string> webhook_urls, std::string ca_file, retry_policy retry = {});
     ~alert_sink();
     alert_sink(const alert_sink&) = delete;
     alert_sink& operator=(const alert_sink&) = delete;
 
-    // Logs the finding (one JSON line) and queues it for every webhook; never blocks on the network.
+    // Logs the finding (one JSON line) and wakes the delivery thread; never blocks on the network.
     void emit(const finding_record& f);
-    // Stops the delivery thread; what is still queued is tried once more, then dropped with a log line.
+    // Stops the delivery thread (a delivery under way finishes first); what is not yet delivered stays in the
+    // outbox for the next start.
     void stop();
     std::size_t delivered() const { return delivered_; }
     std::size_t failed() const { return failed_; }
 
 private:
-    struct job {
-        std::size_t url;
-        std::string body;
-        unsigned attempt = 0;
-        std::chrono::steady_clock::time_point due;
-    };
     void run();
-    bool deliver(const job& j);
+    bool deliver(const outbox_entry& e);
+    // One pass over what is due; returns when the next delivery is due (ms), if any.
+    std::optional<std::int64_t> work();
 
+    store* db_;
     std::vector<std::string> urls_;
     std::string ca_file_;
     retry_policy retry_;
     std::mutex mu_;
     std::condition_variable cv_;
-    std::deque<job> queue_;
     bool stopping_ = false;
+    bool woken_ = false;
     std::atomic<std::size_t> delivered_{0}, failed_{0};
     std::thread thread_;
 };

@@ -153,7 +153,7 @@ result<std::unique_ptr<service>> service::create(verifier_config cfg, std::strin
     }
     CUSTOS_TRY(db, open_sqlite_store(c.resolve(c.database), c.sqlite_synchronous_full));
     ctx->db = std::move(db);
-    ctx->alerts = std::make_unique<alert_sink>(c.webhooks, c.webhook_ca_file.empty() ? std::string()
+    ctx->alerts = std::make_unique<alert_sink>(ctx->db.get(), c.webhooks, c.webhook_ca_file.empty() ? std::string()
                                                                                         : c.resolve(c.webhook_ca_file).string());
 
     auto svc = std::unique_ptr<service>(new service());

@@ -12,7 +12,7 @@
 #include "verifier/sqlite_fleet.hpp"
 #include "verifier/sqlite_location.hpp"
 #include "verifier/sqlite_integrity.hpp"
-#include "verifier/sqlite_integrity.hpp"
+#include "verifier/sqlite_outbox.hpp"
 #include "verifier/sqlite_stmt.hpp"
 #include "verifier/store.hpp"
 
@@ -129,6 +129,7 @@ CREATE INDEX appraisals_host ON appraisals (host_id, time);
     sqlite::location_migration_v3,
     sqlite::measurements_migration_v4,
     sqlite::integrity_migration_v5,
+    sqlite::outbox_migration_v6,
 };
 constexpr int latest_version = static_cast<int>(std::size(migrations));
 
@@ -187,6 +188,8 @@ public:
     }
     result<std::unique_ptr<store_tx>> begin() override;
     int schema_version() const override { return latest_version; }
+    void set_webhooks(std::vector<std::string> urls) override { webhooks_ = std::move(urls); }
+    const std::vector<std::string>& webhooks() const { return webhooks_; }
 
     static result<std::unique_ptr<sqlite_store>> open(const std::filesystem::path& path, bool full);
 
@@ -232,11 +235,12 @@ private:
     bool ckpt_stop_ = false;
     std::mutex mu_;
     std::map<std::string, sqlite3_stmt*> cache_;
+    std::vector<std::string> webhooks_;
 };
 
 class sqlite_tx final : public store_tx {
 public:
-    sqlite_tx(sqlite_store& s, std::unique_lock<std::mutex> lock) : s_(s), lock_(std::move(lock)), fleet_(s), loc_(s), integ_(s) {}
+    sqlite_tx(sqlite_store& s, std::unique_lock<std::mutex> lock) : s_(s), lock_(std::move(lock)), fleet_(s), loc_(s), integ_(s), outbox_(s) {}
     ~sqlite_tx() override {
         if (!done_) (void)exec(s_.db(), "ROLLBACK", "rollback");
     }
@@ -444,8 +448,20 @@ public:
         CUSTOS_TRY_VOID(s.text(f.rule).text(f.severity).text(f.subject_kind).text(f.subject).text(f.host).i64(f.time)
                             .text(f.detail).i64(f.open).i64(f.resolved_at).text(f.ref).u64(f.repeats)
                             .i64(f.last_at ? f.last_at : f.time).run("storing a finding"));
-        return static_cast<std::int64_t>(sqlite3_last_insert_rowid(s_.db()));
+        const auto id = static_cast<std::int64_t>(sqlite3_last_insert_rowid(s_.db()));
+        finding_record stored = f;
+        stored.id = id;
+        CUSTOS_TRY_VOID(outbox_.enqueue(s_.webhooks(), stored));
+        return id;
     }
+    result<std::vector<outbox_entry>> due_outbox(std::int64_t now_ms, std::size_t limit) override { return outbox_.due(now_ms, limit); }
+    result<std::optional<std::int64_t>> next_outbox_due_ms() override { return outbox_.next_due_ms(); }
+    result<void> remove_outbox(std::int64_t id) override { return outbox_.remove(id); }
+    result<void> retry_outbox(std::int64_t id, unsigned attempts, std::int64_t due_ms) override {
+        return outbox_.retry(id, attempts, due_ms);
+    }
+    result<std::size_t> drop_outbox_except(const std::vector<std::string>& urls) override { return outbox_.drop_except(urls); }
+    result<std::size_t> count_outbox() override { return outbox_.count(); }
     result<std::vector<finding_record>> list_findings(const finding_filter& f) override {
         // One statement per filter shape, so each is prepared once.
         std::string sql = std::string("SELECT ") + finding_columns + " FROM findings WHERE time >= ?";
@@ -616,6 +632,7 @@ private:
     sqlite::fleet_tx fleet_;
     sqlite::location_tx loc_;
     sqlite::integrity_tx integ_;
+    sqlite::outbox_tx outbox_;
     bool done_ = false;
 };
 

@@ -260,6 +260,16 @@ struct host_measurement_record {
     std::uint32_t reset_count = 0;
 };
 
+// A webhook delivery waiting in the outbox (schema version 6): one per finding and webhook URL.
+struct outbox_entry {
+    std::int64_t id = 0;
+    std::int64_t finding_id = 0;
+    std::string url;
+    std::string body;  // the finding's JSON as raised
+    unsigned attempts = 0;
+    std::int64_t due_ms = 0;  // Unix time in ms when it is next tried
+};
+
 // One transaction. Destroying it without commit() rolls back. Not thread-safe; one per request.
 class store_tx {
 public:
@@ -309,7 +319,17 @@ public:
     virtual result<std::uint64_t> count_reports(const std::string& host_id) = 0;
     virtual result<void> delete_reports(const std::string& host_id) = 0;  // at re-enrollment
 
-    virtual result<std::int64_t> insert_finding(const finding_record& f) = 0;  // returns the id
+    // Returns the id. With webhooks set (store::set_webhooks) it also queues the finding for each of them,
+    // in this transaction: a finding is never stored without its deliveries, nor delivered unless stored.
+    virtual result<std::int64_t> insert_finding(const finding_record& f) = 0;
+    // The webhook outbox: deliveries due at `now_ms` (oldest first), when the next one is due, and its
+    // bookkeeping; drop_outbox_except removes deliveries to URLs no longer configured.
+    virtual result<std::vector<outbox_entry>> due_outbox(std::int64_t now_ms, std::size_t limit) = 0;
+    virtual result<std::optional<std::int64_t>> next_outbox_due_ms() = 0;
+    virtual result<void> remove_outbox(std::int64_t id) = 0;
+    virtual result<void> retry_outbox(std::int64_t id, unsigned attempts, std::int64_t due_ms) = 0;
+    virtual result<std::size_t> drop_outbox_except(const std::vector<std::string>& urls) = 0;
+    virtual result<std::size_t> count_outbox() = 0;
     // Exact questions (never a scan of the newest N): the counts a host's status comes from, the open
     // finding a new one would repeat, how many of one rule a host has open, and the violation standing in
     // a host's way (its own first, then the oldest about its site, entity, country or the model).
@@ -404,6 +424,9 @@ public:
     // A write transaction (serialised with other writers); reads see a consistent snapshot.
     virtual result<std::unique_ptr<store_tx>> begin() = 0;
     virtual int schema_version() const = 0;
+    // The webhook URLs every finding inserted from now on is queued for (none by default). Set once, before
+    // transactions begin.
+    virtual void set_webhooks(std::vector<std::string> urls) = 0;
 };
 
 // Opens (creating if needed) a SQLite database in WAL mode and runs pending migrations. `synchronous_full`

@@ -32,23 +32,28 @@ protected:
                                  (dir_.path() / "ek-ca.pem").string()});
         ASSERT_EQ(init.exit_code, 0) << init.err;
         edit_config(vdir_ / "verifier.toml");
-        verifier_ = std::make_unique<daemon_process>(
-            std::vector<std::string>{CUSTOS_VERIFIER_PATH, "serve", "--config", (vdir_ / "verifier.toml").string(),
-                                     "--listen", "127.0.0.1:0"},
-            dir_.path() / "verifier.log");
-        ASSERT_TRUE(wait_until([&] { return verifier_->log().find("listening on port") != std::string::npos ||
-                                            !verifier_->running(); },
-                               20s));
-        std::smatch m;
-        const std::string log = verifier_->log();
-        ASSERT_TRUE(std::regex_search(log, m, std::regex("listening on port ([0-9]+)"))) << log;
-        url_ = "https://127.0.0.1:" + m[1].str();
+        start_verifier();
         auto tok = run_process({CUSTOS_VERIFIER_PATH, "enroll-token", "--config", (vdir_ / "verifier.toml").string(),
                                 "--host-id", "gpu-r"});
         ASSERT_EQ(tok.exit_code, 0) << tok.err;
         token_ = tok.out.substr(0, tok.out.find('\n'));
     }
 
+    // `custos-verifier serve` on `listen` (a free port by default), its log in verifier-N.log; url_ is set.
+    void start_verifier(const std::string& listen = "127.0.0.1:0") {
+        const fs::path log = dir_.path() / ("verifier-" + std::to_string(++starts_) + ".log");
+        verifier_ = std::make_unique<daemon_process>(
+            std::vector<std::string>{CUSTOS_VERIFIER_PATH, "serve", "--config", (vdir_ / "verifier.toml").string(),
+                                     "--listen", listen},
+            log);
+        ASSERT_TRUE(wait_until([&] { return verifier_->log().find("listening on port") != std::string::npos ||
+                                            !verifier_->running(); },
+                               20s));
+        std::smatch m;
+        const std::string text = verifier_->log();
+        ASSERT_TRUE(std::regex_search(text, m, std::regex("listening on port ([0-9]+)"))) << text;
+        url_ = "https://127.0.0.1:" + m[1].str();
+    }
     // verifier.toml as `custos-verifier init` wrote it, before the verifier starts (shorter intervals).
     virtual void edit_config(const fs::path&) {}
     // `custos ARGS...` as the operator.
@@ -94,6 +99,7 @@ protected:
     fs::path vdir_;
     std::string url_, token_;
     std::unique_ptr<daemon_process> verifier_;
+    int starts_ = 0;
 };
 
 }  // namespace custos::test

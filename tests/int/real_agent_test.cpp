@@ -2,6 +2,7 @@
 // rounds and reports across agent restarts and a reboot, each start's report key bound over a verifier
 // nonce for its own part of the chain, and the whole chain re-verified offline by `custos report verify`.
 #include "tests/int/real_agent.hpp"
+#include "tests/support/webhook_receiver.hpp"
 
 namespace custos::test {
 namespace {
@@ -57,6 +58,39 @@ TEST_F(RealAgent, ADamagedSpoolFileDoesNotStopTheAgentOrItsChain) {
     EXPECT_EQ(get("/v1/hosts/gpu-r").at("reports").to_number<std::uint64_t>(), 2u);
     EXPECT_TRUE(open_rules().empty());
     EXPECT_EQ(verify_chain().exit_code, 0);
+}
+
+// Findings go to webhooks from an outbox written with them: a verifier killed with SIGKILL while its
+// receiver was failing sends what it owed once it is back, exactly once.
+class RealAgentWebhooks : public RealAgent {
+protected:
+    void edit_config(const fs::path& toml) override {
+        hook_.fail_first = 1'000'000;
+        std::ifstream in(toml);
+        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        text = std::regex_replace(text, std::regex("\nwebhooks = \\[\\]"), "\nwebhooks = [\"" + hook_.url() + "\"]");
+        text = std::regex_replace(text, std::regex("\nwebhook_ca_file = '[^']*'"), "\nwebhook_ca_file = '" + hook_.ca() + "'");
+        std::ofstream(toml) << text;
+    }
+    webhook_receiver hook_;
+};
+
+TEST_F(RealAgentWebhooks, AFindingOwedToAWebhookSurvivesAKilledVerifierAndIsSentOnce) {
+    ASSERT_EQ(agent_once().exit_code, 0);
+    tpm_->restart();
+    ASSERT_EQ(agent_once().exit_code, 0);  // a reboot: one finding, owed to the webhook
+    ASSERT_TRUE(wait_until([&] { return hook_.calls.load() >= 1; }, 20s)) << verifier_->log();
+    verifier_->kill9();
+    EXPECT_TRUE(hook_.received().empty());
+    hook_.fail_first = 0;
+    start_verifier();
+    ASSERT_TRUE(wait_until([&] { return !hook_.received().empty(); }, 30s)) << verifier_->log();
+    std::this_thread::sleep_for(2s);  // a second delivery, if one were coming, would come within its retry
+    const auto got = hook_.received();
+    ASSERT_EQ(got.size(), 1u) << verifier_->log();
+    const auto f = json::parse(got[0]).as_object();
+    EXPECT_EQ(f.at("rule").as_string(), "reboot");
+    EXPECT_EQ(f.at("host").as_string(), "gpu-r");
 }
 
 }  // namespace

@@ -1,4 +1,5 @@
-// verifier/alerts: findings delivered to a real HTTPS webhook receiver, with retries and give-up.
+// verifier/alerts: findings delivered to a real HTTPS webhook receiver from the store's outbox (a real
+// SQLite file), with retries and give-up; deliveries not made before a stop are made after the restart.
 #include "verifier/alerts.hpp"
 
 #include <gtest/gtest.h>
@@ -11,59 +12,38 @@
 #include <mutex>
 #include <sstream>
 
-#include "crypto/file_io.hpp"
-#include "crypto/x509.hpp"
-#include "net/https_server.hpp"
 #include "tests/support/daemon.hpp"
 #include "tests/support/process.hpp"
+#include "tests/support/webhook_receiver.hpp"
 
 namespace custos::verifier {
 namespace {
 
 using namespace std::chrono_literals;
 
-struct receiver {
-    custos::test::temp_dir dir{"custos-hook"};
-    std::unique_ptr<net::https_server> srv;
-    std::atomic<int> calls{0};
-    std::atomic<int> fail_first{0};
-    std::mutex mu;
-    std::vector<std::string> bodies;
-
-    receiver() {
-        auto ca_key = x509::generate_p256().value();
-        x509::cert_request cr;
-        cr.subject = {"hook CA", "ca"};
-        auto ca = x509::make_ca(ca_key.get(), cr).value();
-        auto key = x509::generate_p256().value();
-        x509::cert_request sr;
-        sr.subject = {"hook", "server"};
-        sr.kind = x509::cert_kind::server;
-        sr.ips = {"127.0.0.1"};
-        auto cert = x509::issue(ca.get(), ca_key.get(), key.get(), sr).value();
-        EXPECT_TRUE(write_file_atomic(dir.path() / "ca.pem", x509::to_pem(ca.get()).value()).ok());
-        EXPECT_TRUE(write_file_atomic(dir.path() / "s.pem", x509::to_pem(cert.get()).value()).ok());
-        EXPECT_TRUE(write_file_atomic(dir.path() / "s.key", x509::private_key_to_pem(key.get()).value(), 0600).ok());
-        net::https_server_options o;
-        o.cert_pem_path = (dir.path() / "s.pem").string();
-        o.key_pem_path = (dir.path() / "s.key").string();
-        srv = std::move(net::https_server::create(o)).value();
-        srv->route("POST", "/hooks/custos", net::auth::none, [this](const net::http_request& r, const net::request_context&) {
-            if (++calls <= fail_first) return net::http_response{503, "text/plain", "busy"};
-            std::lock_guard lock(mu);
-            bodies.push_back(r.body);
-            return net::http_response{204, "text/plain", ""};
-        });
-        EXPECT_TRUE(srv->listen("127.0.0.1", 0).ok());
-        srv->run();
-    }
-    std::string url() const { return "https://127.0.0.1:" + std::to_string(srv->bound_port()) + "/hooks/custos"; }
-    std::string ca() const { return (dir.path() / "ca.pem").string(); }
-};
+using receiver = custos::test::webhook_receiver;
 
 finding_record sample() {
     return finding_record{7, "pcr-changed", "violation", "host", "gpu-2", "gpu-2", 1764000000, "PCR sha256:7 changed", true, 0, ""};
 }
+
+// A store on a temp SQLite file, and a finding raised in it as a handler does: inserted (with its
+// deliveries) and committed, then handed to the sink.
+struct outbox_store {
+    custos::test::temp_dir dir{"custos-outbox"};
+    std::unique_ptr<store> db = std::move(open_sqlite_store(dir.path() / "v.db")).value();
+    finding_record raise(alert_sink& sink, finding_record f = sample()) {
+        auto tx = std::move(db->begin()).value();
+        f.id = tx->insert_finding(f).value();
+        EXPECT_TRUE(tx->commit().ok());
+        sink.emit(f);
+        return f;
+    }
+    std::size_t queued() {
+        auto tx = std::move(db->begin()).value();
+        return tx->count_outbox().value();
+    }
+};
 
 TEST(Alerts, FindingJsonHasTheSharedSchema) {
     EXPECT_EQ(boost::json::serialize(finding_to_json(sample())),
@@ -77,62 +57,114 @@ TEST(Alerts, FindingJsonHasTheSharedSchema) {
 TEST(Alerts, DeliversEachFindingOnceAfterRetryingBusyReceivers) {
     receiver r;
     r.fail_first = 2;
-    alert_sink sink({r.url()}, r.ca(), retry_policy{5, 50ms, 2, 1s});
-    sink.emit(sample());
+    outbox_store st;
+    alert_sink sink(st.db.get(), {r.url()}, r.ca(), retry_policy{5, 50ms, 2, 1s});
+    const auto f = st.raise(sink);
     ASSERT_TRUE(custos::test::wait_until([&] { return sink.delivered() == 1; }, 10s));
     EXPECT_EQ(r.calls.load(), 3);
     EXPECT_EQ(sink.failed(), 0u);
+    EXPECT_EQ(st.queued(), 0u);
     std::lock_guard lock(r.mu);
     ASSERT_EQ(r.bodies.size(), 1u);
-    EXPECT_EQ(r.bodies[0], boost::json::serialize(finding_to_json(sample())));
+    EXPECT_EQ(r.bodies[0], boost::json::serialize(finding_to_json(f)));
 }
 
 TEST(Alerts, GivesUpAfterTheLastAttemptWithoutBlockingEmit) {
     receiver r;
     r.fail_first = 1000;
-    alert_sink sink({r.url()}, r.ca(), retry_policy{3, 20ms, 2, 100ms});
+    outbox_store st;
+    alert_sink sink(st.db.get(), {r.url()}, r.ca(), retry_policy{3, 20ms, 2, 100ms});
     const auto t0 = std::chrono::steady_clock::now();
-    sink.emit(sample());
+    st.raise(sink);
     EXPECT_LT(std::chrono::steady_clock::now() - t0, 100ms);
     ASSERT_TRUE(custos::test::wait_until([&] { return sink.failed() == 1; }, 10s));
     EXPECT_EQ(r.calls.load(), 3);
     EXPECT_EQ(sink.delivered(), 0u);
+    EXPECT_EQ(st.queued(), 0u);
 }
 
 TEST(Alerts, GivesUpOnAReceiverThatIsDown) {
     auto r = std::make_unique<receiver>();
     const std::string url = r->url();
     r->srv->stop();  // nothing listens on the port any more; the directory (and its CA file) stays
-    alert_sink sink({url}, r->ca(), retry_policy{3, 20ms, 2, 100ms});
-    sink.emit(sample());
+    outbox_store st;
+    alert_sink sink(st.db.get(), {url}, r->ca(), retry_policy{3, 20ms, 2, 100ms});
+    st.raise(sink);
     ASSERT_TRUE(custos::test::wait_until([&] { return sink.failed() == 1; }, 20s));
     EXPECT_EQ(sink.delivered(), 0u);
     EXPECT_EQ(r->calls.load(), 0);
 }
 
-TEST(Alerts, StopTriesWhatIsPendingOnceMoreThenDropsIt) {
+TEST(Alerts, WhatIsNotDeliveredBeforeAStopIsDeliveredOnceAfterTheRestart) {
     receiver r;
-    r.fail_first = 1000;
-    // The retry would come only after a minute: stop() must not wait for it.
-    alert_sink sink({r.url()}, r.ca(), retry_policy{5, 60s, 2, 60s});
-    sink.emit(sample());
-    ASSERT_TRUE(custos::test::wait_until([&] { return r.calls.load() == 1; }, 10s));
-    const auto t0 = std::chrono::steady_clock::now();
-    sink.stop();
-    EXPECT_LT(std::chrono::steady_clock::now() - t0, 10s);
-    EXPECT_EQ(r.calls.load(), 2);
-    EXPECT_EQ(sink.failed(), 1u);
-    EXPECT_EQ(sink.delivered(), 0u);
-    sink.emit(sample());  // after stop: logged, not queued
-    sink.stop();
-    EXPECT_EQ(r.calls.load(), 2);
+    r.fail_first = 1;
+    outbox_store st;
+    finding_record f;
+    {
+        // The retry would come only after a minute: stop() does not wait for it, and drops nothing.
+        alert_sink sink(st.db.get(), {r.url()}, r.ca(), retry_policy{5, 60s, 2, 60s});
+        f = st.raise(sink);
+        ASSERT_TRUE(custos::test::wait_until([&] { return r.calls.load() == 1; }, 10s));
+        const auto t0 = std::chrono::steady_clock::now();
+        sink.stop();
+        EXPECT_LT(std::chrono::steady_clock::now() - t0, 10s);
+        EXPECT_EQ(sink.failed(), 0u);
+        EXPECT_EQ(sink.delivered(), 0u);
+    }
+    EXPECT_EQ(st.queued(), 1u);
+    // A finding raised while no sink runs (the verifier down between commit and send) is queued too.
+    auto tx = std::move(st.db->begin()).value();
+    auto g = sample();
+    g.rule = "reboot";
+    g.id = tx->insert_finding(g).value();
+    ASSERT_TRUE(tx->commit().ok());
+    tx.reset();
+    EXPECT_EQ(st.queued(), 2u);
+    // The next start sends both once its retry is due (the first at 60 s: bring it forward as time would).
+    {
+        auto t = std::move(st.db->begin()).value();
+        auto due = t->due_outbox(INT64_MAX, 10);
+        ASSERT_TRUE(due.ok());
+        const std::vector<outbox_entry> entries = std::move(due).value();
+        for (const auto& e : entries) ASSERT_TRUE(t->retry_outbox(e.id, e.attempts, 0).ok());
+        ASSERT_TRUE(t->commit().ok());
+    }
+    alert_sink again(st.db.get(), {r.url()}, r.ca(), retry_policy{5, 60s, 2, 60s});
+    ASSERT_TRUE(custos::test::wait_until([&] { return again.delivered() == 2; }, 10s));
+    EXPECT_EQ(st.queued(), 0u);
+    std::lock_guard lock(r.mu);
+    ASSERT_EQ(r.bodies.size(), 2u);
+    EXPECT_EQ(r.bodies[0], boost::json::serialize(finding_to_json(f)));
+    EXPECT_EQ(r.bodies[1], boost::json::serialize(finding_to_json(g)));
+}
+
+TEST(Alerts, AFindingRolledBackIsNeverSentAndARemovedWebhooksDeliveriesAreDropped) {
+    receiver a, b;
+    outbox_store st;
+    {
+        alert_sink sink(st.db.get(), {a.url(), b.url()}, a.ca(), retry_policy{5, 60s, 2, 60s});
+        sink.stop();  // nothing delivers while the rows are looked at
+        auto tx = std::move(st.db->begin()).value();
+        ASSERT_TRUE(tx->insert_finding(sample()).ok());
+        tx.reset();  // rolled back: its deliveries with it
+        EXPECT_EQ(st.queued(), 0u);
+        st.raise(sink);
+        EXPECT_EQ(st.queued(), 2u);
+    }
+    // b is no longer configured: its delivery is dropped at the next start, a's is made.
+    alert_sink sink(st.db.get(), {a.url()}, a.ca(), retry_policy{5, 20ms, 2, 20ms});
+    ASSERT_TRUE(custos::test::wait_until([&] { return sink.delivered() == 1; }, 10s));
+    EXPECT_EQ(st.queued(), 0u);
+    EXPECT_EQ(a.calls.load(), 1);
+    EXPECT_EQ(b.calls.load(), 0);
 }
 
 TEST(Alerts, EachWebhookSucceedsOrFailsOnItsOwn) {
     receiver a, b;
     // b's certificate comes from another CA than the one given: a gets the finding, b is given up on.
-    alert_sink sink({a.url(), b.url()}, a.ca(), retry_policy{2, 10ms, 2, 10ms});
-    sink.emit(sample());
+    outbox_store st;
+    alert_sink sink(st.db.get(), {a.url(), b.url()}, a.ca(), retry_policy{2, 10ms, 2, 10ms});
+    st.raise(sink);
     ASSERT_TRUE(custos::test::wait_until([&] { return sink.delivered() + sink.failed() == 2; }, 10s));
     EXPECT_EQ(sink.delivered(), 1u);
     EXPECT_EQ(sink.failed(), 1u);
@@ -148,7 +180,7 @@ TEST(Alerts, LogsOneJsonLinePerFindingAtItsSeverity) {
     auto previous = spdlog::default_logger();
     spdlog::set_default_logger(logger);
     {
-        alert_sink sink({}, "");
+        alert_sink sink(nullptr, {}, "");
         sink.emit(sample());
         auto info = sample();
         info.rule = "reboot";

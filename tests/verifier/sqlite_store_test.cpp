@@ -103,7 +103,7 @@ TEST_F(SqliteStore, HostsRoundTripEveryFieldAndSurviveReopening) {
     ASSERT_TRUE(by_ek.ok() && by_ek->has_value());
     EXPECT_EQ((*by_ek)->id, "h1");
     EXPECT_FALSE(t->get_host("nope")->has_value());
-    EXPECT_EQ(db_->schema_version(), 5);
+    EXPECT_EQ(db_->schema_version(), 6);
 }
 
 TEST_F(SqliteStore, AnUncommittedTransactionLeavesNothing) {
@@ -372,7 +372,7 @@ TEST_F(SqliteStore, ADatabaseFromANewerBuildIsRefused) {
     auto s = open_sqlite_store(path());
     ASSERT_FALSE(s.ok());
     EXPECT_NE(s.err().message.find("schema version 999"), std::string::npos) << s.err().message;
-    EXPECT_NE(s.err().message.find("up to version 5"), std::string::npos) << s.err().message;
+    EXPECT_NE(s.err().message.find("up to version 6"), std::string::npos) << s.err().message;
 }
 
 TEST_F(SqliteStore, AVersion1DatabaseMigratesToVersion2KeepingItsHosts) {
@@ -390,7 +390,7 @@ TEST_F(SqliteStore, AVersion1DatabaseMigratesToVersion2KeepingItsHosts) {
                            "DROP TABLE gpus; DROP TABLE host_inventory; DROP TABLE gpu_approvals; DROP TABLE gpu_events; "
                            "DROP TABLE gpu_counters; DROP TABLE compute; DROP TABLE models; DROP TABLE model_sites; "
                            "DROP TABLE leases; DROP TABLE site_landmarks; DROP TABLE landmarks; DROP TABLE host_locations; "
-                           "DROP TABLE host_measurements; "
+                           "DROP TABLE host_measurements; DROP TABLE outbox; "
                            "DROP INDEX findings_host_rule; DROP INDEX findings_subject; DROP INDEX hosts_live_ek; "
                            "ALTER TABLE findings DROP COLUMN repeats; ALTER TABLE findings DROP COLUMN last_at; "
                            "ALTER TABLE hosts DROP COLUMN last_quote_at; ALTER TABLE hosts DROP COLUMN quoted_head_seq; "

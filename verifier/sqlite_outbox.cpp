@@ -1,0 +1,88 @@
+#include "verifier/sqlite_outbox.hpp"
+
+#include <boost/json/serialize.hpp>
+
+#include "verifier/alerts.hpp"
+
+namespace custos::verifier::sqlite {
+
+// One row per finding and webhook; the body is the finding as it was raised. Portable SQL.
+const char* const outbox_migration_v6 = R"sql(
+CREATE TABLE outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    finding_id BIGINT NOT NULL,
+    url TEXT NOT NULL,
+    body TEXT NOT NULL,
+    attempts BIGINT NOT NULL DEFAULT 0,
+    due_ms BIGINT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX outbox_due ON outbox (due_ms, id);
+)sql";
+
+result<void> outbox_tx::enqueue(const std::vector<std::string>& urls, const finding_record& f) {
+    if (urls.empty()) return {};
+    const std::string body = boost::json::serialize(finding_to_json(f));
+    for (const auto& url : urls) {
+        CUSTOS_TRY(s, s_.prepare("INSERT INTO outbox (finding_id, url, body, attempts, due_ms, created_at) VALUES (?, ?, ?, 0, ?, ?)"));
+        // Due at once: the delivery thread is woken when the transaction that raised it commits.
+        CUSTOS_TRY_VOID(s.i64(f.id).text(url).text(body).i64(0).i64(f.time).run("queueing a webhook delivery"));
+    }
+    return {};
+}
+
+result<std::vector<outbox_entry>> outbox_tx::due(std::int64_t now_ms, std::size_t limit) {
+    CUSTOS_TRY(s, s_.prepare("SELECT id, finding_id, url, body, attempts, due_ms FROM outbox WHERE due_ms <= ? ORDER BY due_ms, id LIMIT ?"));
+    s.i64(now_ms).i64(static_cast<std::int64_t>(limit));
+    std::vector<outbox_entry> out;
+    for (;;) {
+        CUSTOS_TRY(row, s.step("reading the webhook outbox"));
+        if (!row) break;
+        out.push_back({s.col_i64(0), s.col_i64(1), s.col_text(2), s.col_text(3), static_cast<unsigned>(s.col_i64(4)), s.col_i64(5)});
+    }
+    return out;
+}
+
+result<std::optional<std::int64_t>> outbox_tx::next_due_ms() {
+    CUSTOS_TRY(s, s_.prepare("SELECT MIN(due_ms), COUNT(*) FROM outbox"));
+    CUSTOS_TRY(row, s.step("reading the webhook outbox"));
+    if (!row || s.col_i64(1) == 0) return std::optional<std::int64_t>{};
+    return std::optional<std::int64_t>(s.col_i64(0));
+}
+
+result<void> outbox_tx::remove(std::int64_t id) {
+    CUSTOS_TRY(s, s_.prepare("DELETE FROM outbox WHERE id = ?"));
+    return s.i64(id).run("removing a webhook delivery");
+}
+
+result<void> outbox_tx::retry(std::int64_t id, unsigned attempts, std::int64_t due_ms) {
+    CUSTOS_TRY(s, s_.prepare("UPDATE outbox SET attempts = ?, due_ms = ? WHERE id = ?"));
+    return s.i64(attempts).i64(due_ms).i64(id).run("rescheduling a webhook delivery");
+}
+
+result<std::size_t> outbox_tx::drop_except(const std::vector<std::string>& urls) {
+    // Few webhooks: one statement per kept URL list is not worth it; delete row by row of what is not kept.
+    CUSTOS_TRY(s, s_.prepare("SELECT DISTINCT url FROM outbox"));
+    std::vector<std::string> gone;
+    for (;;) {
+        CUSTOS_TRY(row, s.step("reading the webhook outbox"));
+        if (!row) break;
+        std::string u = s.col_text(0);
+        if (std::find(urls.begin(), urls.end(), u) == urls.end()) gone.push_back(std::move(u));
+    }
+    std::size_t n = 0;
+    for (const auto& u : gone) {
+        CUSTOS_TRY(d, s_.prepare("DELETE FROM outbox WHERE url = ?"));
+        CUSTOS_TRY_VOID(d.text(u).run("dropping deliveries to a removed webhook"));
+        n += static_cast<std::size_t>(sqlite3_changes(s_.db()));
+    }
+    return n;
+}
+
+result<std::size_t> outbox_tx::count() {
+    CUSTOS_TRY(s, s_.prepare("SELECT COUNT(*) FROM outbox"));
+    CUSTOS_TRY(row, s.step("counting the webhook outbox"));
+    return row ? static_cast<std::size_t>(s.col_i64(0)) : std::size_t{0};
+}
+
+}  // namespace custos::verifier::sqlite

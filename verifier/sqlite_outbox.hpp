@@ -1,0 +1,33 @@
+// The SQLite side of the webhook outbox (schema version 6): every finding's deliveries are rows written in
+// the transaction that raises it, so none is lost when the verifier stops before sending, and the delivery
+// thread works through them (verifier/alerts.hpp). Internal to verifier/ (sqlite_store.cpp forwards to it).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "verifier/sqlite_stmt.hpp"
+#include "verifier/store.hpp"
+
+namespace custos::verifier::sqlite {
+
+extern const char* const outbox_migration_v6;
+
+class outbox_tx {
+public:
+    explicit outbox_tx(statements& s) : s_(s) {}
+
+    result<void> enqueue(const std::vector<std::string>& urls, const finding_record& f);
+    result<std::vector<outbox_entry>> due(std::int64_t now_ms, std::size_t limit);
+    result<std::optional<std::int64_t>> next_due_ms();
+    result<void> remove(std::int64_t id);
+    result<void> retry(std::int64_t id, unsigned attempts, std::int64_t due_ms);
+    result<std::size_t> drop_except(const std::vector<std::string>& urls);
+    result<std::size_t> count();
+
+private:
+    statements& s_;
+};
+
+}  // namespace custos::verifier::sqlite
