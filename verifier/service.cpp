@@ -191,6 +191,16 @@ result<void> service::start() {
     register_model_routes(*server_, *ctx_);
     register_policy_routes(*server_, *ctx_);
     register_location_routes(*server_, *ctx_);
+    // For a load balancer's health check: healthy only while the database takes a write transaction (a
+    // replica that cannot write can answer no agent). No credential, and nothing about the fleet.
+    server_->route("GET", "/healthz", net::auth::none, [&ctx](const net::http_request&, const net::request_context&) {
+        auto tx = ctx.db->begin();
+        if (!tx) {
+            spdlog::warn("health check: the database is unavailable: {}", tx.err().message);
+            return json_reply(503, boost::json::object{{"status", "unavailable"}, {"database", "unavailable"}});
+        }
+        return json_reply(200, boost::json::object{{"status", "ok"}, {"database", "ok"}});
+    });
     server_->route("GET", "/metrics", net::auth::client_cert,
                    [&ctx, srv = server_.get()](const net::http_request&, const net::request_context& rc) {
                        if (auto deny = require_operator(rc)) return *deny;

@@ -4,6 +4,8 @@
 #include "tests/int/real_agent.hpp"
 #include "tests/support/webhook_receiver.hpp"
 
+#include <sqlite3.h>
+
 namespace custos::test {
 namespace {
 
@@ -58,6 +60,33 @@ TEST_F(RealAgent, ADamagedSpoolFileDoesNotStopTheAgentOrItsChain) {
     EXPECT_EQ(get("/v1/hosts/gpu-r").at("reports").to_number<std::uint64_t>(), 2u);
     EXPECT_TRUE(open_rules().empty());
     EXPECT_EQ(verify_chain().exit_code, 0);
+}
+
+// /healthz is what a load balancer asks: it is 200 while the database takes writes and 503 while it
+// cannot (here another process holds SQLite's write lock past the busy timeout), and recovers after.
+TEST_F(RealAgent, HealthzReportsWhetherTheDatabaseTakesWrites) {
+    auto health = [&] {
+        net::https_client_options o;
+        o.ca_file = (vdir_ / "ca/ca.pem").string();
+        o.timeout = std::chrono::seconds(20);
+        auto c = net::https_client::create(url_, o);
+        EXPECT_TRUE(c.ok());
+        auto r = (*c)->request("GET", "/healthz", "");
+        EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.err().message);
+        return r.ok() ? std::make_pair(r->status, r->body) : std::make_pair(0u, std::string());
+    };
+    auto ok = health();
+    EXPECT_EQ(ok.first, 200u);
+    EXPECT_NE(ok.second.find(R"("database":"ok")"), std::string::npos) << ok.second;
+    sqlite3* other = nullptr;
+    ASSERT_EQ(sqlite3_open((vdir_ / "verifier.db").c_str(), &other), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+    auto down = health();
+    EXPECT_EQ(down.first, 503u);
+    EXPECT_NE(down.second.find(R"("database":"unavailable")"), std::string::npos) << down.second;
+    sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr);
+    sqlite3_close(other);
+    EXPECT_EQ(health().first, 200u);
 }
 
 // Findings go to webhooks from an outbox written with them: a verifier killed with SIGKILL while its
