@@ -21,12 +21,13 @@ namespace json = boost::json;
 result<void> appraise_policy(service_context& ctx, store_tx& tx, std::int64_t now, std::vector<finding_record>& raised,
                              const std::string& self, policy_run run) {
     if (ctx.profiles.empty()) return {};
-    // Read before the store: a write committed after this read bumps past it, so the next round runs again.
-    const std::uint64_t generation = ctx.fleet_generation.load();
-    if (run == policy_run::if_fleet_changed && ctx.policy_generation.load() == generation) return {};
+    // Read in this transaction: a write committed after it moves the generation past it, so the next round
+    // runs the engine again.
+    CUSTOS_TRY(gen, tx.generations());
+    if (run == policy_run::if_fleet_changed && gen.policy == gen.fleet) return {};
     policy_outcome out;
     CUSTOS_TRY_VOID(apply_policy(tx, ctx.profiles, *ctx.chips, now, out));
-    ctx.policy_generation.store(generation);
+    if (gen.policy != gen.fleet) CUSTOS_TRY_VOID(tx.set_policy_generation(gen.fleet));
     raised.insert(raised.end(), out.raised.begin(), out.raised.end());
     for (const auto& id : out.hosts) {
         if (id == self) continue;

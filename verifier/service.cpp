@@ -86,6 +86,13 @@ service_context::~service_context() {
     if (alerts) alerts->stop();
 }
 
+void service_context::fleet_changed() {
+    auto tx = db->begin();
+    if (tx && (*tx)->bump_fleet_generation() && (*tx)->commit()) return;
+    // The next sweep (every few seconds) runs the engine whatever the generation.
+    spdlog::error("the fleet generation could not be moved on: {}", tx ? "write failed" : tx.err().message);
+}
+
 void service_context::publish(const std::vector<finding_record>& raised) {
     for (const auto& f : raised) {
         stats.count_finding(f.rule);

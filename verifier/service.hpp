@@ -50,11 +50,6 @@ struct service_context {
     std::optional<attest::runtime_policy> runtime;    // [measurements] runtime_policy, loaded at start
     metrics stats;
     std::unique_ptr<alert_sink> alerts;
-    // What the policy engine sees (sites, entities, hosts, GPUs, models, leases) changes with operator and
-    // agent writes; each bumps fleet_generation after its commit. policy_generation is the generation the
-    // findings in the store were last computed at, so an attestation round skips the engine when they match.
-    std::atomic<std::uint64_t> fleet_generation{1};
-    std::atomic<std::uint64_t> policy_generation{0};
 
     ~service_context();
     // attestation-overdue after this long without a valid challenged quote.
@@ -76,7 +71,11 @@ struct service_context {
     }
     // After a commit: counts the findings and hands them to the alert sink.
     void publish(const std::vector<finding_record>& raised);
-    void fleet_changed() { fleet_generation.fetch_add(1); }
+    // What the policy engine sees (sites, entities, hosts, GPUs, models, leases) changes with operator
+    // writes; each moves the store's fleet generation on after its commit (in a transaction of its own, so
+    // every verifier process on the store sees it). An attestation round skips the engine while the
+    // generation it last ran at is the current one.
+    void fleet_changed();
 };
 
 // Route registration, one function per API module.

@@ -12,7 +12,7 @@
 #include "verifier/sqlite_fleet.hpp"
 #include "verifier/sqlite_location.hpp"
 #include "verifier/sqlite_integrity.hpp"
-#include "verifier/sqlite_outbox.hpp"
+#include "verifier/sqlite_shared.hpp"
 #include "verifier/sqlite_stmt.hpp"
 #include "verifier/store.hpp"
 
@@ -129,7 +129,7 @@ CREATE INDEX appraisals_host ON appraisals (host_id, time);
     sqlite::location_migration_v3,
     sqlite::measurements_migration_v4,
     sqlite::integrity_migration_v5,
-    sqlite::outbox_migration_v6,
+    sqlite::shared_migration_v6,
 };
 constexpr int latest_version = static_cast<int>(std::size(migrations));
 
@@ -462,6 +462,9 @@ public:
     }
     result<std::size_t> drop_outbox_except(const std::vector<std::string>& urls) override { return outbox_.drop_except(urls); }
     result<std::size_t> count_outbox() override { return outbox_.count(); }
+    result<fleet_generations> generations() override { return outbox_.generations(); }
+    result<void> bump_fleet_generation() override { return outbox_.bump_fleet_generation(); }
+    result<void> set_policy_generation(std::uint64_t g) override { return outbox_.set_policy_generation(g); }
     result<std::vector<finding_record>> list_findings(const finding_filter& f) override {
         // One statement per filter shape, so each is prepared once.
         std::string sql = std::string("SELECT ") + finding_columns + " FROM findings WHERE time >= ?";

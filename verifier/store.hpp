@@ -270,6 +270,13 @@ struct outbox_entry {
     std::int64_t due_ms = 0;  // Unix time in ms when it is next tried
 };
 
+// Which write to what the policy engine reads (sites, entities, models, leases, ...) the fleet is at, and
+// the one the engine last ran at: shared by every verifier process on the store (schema version 6).
+struct fleet_generations {
+    std::uint64_t fleet = 1;
+    std::uint64_t policy = 0;
+};
+
 // One transaction. Destroying it without commit() rolls back. Not thread-safe; one per request.
 class store_tx {
 public:
@@ -330,6 +337,9 @@ public:
     virtual result<void> retry_outbox(std::int64_t id, unsigned attempts, std::int64_t due_ms) = 0;
     virtual result<std::size_t> drop_outbox_except(const std::vector<std::string>& urls) = 0;
     virtual result<std::size_t> count_outbox() = 0;
+    virtual result<fleet_generations> generations() = 0;
+    virtual result<void> bump_fleet_generation() = 0;
+    virtual result<void> set_policy_generation(std::uint64_t g) = 0;
     // Exact questions (never a scan of the newest N): the counts a host's status comes from, the open
     // finding a new one would repeat, how many of one rule a host has open, and the violation standing in
     // a host's way (its own first, then the oldest about its site, entity, country or the model).

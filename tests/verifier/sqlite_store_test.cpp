@@ -390,7 +390,7 @@ TEST_F(SqliteStore, AVersion1DatabaseMigratesToVersion2KeepingItsHosts) {
                            "DROP TABLE gpus; DROP TABLE host_inventory; DROP TABLE gpu_approvals; DROP TABLE gpu_events; "
                            "DROP TABLE gpu_counters; DROP TABLE compute; DROP TABLE models; DROP TABLE model_sites; "
                            "DROP TABLE leases; DROP TABLE site_landmarks; DROP TABLE landmarks; DROP TABLE host_locations; "
-                           "DROP TABLE host_measurements; DROP TABLE outbox; "
+                           "DROP TABLE host_measurements; DROP TABLE outbox; DROP TABLE fleet_state; "
                            "DROP INDEX findings_host_rule; DROP INDEX findings_subject; DROP INDEX hosts_live_ek; "
                            "ALTER TABLE findings DROP COLUMN repeats; ALTER TABLE findings DROP COLUMN last_at; "
                            "ALTER TABLE hosts DROP COLUMN last_quote_at; ALTER TABLE hosts DROP COLUMN quoted_head_seq; "
@@ -412,6 +412,29 @@ TEST_F(SqliteStore, AVersion1DatabaseMigratesToVersion2KeepingItsHosts) {
     auto a = t->gpu_approvals("gpu-1");
     ASSERT_TRUE(a.ok());
     EXPECT_EQ(*a, std::vector<std::string>{"1654922006536"});
+}
+
+TEST_F(SqliteStore, TheFleetGenerationIsSharedByEveryProcessOnTheStore) {
+    {
+        auto t = tx();
+        auto g = t->generations();
+        ASSERT_TRUE(g.ok()) << g.err().message;
+        EXPECT_EQ(g->fleet, 1u);
+        EXPECT_EQ(g->policy, 0u);  // the engine has never run: the first round runs it
+        ASSERT_TRUE(t->set_policy_generation(1).ok());
+        ASSERT_TRUE(t->commit().ok());
+    }
+    // Another verifier process on the same database (another connection) moves it on; this one sees it.
+    auto other = open_sqlite_store(path());
+    ASSERT_TRUE(other.ok()) << other.err().message;
+    {
+        auto t = std::move((*other)->begin()).value();
+        ASSERT_TRUE(t->bump_fleet_generation().ok());
+        ASSERT_TRUE(t->commit().ok());
+    }
+    auto t = tx();
+    EXPECT_EQ(t->generations()->fleet, 2u);
+    EXPECT_EQ(t->generations()->policy, 1u);
 }
 
 TEST_F(SqliteStore, HostMeasurementStateRoundTripsAndIsReplaced) {

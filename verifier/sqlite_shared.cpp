@@ -1,4 +1,4 @@
-#include "verifier/sqlite_outbox.hpp"
+#include "verifier/sqlite_shared.hpp"
 
 #include <boost/json/serialize.hpp>
 
@@ -6,8 +6,9 @@
 
 namespace custos::verifier::sqlite {
 
-// One row per finding and webhook; the body is the finding as it was raised. Portable SQL.
-const char* const outbox_migration_v6 = R"sql(
+// One outbox row per finding and webhook (the body is the finding as it was raised), and the one row of
+// fleet generations. Portable SQL.
+const char* const shared_migration_v6 = R"sql(
 CREATE TABLE outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     finding_id BIGINT NOT NULL,
@@ -18,6 +19,12 @@ CREATE TABLE outbox (
     created_at BIGINT NOT NULL
 );
 CREATE INDEX outbox_due ON outbox (due_ms, id);
+CREATE TABLE fleet_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    fleet_generation BIGINT NOT NULL,
+    policy_generation BIGINT NOT NULL
+);
+INSERT INTO fleet_state (id, fleet_generation, policy_generation) VALUES (1, 1, 0);
 )sql";
 
 result<void> outbox_tx::enqueue(const std::vector<std::string>& urls, const finding_record& f) {
@@ -83,6 +90,23 @@ result<std::size_t> outbox_tx::count() {
     CUSTOS_TRY(s, s_.prepare("SELECT COUNT(*) FROM outbox"));
     CUSTOS_TRY(row, s.step("counting the webhook outbox"));
     return row ? static_cast<std::size_t>(s.col_i64(0)) : std::size_t{0};
+}
+
+result<fleet_generations> outbox_tx::generations() {
+    CUSTOS_TRY(s, s_.prepare("SELECT fleet_generation, policy_generation FROM fleet_state WHERE id = 1"));
+    CUSTOS_TRY(row, s.step("reading the fleet generation"));
+    if (!row) return make_error(errc::structure, "the fleet_state row is missing");
+    return fleet_generations{static_cast<std::uint64_t>(s.col_i64(0)), static_cast<std::uint64_t>(s.col_i64(1))};
+}
+
+result<void> outbox_tx::bump_fleet_generation() {
+    CUSTOS_TRY(s, s_.prepare("UPDATE fleet_state SET fleet_generation = fleet_generation + 1 WHERE id = 1"));
+    return s.run("moving the fleet generation on");
+}
+
+result<void> outbox_tx::set_policy_generation(std::uint64_t g) {
+    CUSTOS_TRY(s, s_.prepare("UPDATE fleet_state SET policy_generation = ? WHERE id = 1"));
+    return s.u64(g).run("recording the policy generation");
 }
 
 }  // namespace custos::verifier::sqlite

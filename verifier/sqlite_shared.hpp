@@ -1,6 +1,7 @@
-// The SQLite side of the webhook outbox (schema version 6): every finding's deliveries are rows written in
-// the transaction that raises it, so none is lost when the verifier stops before sending, and the delivery
-// thread works through them (verifier/alerts.hpp). Internal to verifier/ (sqlite_store.cpp forwards to it).
+// What verifier processes share through the store rather than in memory (schema version 6): the webhook
+// outbox (every finding's deliveries are rows written in the transaction that raises it, so none is lost
+// when the verifier stops before sending; verifier/alerts.hpp works through them) and the fleet generation
+// (which write the policy engine last saw). Internal to verifier/ (sqlite_store.cpp forwards to it).
 #pragma once
 
 #include <optional>
@@ -12,7 +13,7 @@
 
 namespace custos::verifier::sqlite {
 
-extern const char* const outbox_migration_v6;
+extern const char* const shared_migration_v6;
 
 class outbox_tx {
 public:
@@ -25,6 +26,10 @@ public:
     result<void> retry(std::int64_t id, unsigned attempts, std::int64_t due_ms);
     result<std::size_t> drop_except(const std::vector<std::string>& urls);
     result<std::size_t> count();
+
+    result<fleet_generations> generations();
+    result<void> bump_fleet_generation();
+    result<void> set_policy_generation(std::uint64_t g);
 
 private:
     statements& s_;
