@@ -27,7 +27,7 @@ CREATE TABLE fleet_state (
 INSERT INTO fleet_state (id, fleet_generation, policy_generation) VALUES (1, 1, 0);
 )sql";
 
-result<void> outbox_tx::enqueue(const std::vector<std::string>& urls, const finding_record& f) {
+result<void> shared_tx::enqueue(const std::vector<std::string>& urls, const finding_record& f) {
     if (urls.empty()) return {};
     const std::string body = boost::json::serialize(finding_to_json(f));
     for (const auto& url : urls) {
@@ -38,7 +38,7 @@ result<void> outbox_tx::enqueue(const std::vector<std::string>& urls, const find
     return {};
 }
 
-result<std::vector<outbox_entry>> outbox_tx::due(std::int64_t now_ms, std::size_t limit) {
+result<std::vector<outbox_entry>> shared_tx::due(std::int64_t now_ms, std::size_t limit) {
     CUSTOS_TRY(s, s_.prepare("SELECT id, finding_id, url, body, attempts, due_ms FROM outbox WHERE due_ms <= ? ORDER BY due_ms, id LIMIT ?"));
     s.i64(now_ms).i64(static_cast<std::int64_t>(limit));
     std::vector<outbox_entry> out;
@@ -50,24 +50,24 @@ result<std::vector<outbox_entry>> outbox_tx::due(std::int64_t now_ms, std::size_
     return out;
 }
 
-result<std::optional<std::int64_t>> outbox_tx::next_due_ms() {
+result<std::optional<std::int64_t>> shared_tx::next_due_ms() {
     CUSTOS_TRY(s, s_.prepare("SELECT MIN(due_ms), COUNT(*) FROM outbox"));
     CUSTOS_TRY(row, s.step("reading the webhook outbox"));
     if (!row || s.col_i64(1) == 0) return std::optional<std::int64_t>{};
     return std::optional<std::int64_t>(s.col_i64(0));
 }
 
-result<void> outbox_tx::remove(std::int64_t id) {
+result<void> shared_tx::remove(std::int64_t id) {
     CUSTOS_TRY(s, s_.prepare("DELETE FROM outbox WHERE id = ?"));
     return s.i64(id).run("removing a webhook delivery");
 }
 
-result<void> outbox_tx::retry(std::int64_t id, unsigned attempts, std::int64_t due_ms) {
+result<void> shared_tx::retry(std::int64_t id, unsigned attempts, std::int64_t due_ms) {
     CUSTOS_TRY(s, s_.prepare("UPDATE outbox SET attempts = ?, due_ms = ? WHERE id = ?"));
     return s.i64(attempts).i64(due_ms).i64(id).run("rescheduling a webhook delivery");
 }
 
-result<std::size_t> outbox_tx::drop_except(const std::vector<std::string>& urls) {
+result<std::size_t> shared_tx::drop_except(const std::vector<std::string>& urls) {
     // Few webhooks: one statement per kept URL list is not worth it; delete row by row of what is not kept.
     CUSTOS_TRY(s, s_.prepare("SELECT DISTINCT url FROM outbox"));
     std::vector<std::string> gone;
@@ -86,25 +86,25 @@ result<std::size_t> outbox_tx::drop_except(const std::vector<std::string>& urls)
     return n;
 }
 
-result<std::size_t> outbox_tx::count() {
+result<std::size_t> shared_tx::count() {
     CUSTOS_TRY(s, s_.prepare("SELECT COUNT(*) FROM outbox"));
     CUSTOS_TRY(row, s.step("counting the webhook outbox"));
     return row ? static_cast<std::size_t>(s.col_i64(0)) : std::size_t{0};
 }
 
-result<fleet_generations> outbox_tx::generations() {
+result<fleet_generations> shared_tx::generations() {
     CUSTOS_TRY(s, s_.prepare("SELECT fleet_generation, policy_generation FROM fleet_state WHERE id = 1"));
     CUSTOS_TRY(row, s.step("reading the fleet generation"));
     if (!row) return make_error(errc::structure, "the fleet_state row is missing");
     return fleet_generations{static_cast<std::uint64_t>(s.col_i64(0)), static_cast<std::uint64_t>(s.col_i64(1))};
 }
 
-result<void> outbox_tx::bump_fleet_generation() {
+result<void> shared_tx::bump_fleet_generation() {
     CUSTOS_TRY(s, s_.prepare("UPDATE fleet_state SET fleet_generation = fleet_generation + 1 WHERE id = 1"));
     return s.run("moving the fleet generation on");
 }
 
-result<void> outbox_tx::set_policy_generation(std::uint64_t g) {
+result<void> shared_tx::set_policy_generation(std::uint64_t g) {
     CUSTOS_TRY(s, s_.prepare("UPDATE fleet_state SET policy_generation = ? WHERE id = 1"));
     return s.u64(g).run("recording the policy generation");
 }

@@ -15,9 +15,9 @@ namespace custos::verifier::sqlite {
 
 extern const char* const shared_migration_v6;
 
-class outbox_tx {
+class shared_tx {
 public:
-    explicit outbox_tx(statements& s) : s_(s) {}
+    explicit shared_tx(statements& s) : s_(s) {}
 
     result<void> enqueue(const std::vector<std::string>& urls, const finding_record& f);
     result<std::vector<outbox_entry>> due(std::int64_t now_ms, std::size_t limit);

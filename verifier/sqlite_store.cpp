@@ -240,7 +240,7 @@ private:
 
 class sqlite_tx final : public store_tx {
 public:
-    sqlite_tx(sqlite_store& s, std::unique_lock<std::mutex> lock) : s_(s), lock_(std::move(lock)), fleet_(s), loc_(s), integ_(s), outbox_(s) {}
+    sqlite_tx(sqlite_store& s, std::unique_lock<std::mutex> lock) : s_(s), lock_(std::move(lock)), fleet_(s), loc_(s), integ_(s), shared_(s) {}
     ~sqlite_tx() override {
         if (!done_) (void)exec(s_.db(), "ROLLBACK", "rollback");
     }
@@ -451,20 +451,20 @@ public:
         const auto id = static_cast<std::int64_t>(sqlite3_last_insert_rowid(s_.db()));
         finding_record stored = f;
         stored.id = id;
-        CUSTOS_TRY_VOID(outbox_.enqueue(s_.webhooks(), stored));
+        CUSTOS_TRY_VOID(shared_.enqueue(s_.webhooks(), stored));
         return id;
     }
-    result<std::vector<outbox_entry>> due_outbox(std::int64_t now_ms, std::size_t limit) override { return outbox_.due(now_ms, limit); }
-    result<std::optional<std::int64_t>> next_outbox_due_ms() override { return outbox_.next_due_ms(); }
-    result<void> remove_outbox(std::int64_t id) override { return outbox_.remove(id); }
+    result<std::vector<outbox_entry>> due_outbox(std::int64_t now_ms, std::size_t limit) override { return shared_.due(now_ms, limit); }
+    result<std::optional<std::int64_t>> next_outbox_due_ms() override { return shared_.next_due_ms(); }
+    result<void> remove_outbox(std::int64_t id) override { return shared_.remove(id); }
     result<void> retry_outbox(std::int64_t id, unsigned attempts, std::int64_t due_ms) override {
-        return outbox_.retry(id, attempts, due_ms);
+        return shared_.retry(id, attempts, due_ms);
     }
-    result<std::size_t> drop_outbox_except(const std::vector<std::string>& urls) override { return outbox_.drop_except(urls); }
-    result<std::size_t> count_outbox() override { return outbox_.count(); }
-    result<fleet_generations> generations() override { return outbox_.generations(); }
-    result<void> bump_fleet_generation() override { return outbox_.bump_fleet_generation(); }
-    result<void> set_policy_generation(std::uint64_t g) override { return outbox_.set_policy_generation(g); }
+    result<std::size_t> drop_outbox_except(const std::vector<std::string>& urls) override { return shared_.drop_except(urls); }
+    result<std::size_t> count_outbox() override { return shared_.count(); }
+    result<fleet_generations> generations() override { return shared_.generations(); }
+    result<void> bump_fleet_generation() override { return shared_.bump_fleet_generation(); }
+    result<void> set_policy_generation(std::uint64_t g) override { return shared_.set_policy_generation(g); }
     result<std::vector<finding_record>> list_findings(const finding_filter& f) override {
         // One statement per filter shape, so each is prepared once.
         std::string sql = std::string("SELECT ") + finding_columns + " FROM findings WHERE time >= ?";
@@ -635,7 +635,7 @@ private:
     sqlite::fleet_tx fleet_;
     sqlite::location_tx loc_;
     sqlite::integrity_tx integ_;
-    sqlite::outbox_tx outbox_;
+    sqlite::shared_tx shared_;
     bool done_ = false;
 };
 
