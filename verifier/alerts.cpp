@@ -33,8 +33,9 @@ std::int64_t now_ms() {
 
 }  // namespace
 
-alert_sink::alert_sink(store* db, std::vector<std::string> webhook_urls, std::string ca_file, retry_policy retry)
-    : db_(db), urls_(std::move(webhook_urls)), ca_file_(std::move(ca_file)), retry_(retry) {
+alert_sink::alert_sink(store* db, std::vector<std::string> webhook_urls, std::string ca_file, retry_policy retry,
+                       std::function<bool()> may_deliver)
+    : db_(db), urls_(std::move(webhook_urls)), ca_file_(std::move(ca_file)), retry_(retry), may_deliver_(std::move(may_deliver)) {
     if (!db_) {
         if (!urls_.empty()) spdlog::error("webhooks configured without a store: findings are only logged");
         urls_.clear();
@@ -56,6 +57,10 @@ void alert_sink::emit(const finding_record& f) {
     const std::string line = json::serialize(json::object{{"finding", finding_to_json(f)}});
     if (f.severity == "info") spdlog::info("{}", line);
     else spdlog::warn("{}", line);
+    wake();
+}
+
+void alert_sink::wake() {
     if (urls_.empty()) return;
     {
         std::lock_guard lock(mu_);
@@ -98,6 +103,7 @@ bool alert_sink::deliver(const outbox_entry& e) {
 }
 
 std::optional<std::int64_t> alert_sink::work() {
+    if (may_deliver_ && !may_deliver_()) return now_ms() + 1000;  // another replica delivers
     std::vector<outbox_entry> due;
     std::optional<std::int64_t> next;
     {

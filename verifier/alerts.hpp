@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -35,7 +36,10 @@ public:
     // With webhook URLs, `db` must be given and outlive the sink: it is told the URLs (store::set_webhooks),
     // deliveries to URLs no longer configured are dropped (logged), and the delivery thread starts. Without
     // URLs findings are only logged.
-    alert_sink(store* db, std::vector<std::string> webhook_urls, std::string ca_file, retry_policy retry = {});
+    // `may_deliver` (when given) says whether this process delivers now: only the replica leading the
+    // background work does, so a delivery is sent by one process of those sharing the store.
+    alert_sink(store* db, std::vector<std::string> webhook_urls, std::string ca_file, retry_policy retry = {},
+               std::function<bool()> may_deliver = {});
     ~alert_sink();
     alert_sink(const alert_sink&) = delete;
     alert_sink& operator=(const alert_sink&) = delete;
@@ -45,6 +49,8 @@ public:
     // Stops the delivery thread (a delivery under way finishes first); what is not yet delivered stays in the
     // outbox for the next start.
     void stop();
+    // Looks at the outbox now (the process just took the lead).
+    void wake();
     std::size_t delivered() const { return delivered_; }
     std::size_t failed() const { return failed_; }
 
@@ -58,6 +64,7 @@ private:
     std::vector<std::string> urls_;
     std::string ca_file_;
     retry_policy retry_;
+    std::function<bool()> may_deliver_;
     std::mutex mu_;
     std::condition_variable cv_;
     bool stopping_ = false;

@@ -1,9 +1,10 @@
 #include "verifier/service.hpp"
 
-#include "verifier/rounds/location.hpp"
 
 #include <boost/json.hpp>
+#include <openssl/rand.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -19,6 +20,7 @@
 #include "verifier/api_fleet.hpp"
 #include "verifier/chain_integrity.hpp"
 #include "verifier/findings.hpp"
+#include "verifier/rounds/location.hpp"
 
 namespace custos::verifier {
 namespace {
@@ -160,8 +162,17 @@ result<std::unique_ptr<service>> service::create(verifier_config cfg, std::strin
     }
     CUSTOS_TRY(db, open_sqlite_store(c.resolve(c.database), c.sqlite_synchronous_full));
     ctx->db = std::move(db);
-    ctx->alerts = std::make_unique<alert_sink>(ctx->db.get(), c.webhooks, c.webhook_ca_file.empty() ? std::string()
-                                                                                        : c.resolve(c.webhook_ca_file).string());
+    {
+        char host[256] = {};
+        ::gethostname(host, sizeof host - 1);
+        bytes r(4);
+        RAND_bytes(r.data(), static_cast<int>(r.size()));
+        ctx->replica_id = std::string(host) + ":" + std::to_string(::getpid()) + ":" + to_hex(r);
+    }
+    service_context* shared = ctx.get();
+    ctx->alerts = std::make_unique<alert_sink>(ctx->db.get(), c.webhooks,
+                                               c.webhook_ca_file.empty() ? std::string() : c.resolve(c.webhook_ca_file).string(),
+                                               retry_policy{}, [shared] { return shared->leading.load(); });
 
     auto svc = std::unique_ptr<service>(new service());
     svc->ctx_ = std::move(ctx);
@@ -228,6 +239,9 @@ result<void> service::start() {
                        if (!extra) return error_reply(extra.err());
                        text += *extra;
                        text += connection_metrics(srv->stats());
+                       text += "# HELP custos_leader 1 while this replica leads the background work (sweeps, retention, "
+                               "webhooks)\n# TYPE custos_leader gauge\ncustos_leader " +
+                               std::string(ctx.leading.load() ? "1" : "0") + "\n";
                        return net::http_response{200, "text/plain; version=0.0.4", text};
                    });
     CUSTOS_TRY_VOID(server_->listen(listen_host_, listen_port_));
@@ -251,14 +265,45 @@ void service::stop() {
     cv_.notify_all();
     if (dark_thread_.joinable()) dark_thread_.join();
     if (server_) server_->stop();
+    // Another replica takes the background work at its next period rather than after the lease runs out.
+    if (ctx_ && ctx_->leading.exchange(false)) {
+        if (auto tx = ctx_->db->begin(); tx && (*tx)->give_up_lead(ctx_->replica_id) && (*tx)->commit())
+            spdlog::info("replica {}: gave up the lead", ctx_->replica_id);
+    }
+}
+
+bool service::lead(std::chrono::milliseconds ttl) {
+    const auto now_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    bool lead = false;
+    if (auto tx = ctx_->db->begin(); tx) {
+        auto l = (*tx)->take_lead(ctx_->replica_id, now_ms, ttl.count());
+        if (l && (*tx)->commit()) lead = *l;
+        else spdlog::error("replica {}: the lead could not be taken or renewed", ctx_->replica_id);
+    } else {
+        spdlog::error("replica {}: {}", ctx_->replica_id, tx.err().message);
+    }
+    if (lead != ctx_->leading.exchange(lead)) {
+        if (lead) spdlog::info("replica {} leads the background work (sweeps, retention, webhooks)", ctx_->replica_id);
+        else spdlog::warn("replica {}: another replica leads the background work", ctx_->replica_id);
+        if (lead && ctx_->alerts) ctx_->alerts->wake();
+    }
+    return lead;
 }
 
 void service::dark_loop() {
     const auto period = std::chrono::seconds(std::max(1u, std::min(5u, ctx_->cfg.report_interval_s)));
+    // A lease of three periods: a leader that stops renewing (killed, hung, cut off from the database) is
+    // replaced within that; one that stops cleanly gives it up at once.
+    const auto ttl = std::chrono::duration_cast<std::chrono::milliseconds>(3 * period);
     std::int64_t last_prune = 0;
     std::unique_lock lock(mu_);
-    while (!cv_.wait_for(lock, period, [this] { return stopping_; })) {
+    for (bool first = true; first || !cv_.wait_for(lock, period, [this] { return stopping_; }); first = false) {
         lock.unlock();
+        if (!lead(ttl)) {
+            lock.lock();
+            continue;
+        }
         if (auto r = check_dark_hosts(*ctx_, unix_now()); !r) spdlog::error("host-dark check: {}", r.err().message);
         if (auto r = sweep_policy(*ctx_, unix_now()); !r) spdlog::error("policy sweep: {}", r.err().message);
         if (const auto now = unix_now(); now - last_prune >= 300) {

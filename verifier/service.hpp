@@ -50,6 +50,10 @@ struct service_context {
     std::optional<attest::runtime_policy> runtime;    // [measurements] runtime_policy, loaded at start
     metrics stats;
     std::unique_ptr<alert_sink> alerts;
+    // This process among those sharing the store (host:pid:random), and whether it leads the background
+    // work now (store::take_lead; renewed by the watcher every period).
+    std::string replica_id;
+    std::atomic<bool> leading{false};
 
     ~service_context();
     // attestation-overdue after this long without a valid challenged quote.
@@ -128,6 +132,7 @@ public:
 private:
     service() = default;
     void dark_loop();
+    bool lead(std::chrono::milliseconds ttl);  // takes or renews the lead; logs a change
     std::unique_ptr<service_context> ctx_;
     std::unique_ptr<net::https_server> server_;
     std::string listen_host_;

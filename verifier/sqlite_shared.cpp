@@ -25,6 +25,12 @@ CREATE TABLE fleet_state (
     policy_generation BIGINT NOT NULL
 );
 INSERT INTO fleet_state (id, fleet_generation, policy_generation) VALUES (1, 1, 0);
+CREATE TABLE leader (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    holder TEXT NOT NULL,
+    expires_ms BIGINT NOT NULL
+);
+INSERT INTO leader (id, holder, expires_ms) VALUES (1, '', 0);
 )sql";
 
 result<void> shared_tx::enqueue(const std::vector<std::string>& urls, const finding_record& f) {
@@ -107,6 +113,18 @@ result<void> shared_tx::bump_fleet_generation() {
 result<void> shared_tx::set_policy_generation(std::uint64_t g) {
     CUSTOS_TRY(s, s_.prepare("UPDATE fleet_state SET policy_generation = ? WHERE id = 1"));
     return s.u64(g).run("recording the policy generation");
+}
+
+result<bool> shared_tx::take_lead(const std::string& replica, std::int64_t now_ms, std::int64_t ttl_ms) {
+    // Held by this replica, or by nobody (never taken, given up, or its holder stopped renewing).
+    CUSTOS_TRY(s, s_.prepare("UPDATE leader SET holder = ?, expires_ms = ? WHERE id = 1 AND (holder = ? OR expires_ms < ?)"));
+    CUSTOS_TRY_VOID(s.text(replica).i64(now_ms + ttl_ms).text(replica).i64(now_ms).run("taking the lead"));
+    return sqlite3_changes(s_.db()) == 1;
+}
+
+result<void> shared_tx::give_up_lead(const std::string& replica) {
+    CUSTOS_TRY(s, s_.prepare("UPDATE leader SET expires_ms = 0 WHERE id = 1 AND holder = ?"));
+    return s.text(replica).run("giving up the lead");
 }
 
 }  // namespace custos::verifier::sqlite

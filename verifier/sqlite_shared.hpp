@@ -1,7 +1,8 @@
 // What verifier processes share through the store rather than in memory (schema version 6): the webhook
 // outbox (every finding's deliveries are rows written in the transaction that raises it, so none is lost
 // when the verifier stops before sending; verifier/alerts.hpp works through them) and the fleet generation
-// (which write the policy engine last saw). Internal to verifier/ (sqlite_store.cpp forwards to it).
+// (which write the policy engine last saw) and which process leads the background work (a lease row).
+// Internal to verifier/ (sqlite_store.cpp forwards to it).
 #pragma once
 
 #include <optional>
@@ -30,6 +31,9 @@ public:
     result<fleet_generations> generations();
     result<void> bump_fleet_generation();
     result<void> set_policy_generation(std::uint64_t g);
+
+    result<bool> take_lead(const std::string& replica, std::int64_t now_ms, std::int64_t ttl_ms);
+    result<void> give_up_lead(const std::string& replica);
 
 private:
     statements& s_;

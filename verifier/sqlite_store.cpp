@@ -465,6 +465,10 @@ public:
     result<fleet_generations> generations() override { return shared_.generations(); }
     result<void> bump_fleet_generation() override { return shared_.bump_fleet_generation(); }
     result<void> set_policy_generation(std::uint64_t g) override { return shared_.set_policy_generation(g); }
+    result<bool> take_lead(const std::string& r, std::int64_t now_ms, std::int64_t ttl_ms) override {
+        return shared_.take_lead(r, now_ms, ttl_ms);
+    }
+    result<void> give_up_lead(const std::string& r) override { return shared_.give_up_lead(r); }
     result<std::vector<finding_record>> list_findings(const finding_filter& f) override {
         // One statement per filter shape, so each is prepared once.
         std::string sql = std::string("SELECT ") + finding_columns + " FROM findings WHERE time >= ?";

@@ -340,6 +340,11 @@ public:
     virtual result<fleet_generations> generations() = 0;
     virtual result<void> bump_fleet_generation() = 0;
     virtual result<void> set_policy_generation(std::uint64_t g) = 0;
+    // Background work (sweeps, retention, webhook delivery) runs in one process of those sharing the store:
+    // the one holding the lead, a lease renewed while it works. take_lead renews it for `replica` or takes
+    // it when nobody holds it (expired or given up); false: another replica leads.
+    virtual result<bool> take_lead(const std::string& replica, std::int64_t now_ms, std::int64_t ttl_ms) = 0;
+    virtual result<void> give_up_lead(const std::string& replica) = 0;
     // Exact questions (never a scan of the newest N): the counts a host's status comes from, the open
     // finding a new one would repeat, how many of one rule a host has open, and the violation standing in
     // a host's way (its own first, then the oldest about its site, entity, country or the model).

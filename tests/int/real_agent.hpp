@@ -7,6 +7,7 @@
 #include <boost/json.hpp>
 
 #include <algorithm>
+#include <map>
 #include <fstream>
 #include <regex>
 

@@ -390,7 +390,7 @@ TEST_F(SqliteStore, AVersion1DatabaseMigratesToVersion2KeepingItsHosts) {
                            "DROP TABLE gpus; DROP TABLE host_inventory; DROP TABLE gpu_approvals; DROP TABLE gpu_events; "
                            "DROP TABLE gpu_counters; DROP TABLE compute; DROP TABLE models; DROP TABLE model_sites; "
                            "DROP TABLE leases; DROP TABLE site_landmarks; DROP TABLE landmarks; DROP TABLE host_locations; "
-                           "DROP TABLE host_measurements; DROP TABLE outbox; DROP TABLE fleet_state; "
+                           "DROP TABLE host_measurements; DROP TABLE outbox; DROP TABLE fleet_state; DROP TABLE leader; "
                            "DROP INDEX findings_host_rule; DROP INDEX findings_subject; DROP INDEX hosts_live_ek; "
                            "ALTER TABLE findings DROP COLUMN repeats; ALTER TABLE findings DROP COLUMN last_at; "
                            "ALTER TABLE hosts DROP COLUMN last_quote_at; ALTER TABLE hosts DROP COLUMN quoted_head_seq; "
@@ -435,6 +435,30 @@ TEST_F(SqliteStore, TheFleetGenerationIsSharedByEveryProcessOnTheStore) {
     auto t = tx();
     EXPECT_EQ(t->generations()->fleet, 2u);
     EXPECT_EQ(t->generations()->policy, 1u);
+}
+
+TEST_F(SqliteStore, OneReplicaLeadsUntilItsLeaseLapsesOrItGivesItUp) {
+    auto other = open_sqlite_store(path());  // a second verifier process on the same database
+    ASSERT_TRUE(other.ok()) << other.err().message;
+    auto lead = [](store& db, const std::string& who, std::int64_t now) {
+        auto t = std::move(db.begin()).value();
+        auto l = t->take_lead(who, now, 3000);
+        EXPECT_TRUE(l.ok());
+        EXPECT_TRUE(t->commit().ok());
+        return l.ok() && *l;
+    };
+    EXPECT_TRUE(lead(*db_, "a", 1000));
+    EXPECT_FALSE(lead(**other, "b", 2000));  // a's lease runs to 4000
+    EXPECT_TRUE(lead(*db_, "a", 3500));      // renewed to 6500
+    EXPECT_FALSE(lead(**other, "b", 6000));
+    EXPECT_TRUE(lead(**other, "b", 6501));   // a stopped renewing: b takes over
+    EXPECT_FALSE(lead(*db_, "a", 6600));
+    {
+        auto t = std::move((*other)->begin()).value();
+        ASSERT_TRUE(t->give_up_lead("b").ok());
+        ASSERT_TRUE(t->commit().ok());
+    }
+    EXPECT_TRUE(lead(*db_, "a", 6700));  // given up: taken at once
 }
 
 TEST_F(SqliteStore, HostMeasurementStateRoundTripsAndIsReplaced) {
