@@ -242,6 +242,16 @@ result<void> service::start() {
                        text += "# HELP custos_leader 1 while this replica leads the background work (sweeps, retention, "
                                "webhooks)\n# TYPE custos_leader gauge\ncustos_leader " +
                                std::string(ctx.leading.load() ? "1" : "0") + "\n";
+                       auto pending = (*tx)->count_outbox();
+                       if (!pending) return error_reply(pending.err());
+                       text += "# HELP custos_webhook_deliveries_pending webhook deliveries in the outbox (all replicas)\n"
+                               "# TYPE custos_webhook_deliveries_pending gauge\ncustos_webhook_deliveries_pending " +
+                               std::to_string(*pending) + "\n";
+                       if (ctx.alerts)
+                           text += "# HELP custos_webhook_deliveries_total webhook deliveries by this replica, by result\n"
+                                   "# TYPE custos_webhook_deliveries_total counter\n"
+                                   "custos_webhook_deliveries_total{result=\"delivered\"} " + std::to_string(ctx.alerts->delivered()) +
+                                   "\ncustos_webhook_deliveries_total{result=\"given_up\"} " + std::to_string(ctx.alerts->failed()) + "\n";
                        return net::http_response{200, "text/plain; version=0.0.4", text};
                    });
     CUSTOS_TRY_VOID(server_->listen(listen_host_, listen_port_));

@@ -80,6 +80,18 @@ protected:
         auto v = sjson::parse(r.ok() ? r->body : "{}", path);
         return v.ok() ? *v : json::value();
     }
+    // GET /metrics as the operator (empty when it fails).
+    std::string metrics_text(const std::string& url = {}) {
+        net::https_client_options o;
+        o.ca_file = (vdir_ / "operator/ca.pem").string();
+        o.cert_file = (vdir_ / "operator/cert.pem").string();
+        o.key_file = (vdir_ / "operator/key.pem").string();
+        o.timeout = std::chrono::seconds(5);
+        auto c = net::https_client::create(url.empty() ? url_ : url, o);
+        if (!c) return {};
+        auto r = (*c)->request("GET", "/metrics", "");
+        return r && r->status == 200 ? r->body : std::string();
+    }
     std::vector<std::string> open_rules() {
         std::vector<std::string> out;
         const json::value answer = get("/v1/findings?host=gpu-r&open=1");  // kept alive for the loop

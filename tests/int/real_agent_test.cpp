@@ -101,17 +101,9 @@ protected:
     }
     // custos_leader from GET /metrics at `url` (-1: no answer).
     int leader_at(const std::string& url) {
-        net::https_client_options o;
-        o.ca_file = (vdir_ / "operator/ca.pem").string();
-        o.cert_file = (vdir_ / "operator/cert.pem").string();
-        o.key_file = (vdir_ / "operator/key.pem").string();
-        o.timeout = std::chrono::seconds(5);
-        auto c = net::https_client::create(url, o);
-        if (!c) return -1;
-        auto r = (*c)->request("GET", "/metrics", "");
-        if (!r || r->status != 200) return -1;
+        const std::string text = metrics_text(url);
         std::smatch m;
-        if (!std::regex_search(r->body, m, std::regex("\ncustos_leader ([01])\n"))) return -1;
+        if (!std::regex_search(text, m, std::regex("\ncustos_leader ([01])\n"))) return -1;
         return std::stoi(m[1].str());
     }
 };
@@ -173,6 +165,12 @@ TEST_F(RealAgentWebhooks, AFindingOwedToAWebhookSurvivesAKilledVerifierAndIsSent
     }
     EXPECT_EQ(reboots, 1) << verifier_->log();
     for (const auto& [id, n] : per_id) EXPECT_EQ(n, 1) << "finding " << id << " delivered " << n << " times";
+    // The operator sees the outbox drained and what this replica delivered.
+    const std::string metrics = metrics_text();
+    EXPECT_NE(metrics.find("\ncustos_webhook_deliveries_pending 0\n"), std::string::npos) << metrics;
+    EXPECT_NE(metrics.find("custos_webhook_deliveries_total{result=\"delivered\"} " + std::to_string(per_id.size()) + "\n"),
+              std::string::npos)
+        << metrics;
 }
 
 }  // namespace
