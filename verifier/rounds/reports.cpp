@@ -24,6 +24,7 @@ std::vector<checked_report> check_reports(attest::reports_request msg) {
             c.problem = "report does not parse: " + r.err().message;
         } else {
             c.parsed = std::move(r).value();
+            c.hash = attest::report_hash(c.sent.body);
             if (auto s = attest::verify_report_signature(c.sent.body, c.sent.signature, c.parsed->key); !s)
                 c.problem = s.err().message;
             else
@@ -45,7 +46,7 @@ report_verdict judge_report(const host_record& h, const checked_report& r, const
     // extend it, whoever holds it now.
     if (auto why = key_window_refusal(key, seq)) return reject("report-signature-invalid", *why);
     if (!r.signature_ok) return reject("report-signature-invalid", "report " + std::to_string(seq) + ": " + r.problem);
-    const bytes hash = attest::report_hash(r.sent.body);
+    const bytes& hash = r.hash;
     if (seq <= h.chain_seq) {
         if (stored_hash && equal_ct(*stored_hash, hash)) return {report_fate::duplicate, {}, {}};
         return reject("report-rollback", "report " + std::to_string(seq) + " (" + short_hex(hash) +
@@ -145,7 +146,7 @@ result<outcome> ingest_reports(service_context& ctx, store_tx& tx, host_record& 
             continue;
         }
         if (!v.rule.empty()) CUSTOS_TRY_VOID(raise_finding(tx, host_finding(v.rule, h.id, v.reason, now), raised));
-        const bytes hash = attest::report_hash(it.sent.body);
+        const bytes& hash = it.hash;
         report_record rec{h.id, seq, hash, it.sent.body, it.sent.signature, it.parsed->key, now};
         CUSTOS_TRY_VOID(tx.insert_report(rec));
         accepted.push_back(&*it.parsed);

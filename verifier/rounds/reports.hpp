@@ -18,6 +18,7 @@ namespace custos::verifier {
 struct checked_report {
     attest::signed_report sent;
     std::optional<attest::report> parsed;
+    bytes hash;           // SHA-256 of the report bytes (its link in the chain), when it parses
     std::string problem;  // why it does not parse, or its signature does not verify
     bool signature_ok = false;
 };
