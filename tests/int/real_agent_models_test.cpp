@@ -16,12 +16,9 @@ namespace {
 class RealAgentModels : public RealAgent {
 protected:
     void edit_config(const fs::path& toml) override {
-        std::ifstream in(toml);
-        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-        text = std::regex_replace(text, std::regex("\nattest_interval_s = [0-9]+"), "\nattest_interval_s = 2");
-        text = std::regex_replace(text, std::regex("\nreport_interval_s = [0-9]+"), "\nreport_interval_s = 1");
-        text = std::regex_replace(text, std::regex("\nlease_ttl_s = [0-9]+"), "\nlease_ttl_s = 6");
-        std::ofstream(toml) << text;
+        rewrite(toml, {{"\nattest_interval_s = [0-9]+", "\nattest_interval_s = 2"},
+                       {"\nreport_interval_s = [0-9]+", "\nreport_interval_s = 1"},
+                       {"\nlease_ttl_s = [0-9]+", "\nlease_ttl_s = 6"}});
     }
 
     // A landmark a few km from site s1, serving on loopback (the agent measures well under 1 ms to it).

@@ -94,10 +94,7 @@ TEST_F(RealAgent, HealthzReportsWhetherTheDatabaseTakesWrites) {
 class RealAgentReplicas : public RealAgent {
 protected:
     void edit_config(const fs::path& toml) override {
-        std::ifstream in(toml);
-        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-        text = std::regex_replace(text, std::regex("\nreport_interval_s = [0-9]+"), "\nreport_interval_s = 1");
-        std::ofstream(toml) << text;
+        rewrite(toml, {{"\nreport_interval_s = [0-9]+", "\nreport_interval_s = 1"}});
     }
     // custos_leader from GET /metrics at `url` (-1: no answer).
     int leader_at(const std::string& url) {
@@ -134,12 +131,9 @@ class RealAgentWebhooks : public RealAgent {
 protected:
     void edit_config(const fs::path& toml) override {
         hook_.fail_first = 1'000'000;
-        std::ifstream in(toml);
-        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-        text = std::regex_replace(text, std::regex("\nreport_interval_s = [0-9]+"), "\nreport_interval_s = 1");
-        text = std::regex_replace(text, std::regex("\nwebhooks = \\[\\]"), "\nwebhooks = [\"" + hook_.url() + "\"]");
-        text = std::regex_replace(text, std::regex("\nwebhook_ca_file = '[^']*'"), "\nwebhook_ca_file = '" + hook_.ca() + "'");
-        std::ofstream(toml) << text;
+        rewrite(toml, {{"\nreport_interval_s = [0-9]+", "\nreport_interval_s = 1"},
+                       {"\nwebhooks = \\[\\]", "\nwebhooks = [\"" + hook_.url() + "\"]"},
+                       {"\nwebhook_ca_file = '[^']*'", "\nwebhook_ca_file = '" + hook_.ca() + "'"}});
     }
     webhook_receiver hook_;
 };
