@@ -57,7 +57,7 @@ int cmd_enroll_token(const std::string& config, const std::string& host_id, unsi
     if (!valid_id(host_id)) return fail(exit_usage, "\"" + host_id + "\" is not a valid host id ([A-Za-z0-9][A-Za-z0-9._-]{0,62})");
     auto cfg = load_verifier_config(config);
     if (!cfg) return fail(exit_usage, cfg.err().message);
-    auto db = open_sqlite_store(cfg->resolve(cfg->database), cfg->sqlite_synchronous_full);
+    auto db = open_configured_store(*cfg);
     if (!db) return fail(exit_failed, db.err().message);
     bytes raw(32);
     if (RAND_bytes(raw.data(), static_cast<int>(raw.size())) != 1) return fail(exit_failed, "no randomness");

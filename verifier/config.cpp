@@ -2,7 +2,13 @@
 
 #include <toml++/toml.h>
 
+#include <sys/stat.h>
+
+#include <cerrno>
 #include <charconv>
+#include <cstdlib>
+#include <cstring>
+#include <iterator>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -113,7 +119,7 @@ result<verifier_config> parse_verifier_config(std::string_view text, const fs::p
     c.dir = abs.parent_path();
     const reader r{root, abs.string()};
     CUSTOS_TRY_VOID(r.only(root, "", {"listen", "threads", "body_limit", "read_timeout_ms", "max_connections", "tls", "keys", "enroll",
-                                      "database", "retention", "attest", "gpu", "compute", "release", "policy", "location", "measurements",
+                                      "database", "store", "retention", "attest", "gpu", "compute", "release", "policy", "location", "measurements",
                                       "alerts"}));
     CUSTOS_TRY_VOID(r.get(root, "", "listen", c.listen));
     CUSTOS_TRY_VOID(r.get(root, "", "threads", c.threads));
@@ -148,6 +154,21 @@ result<verifier_config> parse_verifier_config(std::string_view text, const fs::p
         CUSTOS_TRY_VOID(r.get(*db, "database.", "path", c.database));
         CUSTOS_TRY_VOID(r.get(*db, "database.", "sqlite_synchronous_full", c.sqlite_synchronous_full));
     }
+    CUSTOS_TRY(st, r.table("store"));
+    if (st) {
+        CUSTOS_TRY_VOID(r.only(*st, "store.", {"backend", "dsn", "password_file", "pool_size"}));
+        CUSTOS_TRY_VOID(r.get(*st, "store.", "backend", c.store_backend));
+        CUSTOS_TRY_VOID(r.get(*st, "store.", "dsn", c.store_dsn));
+        CUSTOS_TRY_VOID(r.get(*st, "store.", "password_file", c.store_password_file));
+        CUSTOS_TRY_VOID(r.get(*st, "store.", "pool_size", c.store_pool_size));
+    }
+    if (c.store_backend != "sqlite" && c.store_backend != "postgresql")
+        return make_error(errc::invalid_argument, abs.string() + ": store.backend is \"" + c.store_backend +
+                                                      "\"; expected \"sqlite\" or \"postgresql\"");
+    if (c.store_backend == "postgresql" && c.store_dsn.empty())
+        return make_error(errc::invalid_argument, abs.string() + ": store.backend is \"postgresql\" but store.dsn is empty");
+    if (c.store_pool_size == 0 || c.store_pool_size > 1000)
+        return make_error(errc::invalid_argument, abs.string() + ": store.pool_size must be 1..1000");
     CUSTOS_TRY(at, r.table("attest"));
     if (at) {
         CUSTOS_TRY_VOID(r.only(*at, "attest.", {"pcr_selection", "challenge_ttl_s", "attest_interval_s",
@@ -297,6 +318,13 @@ std::string render_verifier_config(const verifier_config& c) {
       << "path = " << q(c.database.string()) << "\n"
       << "sqlite_synchronous_full = " << (c.sqlite_synchronous_full ? "true" : "false")
       << "   # true: every commit survives power loss (slower)\n\n"
+      << "[store]   # \"sqlite\" (the [database] file) or \"postgresql\" (replicas sharing one database)\n"
+      << "backend = " << q(c.store_backend) << "\n"
+      << "dsn = " << q(c.store_dsn)
+      << "   # libpq DSN, e.g. \"host=db.example port=5432 dbname=custos user=custos sslmode=verify-full\"\n"
+      << "password_file = " << q(c.store_password_file.string())
+      << "   # mode 0600; else $CUSTOS_STORE_PASSWORD; never in the DSN\n"
+      << "pool_size = " << c.store_pool_size << "   # database connections per verifier process\n\n"
       << "[retention]   # 0 keeps forever; open findings and reports are never pruned\n"
       << "resolved_findings_days = " << c.resolved_findings_days << "\n"
       << "appraisals_days = " << c.appraisals_days << "   # the latest appraisal of each host is always kept\n\n"
@@ -341,6 +369,39 @@ std::string render_verifier_config(const verifier_config& c) {
     o << "]   # https URLs that receive each finding as JSON\n"
       << "webhook_ca_file = " << q(c.webhook_ca_file.string()) << "   # empty: the system's CAs\n";
     return o.str();
+}
+
+result<store_options> store_options_from(const verifier_config& c) {
+    store_options o;
+    o.backend = c.store_backend;
+    o.sqlite_path = c.resolve(c.database);
+    o.sqlite_synchronous_full = c.sqlite_synchronous_full;
+    o.postgres.dsn = c.store_dsn;
+    o.postgres.pool_size = c.store_pool_size;
+    if (c.store_backend != "postgresql") return o;
+    if (!c.store_password_file.empty()) {
+        const fs::path file = c.resolve(c.store_password_file);
+        struct stat sb {};
+        if (::stat(file.c_str(), &sb) != 0)
+            return make_error(errc::io, "store.password_file " + file.string() + ": " + std::strerror(errno));
+        if (sb.st_mode & 077)
+            return make_error(errc::invalid_argument, "store.password_file " + file.string() +
+                                                          " is readable by group or others: chmod 600 it");
+        std::ifstream in(file, std::ios::binary);
+        std::string pw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        if (!in.good() && !in.eof()) return make_error(errc::io, "store.password_file " + file.string() + ": unreadable");
+        while (!pw.empty() && (pw.back() == '\n' || pw.back() == '\r')) pw.pop_back();
+        if (pw.empty()) return make_error(errc::invalid_argument, "store.password_file " + file.string() + " is empty");
+        o.postgres.password = std::move(pw);
+    } else if (const char* env = std::getenv("CUSTOS_STORE_PASSWORD"); env && *env) {
+        o.postgres.password = env;
+    }
+    return o;
+}
+
+result<std::unique_ptr<store>> open_configured_store(const verifier_config& c) {
+    CUSTOS_TRY(o, store_options_from(c));
+    return open_store(o);
 }
 
 }  // namespace custos::verifier

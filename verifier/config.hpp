@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "crypto/result.hpp"
+#include "verifier/store.hpp"
 
 namespace custos::verifier {
 
@@ -37,9 +38,15 @@ struct verifier_config {
     // [enroll]
     std::filesystem::path ek_ca_file = "ek-ca.pem";  // TPM manufacturers' CA bundle (roots + intermediates)
     unsigned token_ttl_s = 3600;
-    // [database]
+    // [database] the SQLite file (store.backend = "sqlite")
     std::filesystem::path database = "verifier.db";
     bool sqlite_synchronous_full = false;
+    // [store] which backend; for PostgreSQL, the libpq DSN (no password in it), where the password is
+    // (a file, else $CUSTOS_STORE_PASSWORD, else libpq's own PGPASSWORD/~/.pgpass) and the pool per process
+    std::string store_backend = "sqlite";
+    std::string store_dsn;
+    std::filesystem::path store_password_file;
+    unsigned store_pool_size = 8;
     // [attest]
     std::string pcr_selection = "sha256:0,1,2,3,4,5,6,7,10";  // 0-7 boot (event log), 10 IMA
     unsigned challenge_ttl_s = 30;
@@ -88,5 +95,11 @@ result<verifier_config> parse_verifier_config(std::string_view text, const std::
 result<void> check_listen_address(const std::string& listen);
 // The text `init` writes (every key, with comments).
 std::string render_verifier_config(const verifier_config& c);
+
+// What open_store needs from a configuration: the backend, and for PostgreSQL the password read from
+// store.password_file (which must not be readable by group or others) or $CUSTOS_STORE_PASSWORD.
+result<store_options> store_options_from(const verifier_config& c);
+// open_store(store_options_from(c)).
+result<std::unique_ptr<store>> open_configured_store(const verifier_config& c);
 
 }  // namespace custos::verifier

@@ -77,6 +77,8 @@ finding_record subject_finding(std::string rule, const std::string& host, std::s
 result<void> raise_finding(store_tx& tx, finding_record f, std::vector<finding_record>& raised, on_repeat repeat) {
     // A host finding is the same when it says the same; one about a GPU or a model when it names the same one.
     const bool about_host = f.subject_kind == "host";
+    // Two replicas raising one finding at once: the second waits here and then finds the first's.
+    CUSTOS_TRY_VOID(tx.serialize_on("finding\n" + f.host + "\n" + f.rule));
     CUSTOS_TRY(same, tx.find_open_finding(f.host, f.rule, f.subject_kind, f.subject,
                                           about_host ? std::optional<std::string>(f.detail) : std::nullopt));
     if (same) return repeat == on_repeat::count ? tx.repeat_finding(same->id, f.time) : result<void>{};

@@ -146,7 +146,7 @@ result<void> init_verifier_dir(const init_options& o) {
     // The database is created (and migrated) when missing and otherwise opened as it is: --force replaces
     // credentials, never data.
     {
-        CUSTOS_TRY(db, open_sqlite_store(cfg.resolve(cfg.database), cfg.sqlite_synchronous_full));
+        CUSTOS_TRY(db, open_configured_store(cfg));
         (void)db;
     }
     // verifier.toml last: its presence marks a complete initialisation.

@@ -89,6 +89,8 @@ policy::evaluation evaluate_profiles(const std::vector<policy::profile>& profile
 
 result<void> apply_policy(store_tx& tx, const std::vector<policy::profile>& profiles, const policy::chip_table& chips,
                           std::int64_t now, policy_outcome& out) {
+    // One policy run at a time fleet-wide: two replicas would each raise what the other just raised.
+    CUSTOS_TRY_VOID(tx.serialize_on("policy"));
     CUSTOS_TRY(fleet, snapshot_fleet(tx, now));
     out.eval = evaluate_profiles(profiles, fleet, chips);
     std::map<finding_key, finding_record> open;

@@ -160,7 +160,7 @@ result<std::unique_ptr<service>> service::create(verifier_config cfg, std::strin
         ctx->recipient_error = "model registration is off: " + rk.err().message;
         spdlog::warn("{}", ctx->recipient_error);
     }
-    CUSTOS_TRY(db, open_sqlite_store(c.resolve(c.database), c.sqlite_synchronous_full));
+    CUSTOS_TRY(db, open_configured_store(c));
     ctx->db = std::move(db);
     {
         char host[256] = {};

@@ -1,179 +1,125 @@
-// store on SQLite: one connection, WAL, transactions serialised by a mutex, statements prepared once.
+// store on SQLite, the embedded default: one writer connection in WAL mode (read-write transactions
+// serialised by a mutex, BEGIN IMMEDIATE), a few read-only connections that read beside it (begin_read),
+// statements prepared once per connection. The transactions themselves are sql_tx.cpp, shared with
+// PostgreSQL.
 #include <sqlite3.h>
 #include <sys/stat.h>
 
 #include <chrono>
 #include <condition_variable>
 #include <map>
-#include <thread>
 #include <mutex>
+#include <thread>
 #include <utility>
 
-#include "verifier/sqlite_fleet.hpp"
-#include "verifier/sqlite_location.hpp"
-#include "verifier/sqlite_integrity.hpp"
-#include "verifier/sqlite_shared.hpp"
-#include "verifier/sqlite_stmt.hpp"
+#include "verifier/sql_fleet.hpp"
+#include "verifier/sql_integrity.hpp"
+#include "verifier/sql_location.hpp"
+#include "verifier/sql_shared.hpp"
+#include "verifier/sql_tx.hpp"
 #include "verifier/store.hpp"
 
 namespace custos::verifier {
 namespace {
-using sqlite::stmt;
-using sqlite::exec;
 
-// Versioned migrations: index i brings the schema from version i to i + 1. Portable SQL (PostgreSQL
-// reads the same statements with BLOB → BYTEA).
+// Versioned migrations: index i brings the schema from version i to i + 1. The same statements make the
+// PostgreSQL schema (pg_store.cpp), so they stay portable.
 const char* const migrations[] = {
-    R"sql(
-CREATE TABLE enroll_tokens (
-    token_hash BLOB PRIMARY KEY,
-    host_id TEXT NOT NULL,
-    created_at BIGINT NOT NULL,
-    expires_at BIGINT NOT NULL,
-    used_at BIGINT NOT NULL DEFAULT 0
-);
-CREATE TABLE pending_enrollments (
-    id TEXT PRIMARY KEY,
-    host_id TEXT NOT NULL,
-    ek_cert BLOB NOT NULL,
-    ek_spki BLOB NOT NULL,
-    ek_sha256 TEXT NOT NULL,
-    ak_public BLOB NOT NULL,
-    ak_name TEXT NOT NULL,
-    csr_pem TEXT NOT NULL,
-    secret_hash BLOB NOT NULL,
-    expires_at BIGINT NOT NULL
-);
-CREATE TABLE hosts (
-    id TEXT PRIMARY KEY,
-    state TEXT NOT NULL,
-    site TEXT NOT NULL,
-    ek_cert BLOB NOT NULL,
-    ek_spki BLOB NOT NULL,
-    ek_sha256 TEXT NOT NULL,
-    ak_public BLOB NOT NULL,
-    ak_name TEXT NOT NULL,
-    cert_sha256 TEXT NOT NULL,
-    enrolled_at BIGINT NOT NULL,
-    approved_at BIGINT NOT NULL,
-    last_seen BIGINT NOT NULL,
-    golden_pcrs TEXT NOT NULL,
-    golden_from_operator INTEGER NOT NULL,
-    have_clock INTEGER NOT NULL,
-    clock BIGINT NOT NULL,
-    reset_count BIGINT NOT NULL,
-    restart_count BIGINT NOT NULL,
-    chain_seq BIGINT NOT NULL,
-    chain_hash BLOB NOT NULL,
-    status TEXT NOT NULL,
-    status_at BIGINT NOT NULL
-);
-CREATE INDEX hosts_ek ON hosts (ek_sha256);
-CREATE TABLE challenges (
-    nonce BLOB PRIMARY KEY,
-    host_id TEXT NOT NULL,
-    expires_at BIGINT NOT NULL
-);
-CREATE TABLE report_keys (
-    host_id TEXT NOT NULL,
-    report_key BLOB NOT NULL,
-    bound_at BIGINT NOT NULL,
-    PRIMARY KEY (host_id, report_key)
-);
-CREATE TABLE reports (
-    host_id TEXT NOT NULL,
-    seq BIGINT NOT NULL,
-    hash BLOB NOT NULL,
-    body BLOB NOT NULL,
-    signature BLOB NOT NULL,
-    report_key BLOB NOT NULL,
-    received_at BIGINT NOT NULL,
-    PRIMARY KEY (host_id, seq)
-);
-CREATE TABLE findings (
-    id INTEGER PRIMARY KEY,
-    rule TEXT NOT NULL,
-    severity TEXT NOT NULL,
-    subject_kind TEXT NOT NULL,
-    subject TEXT NOT NULL,
-    host TEXT NOT NULL,
-    time BIGINT NOT NULL,
-    detail TEXT NOT NULL,
-    open INTEGER NOT NULL,
-    resolved_at BIGINT NOT NULL
-);
-CREATE INDEX findings_host ON findings (host, open);
-CREATE INDEX findings_time ON findings (time);
-CREATE TABLE sites (
-    id TEXT PRIMARY KEY,
-    entity TEXT NOT NULL,
-    country TEXT NOT NULL,
-    lat DOUBLE PRECISION NOT NULL,
-    lon DOUBLE PRECISION NOT NULL,
-    max_km DOUBLE PRECISION NOT NULL
-);
-CREATE TABLE entities (
-    id TEXT PRIMARY KEY,
-    hq TEXT NOT NULL,
-    status TEXT NOT NULL
-);
-CREATE TABLE appraisals (
-    host_id TEXT NOT NULL,
-    time BIGINT NOT NULL,
-    status TEXT NOT NULL,
-    token TEXT NOT NULL
-);
-CREATE INDEX appraisals_host ON appraisals (host_id, time);
-)sql",
-    sqlite::fleet_migration_v2,
-    sqlite::location_migration_v3,
-    sqlite::measurements_migration_v4,
-    sqlite::integrity_migration_v5,
-    sqlite::shared_migration_v6,
+    sql::core_migration_v1,       sql::fleet_migration_v2,     sql::location_migration_v3,
+    sql::measurements_migration_v4, sql::integrity_migration_v5, sql::shared_migration_v6,
 };
 constexpr int latest_version = static_cast<int>(std::size(migrations));
+constexpr std::size_t read_connections = 4;
 
-const char* const host_columns =
-    "id, state, site, ek_cert, ek_spki, ek_sha256, ak_public, ak_name, cert_sha256, enrolled_at, approved_at, "
-    "last_seen, golden_pcrs, golden_from_operator, have_clock, clock, reset_count, restart_count, chain_seq, "
-    "chain_hash, status, status_at, last_quote_at, quoted_head_seq, quoted_head_at, location_due_at, location_misses";
-
-host_record read_host(const stmt& s) {
-    host_record h;
-    h.id = s.col_text(0);
-    h.state = s.col_text(1);
-    h.site = s.col_text(2);
-    h.ek_cert = s.col_blob(3);
-    h.ek_spki = s.col_blob(4);
-    h.ek_sha256 = s.col_text(5);
-    h.ak_public = s.col_blob(6);
-    h.ak_name = s.col_text(7);
-    h.cert_sha256 = s.col_text(8);
-    h.enrolled_at = s.col_i64(9);
-    h.approved_at = s.col_i64(10);
-    h.last_seen = s.col_i64(11);
-    h.golden_pcrs = s.col_text(12);
-    h.golden_from_operator = s.col_i64(13) != 0;
-    h.have_clock = s.col_i64(14) != 0;
-    h.clock = static_cast<std::uint64_t>(s.col_i64(15));
-    h.reset_count = static_cast<std::uint32_t>(s.col_i64(16));
-    h.restart_count = static_cast<std::uint32_t>(s.col_i64(17));
-    h.chain_seq = static_cast<std::uint64_t>(s.col_i64(18));
-    h.chain_hash = s.col_blob(19);
-    h.status = s.col_text(20);
-    h.status_at = s.col_i64(21);
-    h.last_quote_at = s.col_i64(22);
-    h.quoted_head_seq = static_cast<std::uint64_t>(s.col_i64(23));
-    h.quoted_head_at = s.col_i64(24);
-    h.location_due_at = s.col_i64(25);
-    h.location_misses = static_cast<std::uint32_t>(s.col_i64(26));
-    return h;
+result<void> exec(sqlite3* db, const char* sql, const char* what) {
+    char* msg = nullptr;
+    if (sqlite3_exec(db, sql, nullptr, nullptr, &msg) != SQLITE_OK) {
+        std::string m = msg ? msg : sqlite3_errmsg(db);
+        sqlite3_free(msg);
+        return make_error(errc::io, std::string(what) + ": " + m);
+    }
+    return {};
 }
 
-using sqlite::finding_columns;
-using sqlite::read_finding;
+class sqlite_cursor final : public sql::cursor {
+public:
+    sqlite_cursor(sqlite3* db, sqlite3_stmt* s) : db_(db), s_(s) {}
+    ~sqlite_cursor() override { sqlite3_finalize(s_); }
+    sqlite_cursor(const sqlite_cursor&) = delete;
+    sqlite_cursor& operator=(const sqlite_cursor&) = delete;
 
-class sqlite_store final : public store, public sqlite::statements {
+    void bind_null(int i) override { sqlite3_bind_null(s_, i); }
+    void bind_text(int i, std::string_view v) override {
+        sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    }
+    void bind_blob(int i, byte_view v) override {
+        // An empty span has no data pointer, which SQLite would store as NULL: bind a zero-length blob.
+        if (v.empty()) sqlite3_bind_zeroblob(s_, i, 0);
+        else sqlite3_bind_blob(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    }
+    void bind_i64(int i, std::int64_t v) override { sqlite3_bind_int64(s_, i, v); }
+    void bind_dbl(int i, double v) override { sqlite3_bind_double(s_, i, v); }
+    result<bool> step(const char* what) override {
+        const int rc = sqlite3_step(s_);
+        if (rc == SQLITE_ROW) return true;
+        if (rc == SQLITE_DONE) {
+            changes_ = sqlite3_changes64(db_);
+            return false;
+        }
+        if ((rc & 0xff) == SQLITE_CONSTRAINT)
+            return make_error(errc::mismatch, std::string(what) + ": " + sqlite3_errmsg(db_));
+        return make_error(errc::io, std::string(what) + ": " + sqlite3_errmsg(db_));
+    }
+    bool col_null(int c) const override { return sqlite3_column_type(s_, c) == SQLITE_NULL; }
+    std::string col_text(int c) const override {
+        const auto* p = sqlite3_column_text(s_, c);
+        return p ? std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(sqlite3_column_bytes(s_, c)))
+                 : std::string();
+    }
+    bytes col_blob(int c) const override {
+        const auto* p = static_cast<const std::uint8_t*>(sqlite3_column_blob(s_, c));
+        return p ? bytes(p, p + sqlite3_column_bytes(s_, c)) : bytes();
+    }
+    std::int64_t col_i64(int c) const override { return sqlite3_column_int64(s_, c); }
+    double col_dbl(int c) const override { return sqlite3_column_double(s_, c); }
+    std::int64_t changes() const override { return changes_; }
+    void reset() override {
+        sqlite3_reset(s_);
+        sqlite3_clear_bindings(s_);
+        changes_ = 0;
+    }
+
+private:
+    sqlite3* db_;
+    sqlite3_stmt* s_;
+    std::int64_t changes_ = 0;
+};
+
+// One connection and the statements prepared on it.
+struct connection {
+    sqlite3* db = nullptr;
+    std::map<std::string, std::unique_ptr<sqlite_cursor>> cache;
+
+    connection() = default;
+    connection(const connection&) = delete;
+    connection& operator=(const connection&) = delete;
+    ~connection() {
+        cache.clear();
+        if (db) sqlite3_close_v2(db);
+    }
+    result<sql::stmt> prepare(const std::string& sql) {
+        auto it = cache.find(sql);
+        if (it == cache.end()) {
+            sqlite3_stmt* s = nullptr;
+            if (sqlite3_prepare_v3(db, sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &s, nullptr) != SQLITE_OK)
+                return make_error(errc::io, "preparing \"" + sql.substr(0, 60) + "\": " + sqlite3_errmsg(db));
+            it = cache.emplace(sql, std::make_unique<sqlite_cursor>(db, s)).first;
+        }
+        return sql::stmt(it->second.get());
+    }
+};
+
+class sqlite_store final : public store {
 public:
     ~sqlite_store() override {
         {
@@ -183,33 +129,29 @@ public:
         ckpt_cv_.notify_all();
         if (ckpt_thread_.joinable()) ckpt_thread_.join();
         if (ckpt_db_) sqlite3_close_v2(ckpt_db_);
-        for (auto& [sql, s] : cache_) sqlite3_finalize(s);
-        sqlite3_close_v2(db_);
     }
     result<std::unique_ptr<store_tx>> begin() override;
+    result<std::unique_ptr<store_tx>> begin_read() override;
     int schema_version() const override { return latest_version; }
+    const char* backend() const override { return "sqlite"; }
     void set_webhooks(std::vector<std::string> urls) override { webhooks_ = std::move(urls); }
     const std::vector<std::string>& webhooks() const { return webhooks_; }
 
     static result<std::unique_ptr<sqlite_store>> open(const std::filesystem::path& path, bool full);
 
-    result<stmt> prepare(const std::string& sql) override {
-        auto it = cache_.find(sql);
-        if (it == cache_.end()) {
-            sqlite3_stmt* s = nullptr;
-            if (sqlite3_prepare_v3(db_, sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &s, nullptr) != SQLITE_OK)
-                return make_error(errc::io, "preparing \"" + sql.substr(0, 60) + "\": " + sqlite3_errmsg(db_));
-            it = cache_.emplace(sql, s).first;
+    void give_back(connection* c) {
+        {
+            std::lock_guard lock(read_mu_);
+            free_readers_.push_back(c);
         }
-        return stmt(db_, it->second);
+        read_cv_.notify_one();
     }
-    sqlite3* db() override { return db_; }
-    std::mutex& mu() { return mu_; }
 
+private:
     // Checkpoints run on their own connection and thread (PASSIVE: they never block writers), so the
     // fsync of the database file is not paid inside a request's transaction.
     result<void> start_checkpointer(const std::filesystem::path& path) {
-        CUSTOS_TRY_VOID(exec(db_, "PRAGMA wal_autocheckpoint=0", "disabling inline checkpoints"));
+        CUSTOS_TRY_VOID(exec(writer_.db, "PRAGMA wal_autocheckpoint=0", "disabling inline checkpoints"));
         if (sqlite3_open_v2(path.c_str(), &ckpt_db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, nullptr) != SQLITE_OK)
             return make_error(errc::io, "database " + path.string() + ": checkpoint connection: " + sqlite3_errmsg(ckpt_db_));
         sqlite3_busy_timeout(ckpt_db_, 5000);
@@ -225,458 +167,102 @@ public:
         });
         return {};
     }
+    result<void> open_readers(const std::filesystem::path& path) {
+        for (std::size_t i = 0; i < read_connections; ++i) {
+            auto c = std::make_unique<connection>();
+            if (sqlite3_open_v2(path.c_str(), &c->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK)
+                return make_error(errc::io, "database " + path.string() + ": read connection: " + sqlite3_errmsg(c->db));
+            sqlite3_busy_timeout(c->db, 5000);
+            sqlite3_extended_result_codes(c->db, 1);
+            free_readers_.push_back(c.get());
+            readers_.push_back(std::move(c));
+        }
+        return {};
+    }
 
-private:
-    sqlite3* db_ = nullptr;
+    connection writer_;
+    std::mutex write_mu_;
+    std::vector<std::unique_ptr<connection>> readers_;
+    std::vector<connection*> free_readers_;
+    std::mutex read_mu_;
+    std::condition_variable read_cv_;
     sqlite3* ckpt_db_ = nullptr;
     std::thread ckpt_thread_;
     std::mutex ckpt_mu_;
     std::condition_variable ckpt_cv_;
     bool ckpt_stop_ = false;
-    std::mutex mu_;
-    std::map<std::string, sqlite3_stmt*> cache_;
     std::vector<std::string> webhooks_;
 };
 
-class sqlite_tx final : public store_tx {
+class sqlite_session final : public sql::session {
 public:
-    sqlite_tx(sqlite_store& s, std::unique_lock<std::mutex> lock) : s_(s), lock_(std::move(lock)), fleet_(s), loc_(s), integ_(s), shared_(s) {}
-    ~sqlite_tx() override {
-        if (!done_) (void)exec(s_.db(), "ROLLBACK", "rollback");
+    // A read-write session holds the writer's lock; a read-only one holds a reader it gives back.
+    sqlite_session(sqlite_store& st, connection& c, std::unique_lock<std::mutex> write_lock)
+        : st_(st), c_(c), write_lock_(std::move(write_lock)) {}
+    ~sqlite_session() override {
+        if (!write_lock_.owns_lock()) st_.give_back(&c_);
     }
-
-    result<void> insert_token(const enroll_token_record& t) override {
-        CUSTOS_TRY(s, s_.prepare("INSERT INTO enroll_tokens (token_hash, host_id, created_at, expires_at, used_at) "
-                                 "VALUES (?, ?, ?, ?, ?)"));
-        return s.blob(t.token_hash).text(t.host_id).i64(t.created_at).i64(t.expires_at).i64(t.used_at).run("storing an enrollment token");
-    }
-    result<std::optional<enroll_token_record>> get_token(byte_view token_hash) override {
-        CUSTOS_TRY(s, s_.prepare("SELECT token_hash, host_id, created_at, expires_at, used_at FROM enroll_tokens WHERE token_hash = ?"));
-        s.blob(token_hash);
-        CUSTOS_TRY(row, s.step("reading an enrollment token"));
-        if (!row) return std::optional<enroll_token_record>{};
-        return std::optional<enroll_token_record>(
-            enroll_token_record{s.col_blob(0), s.col_text(1), s.col_i64(2), s.col_i64(3), s.col_i64(4)});
-    }
-    result<void> mark_token_used(byte_view token_hash, std::int64_t now) override {
-        CUSTOS_TRY(s, s_.prepare("UPDATE enroll_tokens SET used_at = ? WHERE token_hash = ?"));
-        return s.i64(now).blob(token_hash).run("marking an enrollment token used");
-    }
-
-    result<void> insert_pending(const pending_enrollment_record& p) override {
-        CUSTOS_TRY(s, s_.prepare("INSERT INTO pending_enrollments (id, host_id, ek_cert, ek_spki, ek_sha256, ak_public, "
-                                 "ak_name, csr_pem, secret_hash, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
-        return s.text(p.id).text(p.host_id).blob(p.ek_cert).blob(p.ek_spki).text(p.ek_sha256).blob(p.ak_public)
-            .text(p.ak_name).text(p.csr_pem).blob(p.secret_hash).i64(p.expires_at).run("storing a pending enrollment");
-    }
-    result<std::optional<pending_enrollment_record>> get_pending(const std::string& id) override {
-        CUSTOS_TRY(s, s_.prepare("SELECT id, host_id, ek_cert, ek_spki, ek_sha256, ak_public, ak_name, csr_pem, "
-                                 "secret_hash, expires_at FROM pending_enrollments WHERE id = ?"));
-        s.text(id);
-        CUSTOS_TRY(row, s.step("reading a pending enrollment"));
-        if (!row) return std::optional<pending_enrollment_record>{};
-        pending_enrollment_record p;
-        p.id = s.col_text(0);
-        p.host_id = s.col_text(1);
-        p.ek_cert = s.col_blob(2);
-        p.ek_spki = s.col_blob(3);
-        p.ek_sha256 = s.col_text(4);
-        p.ak_public = s.col_blob(5);
-        p.ak_name = s.col_text(6);
-        p.csr_pem = s.col_text(7);
-        p.secret_hash = s.col_blob(8);
-        p.expires_at = s.col_i64(9);
-        return std::optional<pending_enrollment_record>(std::move(p));
-    }
-    result<void> delete_pending(const std::string& id) override {
-        CUSTOS_TRY(s, s_.prepare("DELETE FROM pending_enrollments WHERE id = ?"));
-        return s.text(id).run("deleting a pending enrollment");
-    }
-
-    result<std::optional<host_record>> get_host(const std::string& id) override {
-        CUSTOS_TRY(s, s_.prepare(std::string("SELECT ") + host_columns + " FROM hosts WHERE id = ?"));
-        s.text(id);
-        CUSTOS_TRY(row, s.step("reading a host"));
-        if (!row) return std::optional<host_record>{};
-        return std::optional<host_record>(read_host(s));
-    }
-    result<std::optional<host_record>> get_host_by_ek(const std::string& ek_sha256) override {
-        CUSTOS_TRY(s, s_.prepare(std::string("SELECT ") + host_columns + " FROM hosts WHERE ek_sha256 = ? "
-                                 "ORDER BY CASE WHEN state = 'decommissioned' THEN 1 ELSE 0 END, id LIMIT 1"));
-        s.text(ek_sha256);
-        CUSTOS_TRY(row, s.step("reading a host by EK"));
-        if (!row) return std::optional<host_record>{};
-        return std::optional<host_record>(read_host(s));
-    }
-    result<void> put_host(const host_record& h) override {
-        CUSTOS_TRY(s, s_.prepare(std::string("INSERT INTO hosts (") + host_columns +
-                                 ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                                 "ON CONFLICT (id) DO UPDATE SET state = excluded.state, site = excluded.site, "
-                                 "ek_cert = excluded.ek_cert, ek_spki = excluded.ek_spki, ek_sha256 = excluded.ek_sha256, "
-                                 "ak_public = excluded.ak_public, ak_name = excluded.ak_name, "
-                                 "cert_sha256 = excluded.cert_sha256, enrolled_at = excluded.enrolled_at, "
-                                 "approved_at = excluded.approved_at, last_seen = excluded.last_seen, "
-                                 "golden_pcrs = excluded.golden_pcrs, golden_from_operator = excluded.golden_from_operator, "
-                                 "have_clock = excluded.have_clock, clock = excluded.clock, "
-                                 "reset_count = excluded.reset_count, restart_count = excluded.restart_count, "
-                                 "chain_seq = excluded.chain_seq, chain_hash = excluded.chain_hash, "
-                                 "status = excluded.status, status_at = excluded.status_at, "
-                                 "last_quote_at = excluded.last_quote_at, quoted_head_seq = excluded.quoted_head_seq, "
-                                 "quoted_head_at = excluded.quoted_head_at, location_due_at = excluded.location_due_at, "
-                                 "location_misses = excluded.location_misses"));
-        return s.text(h.id).text(h.state).text(h.site).blob(h.ek_cert).blob(h.ek_spki).text(h.ek_sha256)
-            .blob(h.ak_public).text(h.ak_name).text(h.cert_sha256).i64(h.enrolled_at).i64(h.approved_at)
-            .i64(h.last_seen).text(h.golden_pcrs).i64(h.golden_from_operator).i64(h.have_clock).u64(h.clock)
-            .i64(h.reset_count).i64(h.restart_count).u64(h.chain_seq).blob(h.chain_hash).text(h.status)
-            .i64(h.status_at).i64(h.last_quote_at).u64(h.quoted_head_seq).i64(h.quoted_head_at).i64(h.location_due_at)
-            .i64(h.location_misses).run("storing a host");
-    }
-    result<void> update_host_progress(const std::string& id, std::uint64_t chain_seq, byte_view chain_hash,
-                                      std::int64_t last_seen) override {
-        CUSTOS_TRY(s, s_.prepare("UPDATE hosts SET chain_seq = ?, chain_hash = ?, last_seen = ? WHERE id = ?"));
-        return s.u64(chain_seq).blob(chain_hash).i64(last_seen).text(id).run("updating a host's report chain");
-    }
-    result<std::vector<host_record>> list_hosts() override {
-        CUSTOS_TRY(s, s_.prepare(std::string("SELECT ") + host_columns + " FROM hosts ORDER BY id"));
-        std::vector<host_record> out;
-        for (;;) {
-            CUSTOS_TRY(row, s.step("listing hosts"));
-            if (!row) break;
-            out.push_back(read_host(s));
-        }
-        return out;
-    }
-
-    result<void> insert_challenge(byte_view nonce, const std::string& host_id, std::int64_t expires_at) override {
-        CUSTOS_TRY(s, s_.prepare("INSERT INTO challenges (nonce, host_id, expires_at) VALUES (?, ?, ?)"));
-        return s.blob(nonce).text(host_id).i64(expires_at).run("storing a challenge");
-    }
-    result<std::optional<challenge>> take_challenge(byte_view nonce) override {
-        std::optional<challenge> c;
-        {
-            CUSTOS_TRY(s, s_.prepare("SELECT host_id, expires_at FROM challenges WHERE nonce = ?"));
-            s.blob(nonce);
-            CUSTOS_TRY(row, s.step("reading a challenge"));
-            if (!row) return c;
-            c = challenge{s.col_text(0), s.col_i64(1)};
-        }
-        CUSTOS_TRY(d, s_.prepare("DELETE FROM challenges WHERE nonce = ?"));
-        CUSTOS_TRY_VOID(d.blob(nonce).run("consuming a challenge"));
-        return c;
-    }
-    result<void> purge_challenges(std::int64_t now) override {
-        CUSTOS_TRY(s, s_.prepare("DELETE FROM challenges WHERE expires_at < ?"));
-        return s.i64(now).run("purging challenges");
-    }
-
-    // Report keys and exact finding questions: sqlite_integrity.cpp.
-    result<void> bind_report_key(const std::string& h, const report_key_record& k) override { return integ_.bind_report_key(h, k); }
-    result<std::optional<report_key_record>> get_report_key(const std::string& h, byte_view key) override {
-        return integ_.get_report_key(h, key);
-    }
-    result<std::vector<report_key_record>> list_report_keys(const std::string& h) override { return integ_.list_report_keys(h); }
-    result<std::size_t> retire_report_keys(const std::string& h, byte_view keep, std::uint64_t until, std::int64_t now,
-                                           const std::string& reason) override {
-        return integ_.retire_report_keys(h, keep, until, now, reason);
-    }
-    result<void> retire_report_key(const std::string& h, byte_view key, std::uint64_t until, std::int64_t now,
-                                   const std::string& reason) override {
-        return integ_.retire_report_key(h, key, until, now, reason);
-    }
-    result<open_finding_counts> count_open_findings(const std::string& h) override { return integ_.count_open_findings(h); }
-    result<std::optional<finding_record>> find_open_finding(const std::string& h, const std::string& rule, const std::string& kind,
-                                                            const std::string& subject,
-                                                            const std::optional<std::string>& detail) override {
-        return integ_.find_open_finding(h, rule, kind, subject, detail);
-    }
-    result<std::uint64_t> count_open_rule(const std::string& h, const std::string& rule) override { return integ_.count_open_rule(h, rule); }
-    result<std::optional<finding_record>> newest_open_finding(const std::string& h, const std::string& rule) override {
-        return integ_.newest_open_finding(h, rule);
-    }
-    result<void> repeat_finding(std::int64_t id, std::int64_t now) override { return integ_.repeat_finding(id, now); }
-    result<std::optional<finding_record>> first_open_violation(const violation_scope& v) override {
-        return integ_.first_open_violation(v);
-    }
-    result<std::vector<report_record>> list_reports(const std::string& h, std::uint64_t from, std::size_t limit) override {
-        return integ_.list_reports(h, from, limit);
-    }
-    result<std::size_t> prune_resolved_findings(std::int64_t before, std::size_t limit) override {
-        return integ_.prune_resolved_findings(before, limit);
-    }
-    result<std::size_t> prune_appraisals(std::int64_t before, std::size_t limit) override {
-        return integ_.prune_appraisals(before, limit);
-    }
-
-    result<void> unbind_report_keys(const std::string& host_id) override {
-        CUSTOS_TRY(s, s_.prepare("DELETE FROM report_keys WHERE host_id = ?"));
-        return s.text(host_id).run("unbinding report keys");
-    }
-    result<std::optional<report_record>> get_report(const std::string& host_id, std::uint64_t seq) override {
-        CUSTOS_TRY(s, s_.prepare("SELECT host_id, seq, hash, body, signature, report_key, received_at FROM reports "
-                                 "WHERE host_id = ? AND seq = ?"));
-        s.text(host_id).u64(seq);
-        CUSTOS_TRY(row, s.step("reading a report"));
-        if (!row) return std::optional<report_record>{};
-        return std::optional<report_record>(report_record{s.col_text(0), static_cast<std::uint64_t>(s.col_i64(1)),
-                                                          s.col_blob(2), s.col_blob(3), s.col_blob(4), s.col_blob(5),
-                                                          s.col_i64(6)});
-    }
-    result<void> insert_report(const report_record& r) override {
-        CUSTOS_TRY(s, s_.prepare("INSERT INTO reports (host_id, seq, hash, body, signature, report_key, received_at) "
-                                 "VALUES (?, ?, ?, ?, ?, ?, ?)"));
-        auto x = s.text(r.host_id).u64(r.seq).blob(r.hash).blob(r.body).blob(r.signature).blob(r.key).i64(r.received_at)
-                     .run("storing a report");
-        if (!x && x.err().code == errc::mismatch)
-            return make_error(errc::mismatch,
-                              "report " + r.host_id + " seq " + std::to_string(r.seq) + " is already stored");
-        return x;
-    }
-    result<std::uint64_t> count_reports(const std::string& host_id) override {
-        CUSTOS_TRY(s, s_.prepare("SELECT COUNT(*) FROM reports WHERE host_id = ?"));
-        s.text(host_id);
-        CUSTOS_TRY(row, s.step("counting reports"));
-        return row ? static_cast<std::uint64_t>(s.col_i64(0)) : 0;
-    }
-    result<void> delete_reports(const std::string& host_id) override {
-        CUSTOS_TRY(s, s_.prepare("DELETE FROM reports WHERE host_id = ?"));
-        return s.text(host_id).run("deleting reports");
-    }
-
-    result<std::int64_t> insert_finding(const finding_record& f) override {
-        CUSTOS_TRY(s, s_.prepare("INSERT INTO findings (rule, severity, subject_kind, subject, host, time, detail, open, "
-                                 "resolved_at, ref, repeats, last_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
-        CUSTOS_TRY_VOID(s.text(f.rule).text(f.severity).text(f.subject_kind).text(f.subject).text(f.host).i64(f.time)
-                            .text(f.detail).i64(f.open).i64(f.resolved_at).text(f.ref).u64(f.repeats)
-                            .i64(f.last_at ? f.last_at : f.time).run("storing a finding"));
-        const auto id = static_cast<std::int64_t>(sqlite3_last_insert_rowid(s_.db()));
-        finding_record stored = f;
-        stored.id = id;
-        CUSTOS_TRY_VOID(shared_.enqueue(s_.webhooks(), stored));
-        return id;
-    }
-    result<std::vector<outbox_entry>> due_outbox(std::int64_t now_ms, std::size_t limit) override { return shared_.due(now_ms, limit); }
-    result<std::optional<std::int64_t>> next_outbox_due_ms() override { return shared_.next_due_ms(); }
-    result<void> remove_outbox(std::int64_t id) override { return shared_.remove(id); }
-    result<void> retry_outbox(std::int64_t id, unsigned attempts, std::int64_t due_ms) override {
-        return shared_.retry(id, attempts, due_ms);
-    }
-    result<std::size_t> drop_outbox_except(const std::vector<std::string>& urls) override { return shared_.drop_except(urls); }
-    result<std::size_t> count_outbox() override { return shared_.count(); }
-    result<fleet_generations> generations() override { return shared_.generations(); }
-    result<void> bump_fleet_generation() override { return shared_.bump_fleet_generation(); }
-    result<void> set_policy_generation(std::uint64_t g) override { return shared_.set_policy_generation(g); }
-    result<bool> take_lead(const std::string& r, std::int64_t now_ms, std::int64_t ttl_ms) override {
-        return shared_.take_lead(r, now_ms, ttl_ms);
-    }
-    result<void> give_up_lead(const std::string& r) override { return shared_.give_up_lead(r); }
-    result<std::vector<finding_record>> list_findings(const finding_filter& f) override {
-        // One statement per filter shape, so each is prepared once.
-        std::string sql = std::string("SELECT ") + finding_columns + " FROM findings WHERE time >= ?";
-        if (f.host) sql += " AND host = ?";
-        if (f.rule) sql += " AND rule = ?";
-        if (f.open_only) sql += " AND open = 1";
-        sql += " ORDER BY time DESC, id DESC LIMIT ?";
-        CUSTOS_TRY(s, s_.prepare(sql));
-        s.i64(f.since);
-        if (f.host) s.text(*f.host);
-        if (f.rule) s.text(*f.rule);
-        s.i64(static_cast<std::int64_t>(f.limit));
-        std::vector<finding_record> out;
-        for (;;) {
-            CUSTOS_TRY(row, s.step("listing findings"));
-            if (!row) break;
-            out.push_back(read_finding(s));
-        }
-        return out;
-    }
-    result<std::size_t> resolve_findings(const std::string& host_id, const std::optional<std::string>& rule,
-                                         std::int64_t now) override {
-        CUSTOS_TRY(s, s_.prepare(rule ? "UPDATE findings SET open = 0, resolved_at = ? WHERE host = ? AND open = 1 AND rule = ?"
-                                      : "UPDATE findings SET open = 0, resolved_at = ? WHERE host = ? AND open = 1"));
-        s.i64(now).text(host_id);
-        if (rule) s.text(*rule);
-        CUSTOS_TRY_VOID(s.run("resolving findings"));
-        return static_cast<std::size_t>(sqlite3_changes(s_.db()));
-    }
-
-    result<void> put_site(const site_record& r) override {
-        CUSTOS_TRY(s, s_.prepare("INSERT INTO sites (id, entity, country, lat, lon, max_km) VALUES (?, ?, ?, ?, ?, ?) "
-                                 "ON CONFLICT (id) DO UPDATE SET entity = excluded.entity, country = excluded.country, "
-                                 "lat = excluded.lat, lon = excluded.lon, max_km = excluded.max_km"));
-        return s.text(r.id).text(r.entity).text(r.country).dbl(r.lat).dbl(r.lon).dbl(r.max_km).run("storing a site");
-    }
-    result<std::optional<site_record>> get_site(const std::string& id) override {
-        CUSTOS_TRY(s, s_.prepare("SELECT id, entity, country, lat, lon, max_km FROM sites WHERE id = ?"));
-        s.text(id);
-        CUSTOS_TRY(row, s.step("reading a site"));
-        if (!row) return std::optional<site_record>{};
-        return std::optional<site_record>(
-            site_record{s.col_text(0), s.col_text(1), s.col_text(2), s.col_dbl(3), s.col_dbl(4), s.col_dbl(5)});
-    }
-    result<std::vector<site_record>> list_sites() override {
-        CUSTOS_TRY(s, s_.prepare("SELECT id, entity, country, lat, lon, max_km FROM sites ORDER BY id"));
-        std::vector<site_record> out;
-        for (;;) {
-            CUSTOS_TRY(row, s.step("listing sites"));
-            if (!row) break;
-            out.push_back(site_record{s.col_text(0), s.col_text(1), s.col_text(2), s.col_dbl(3), s.col_dbl(4), s.col_dbl(5)});
-        }
-        return out;
-    }
-    result<void> put_entity(const entity_record& e) override {
-        CUSTOS_TRY(s, s_.prepare("INSERT INTO entities (id, hq, status) VALUES (?, ?, ?) "
-                                 "ON CONFLICT (id) DO UPDATE SET hq = excluded.hq, status = excluded.status"));
-        return s.text(e.id).text(e.hq).text(e.status).run("storing an entity");
-    }
-    result<std::optional<entity_record>> get_entity(const std::string& id) override {
-        CUSTOS_TRY(s, s_.prepare("SELECT id, hq, status FROM entities WHERE id = ?"));
-        s.text(id);
-        CUSTOS_TRY(row, s.step("reading an entity"));
-        if (!row) return std::optional<entity_record>{};
-        return std::optional<entity_record>(entity_record{s.col_text(0), s.col_text(1), s.col_text(2)});
-    }
-    result<std::vector<entity_record>> list_entities() override {
-        CUSTOS_TRY(s, s_.prepare("SELECT id, hq, status FROM entities ORDER BY id"));
-        std::vector<entity_record> out;
-        for (;;) {
-            CUSTOS_TRY(row, s.step("listing entities"));
-            if (!row) break;
-            out.push_back(entity_record{s.col_text(0), s.col_text(1), s.col_text(2)});
-        }
-        return out;
-    }
-
-    result<void> insert_appraisal(const appraisal_record& a) override {
-        CUSTOS_TRY(s, s_.prepare("INSERT INTO appraisals (host_id, time, status, token) VALUES (?, ?, ?, ?)"));
-        return s.text(a.host_id).i64(a.time).text(a.status).text(a.token).run("storing an appraisal");
-    }
-    result<std::optional<appraisal_record>> latest_appraisal(const std::string& host_id) override {
-        CUSTOS_TRY(s, s_.prepare("SELECT host_id, time, status, token FROM appraisals WHERE host_id = ? "
-                                 "ORDER BY time DESC, rowid DESC LIMIT 1"));
-        s.text(host_id);
-        CUSTOS_TRY(row, s.step("reading the latest appraisal"));
-        if (!row) return std::optional<appraisal_record>{};
-        return std::optional<appraisal_record>(appraisal_record{s.col_text(0), s.col_i64(1), s.col_text(2), s.col_text(3)});
-    }
-
-    // GPU registry, compute, models and leases: sqlite_fleet.cpp.
-    result<std::optional<gpu_record>> get_gpu(const std::string& serial) override { return fleet_.get_gpu(serial); }
-    result<void> put_gpu(const gpu_record& g) override { return fleet_.put_gpu(g); }
-    result<std::vector<gpu_record>> list_gpus(const std::optional<std::string>& host) override { return fleet_.list_gpus(host); }
-    result<std::optional<host_inventory_record>> get_host_inventory(const std::string& h) override { return fleet_.get_host_inventory(h); }
-    result<void> put_host_inventory(const host_inventory_record& r) override { return fleet_.put_host_inventory(r); }
-    result<std::vector<std::string>> gpu_approvals(const std::string& h) override { return fleet_.gpu_approvals(h); }
-    result<void> approve_gpu(const std::string& h, const std::string& serial, std::int64_t now) override {
-        return fleet_.approve_gpu(h, serial, now);
-    }
-    result<bool> release_gpu(const std::string& h, const std::string& serial) override { return fleet_.release_gpu(h, serial); }
-    result<void> clear_gpu_approvals(const std::string& h) override { return fleet_.clear_gpu_approvals(h); }
-    result<void> insert_gpu_event(const gpu_event_record& e) override { return fleet_.insert_gpu_event(e); }
-    result<std::vector<gpu_event_record>> list_gpu_events(const std::optional<std::string>& serial, const std::optional<std::string>& host,
-                                                          std::size_t limit) override {
-        return fleet_.list_gpu_events(serial, host, limit);
-    }
-    result<std::size_t> resolve_subject_findings(const std::string& h, const std::string& rule, const std::string& subject,
-                                                 std::int64_t now) override {
-        return fleet_.resolve_subject_findings(h, rule, subject, now);
-    }
-    result<std::vector<std::pair<std::string, counter_record>>> gpu_counters(const std::string& h) override { return fleet_.gpu_counters(h); }
-    result<void> put_gpu_counter(const std::string& h, const std::string& key, const counter_record& c) override {
-        return fleet_.put_gpu_counter(h, key, c);
-    }
-    result<void> add_compute(const std::string& h, const std::string& model, const counter_record& d, std::int64_t now) override {
-        return fleet_.add_compute(h, model, d, now);
-    }
-    result<std::vector<compute_record>> list_compute() override { return fleet_.list_compute(); }
-    result<void> put_model(const model_record& m) override { return fleet_.put_model(m); }
-    result<std::optional<model_record>> get_model(const std::string& id) override { return fleet_.get_model(id); }
-    result<std::vector<model_record>> list_models() override { return fleet_.list_models(); }
-    result<void> approve_model_site(const std::string& m, const std::string& site, std::int64_t now) override {
-        return fleet_.approve_model_site(m, site, now);
-    }
-    result<std::vector<std::string>> model_sites(const std::string& m) override { return fleet_.model_sites(m); }
-    result<void> insert_lease(const lease_record& l) override { return fleet_.insert_lease(l); }
-    result<std::vector<lease_record>> active_leases(const std::optional<std::string>& h, std::int64_t now) override {
-        return fleet_.active_leases(h, now);
-    }
-    result<std::optional<lease_record>> get_lease(const std::string& id) override { return fleet_.get_lease(id); }
-    result<std::vector<lease_record>> host_model_leases(const std::string& h, const std::string& m) override {
-        return fleet_.host_model_leases(h, m);
-    }
-    result<void> revoke_lease(const std::string& id, std::int64_t now, const std::string& reason) override {
-        return fleet_.revoke_lease(id, now, reason);
-    }
-    result<void> renew_lease(const std::string& id, std::int64_t expires_at) override { return fleet_.renew_lease(id, expires_at); }
-
-    result<void> resolve_finding(std::int64_t id, std::int64_t now) override {
-        CUSTOS_TRY(s, s_.prepare("UPDATE findings SET open = 0, resolved_at = ? WHERE id = ? AND open = 1"));
-        return s.i64(now).i64(id).run("resolving a finding");
-    }
-
-    // Landmarks and location proofs: sqlite_location.cpp.
-    result<void> put_landmark(const landmark_record& l) override { return loc_.put_landmark(l); }
-    result<std::optional<landmark_record>> get_landmark(const std::string& id) override { return loc_.get_landmark(id); }
-    result<std::vector<landmark_record>> list_landmarks() override { return loc_.list_landmarks(); }
-    result<void> assign_landmark(const std::string& site, const std::string& lm) override { return loc_.assign_landmark(site, lm); }
-    result<std::vector<landmark_record>> site_landmarks(const std::string& site) override { return loc_.site_landmarks(site); }
-    result<std::vector<std::string>> landmark_sites(const std::string& lm) override { return loc_.landmark_sites(lm); }
-    result<void> put_host_location(const host_location_record& r) override { return loc_.put_host_location(r); }
-    result<std::optional<host_location_record>> get_host_location(const std::string& h) override { return loc_.get_host_location(h); }
-    result<void> put_host_measurements(const host_measurement_record& r) override { return loc_.put_host_measurements(r); }
-    result<std::optional<host_measurement_record>> get_host_measurements(const std::string& h) override {
-        return loc_.get_host_measurements(h);
-    }
-
-    result<void> commit() override {
-        CUSTOS_TRY_VOID(exec(s_.db(), "COMMIT", "committing"));
-        done_ = true;
-        return {};
-    }
+    result<sql::stmt> prepare(const std::string& sql) override { return c_.prepare(sql); }
+    sql::dialect which() const override { return sql::dialect::sqlite; }
+    const std::vector<std::string>& webhooks() const override { return st_.webhooks(); }
+    bool writable() const override { return write_lock_.owns_lock(); }
+    result<void> commit() override { return exec(c_.db, "COMMIT", "committing"); }
+    void rollback() noexcept override { (void)exec(c_.db, "ROLLBACK", "rollback"); }
 
 private:
-    sqlite_store& s_;
-    std::unique_lock<std::mutex> lock_;
-    sqlite::fleet_tx fleet_;
-    sqlite::location_tx loc_;
-    sqlite::integrity_tx integ_;
-    sqlite::shared_tx shared_;
-    bool done_ = false;
+    sqlite_store& st_;
+    connection& c_;
+    std::unique_lock<std::mutex> write_lock_;
 };
 
 result<std::unique_ptr<store_tx>> sqlite_store::begin() {
-    std::unique_lock lock(mu_);
-    CUSTOS_TRY_VOID(exec(db_, "BEGIN IMMEDIATE", "starting a transaction"));
-    return std::unique_ptr<store_tx>(new sqlite_tx(*this, std::move(lock)));
+    std::unique_lock lock(write_mu_);
+    CUSTOS_TRY_VOID(exec(writer_.db, "BEGIN IMMEDIATE", "starting a transaction"));
+    return sql::make_tx(std::make_unique<sqlite_session>(*this, writer_, std::move(lock)));
+}
+
+result<std::unique_ptr<store_tx>> sqlite_store::begin_read() {
+    connection* c = nullptr;
+    {
+        std::unique_lock lock(read_mu_);
+        read_cv_.wait(lock, [this] { return !free_readers_.empty(); });
+        c = free_readers_.back();
+        free_readers_.pop_back();
+    }
+    if (auto b = exec(c->db, "BEGIN", "starting a read transaction"); !b) {
+        give_back(c);
+        return std::move(b).err();
+    }
+    return sql::make_tx(std::make_unique<sqlite_session>(*this, *c, std::unique_lock<std::mutex>()));
 }
 
 result<std::unique_ptr<sqlite_store>> sqlite_store::open(const std::filesystem::path& path, bool full) {
     auto st = std::make_unique<sqlite_store>();
+    sqlite3*& db = st->writer_.db;
     const std::string where = "database " + path.string();
     const bool existed = std::filesystem::exists(path);
-    const int rc = sqlite3_open_v2(path.c_str(), &st->db_,
-                                   SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
-    if (rc != SQLITE_OK)
-        return make_error(errc::io, where + ": " + (st->db_ ? sqlite3_errmsg(st->db_) : sqlite3_errstr(rc)));
+    const int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
+    if (rc != SQLITE_OK) return make_error(errc::io, where + ": " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc)));
     if (!existed) ::chmod(path.c_str(), 0600);
-    sqlite3_busy_timeout(st->db_, 5000);
-    sqlite3_extended_result_codes(st->db_, 1);
+    sqlite3_busy_timeout(db, 5000);
+    sqlite3_extended_result_codes(db, 1);
     {
         sqlite3_stmt* s = nullptr;
-        if (sqlite3_prepare_v2(st->db_, "PRAGMA journal_mode=WAL", -1, &s, nullptr) != SQLITE_OK)
-            return make_error(errc::io, where + " is not a SQLite database: " + sqlite3_errmsg(st->db_));
+        if (sqlite3_prepare_v2(db, "PRAGMA journal_mode=WAL", -1, &s, nullptr) != SQLITE_OK)
+            return make_error(errc::io, where + " is not a SQLite database: " + sqlite3_errmsg(db));
         const int r = sqlite3_step(s);
         const std::string mode = r == SQLITE_ROW ? reinterpret_cast<const char*>(sqlite3_column_text(s, 0)) : "";
-        const std::string err = sqlite3_errmsg(st->db_);
+        const std::string err = sqlite3_errmsg(db);
         sqlite3_finalize(s);
         if (r != SQLITE_ROW) return make_error(errc::io, where + " is not a usable SQLite database: " + err);
         if (mode != "wal") return make_error(errc::io, where + ": journal mode is \"" + mode + "\", not wal");
     }
-    CUSTOS_TRY_VOID(exec(st->db_, full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", where.c_str()));
-    CUSTOS_TRY_VOID(exec(st->db_, "PRAGMA foreign_keys=ON", where.c_str()));
-    CUSTOS_TRY_VOID(exec(st->db_, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)", where.c_str()));
+    CUSTOS_TRY_VOID(exec(db, full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", where.c_str()));
+    CUSTOS_TRY_VOID(exec(db, "PRAGMA foreign_keys=ON", where.c_str()));
+    CUSTOS_TRY_VOID(exec(db, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)", where.c_str()));
     int version = 0;
     {
-        CUSTOS_TRY(s, st->prepare("SELECT MAX(version) FROM schema_version"));
+        CUSTOS_TRY(s, st->writer_.prepare("SELECT MAX(version) FROM schema_version"));
         CUSTOS_TRY(row, s.step("reading the schema version"));
         if (row) version = static_cast<int>(s.col_i64(0));
     }
@@ -685,15 +271,16 @@ result<std::unique_ptr<sqlite_store>> sqlite_store::open(const std::filesystem::
                                                  "; this build knows up to version " + std::to_string(latest_version) +
                                                  " (a newer custos wrote it)");
     for (int v = version; v < latest_version; ++v) {
-        CUSTOS_TRY_VOID(exec(st->db_, "BEGIN IMMEDIATE", where.c_str()));
-        if (auto m = exec(st->db_, migrations[v], ("migrating " + where + " to version " + std::to_string(v + 1)).c_str()); !m) {
-            (void)exec(st->db_, "ROLLBACK", "rollback");
+        CUSTOS_TRY_VOID(exec(db, "BEGIN IMMEDIATE", where.c_str()));
+        if (auto m = exec(db, migrations[v], ("migrating " + where + " to version " + std::to_string(v + 1)).c_str()); !m) {
+            (void)exec(db, "ROLLBACK", "rollback");
             return std::move(m).err();
         }
         const std::string set = "DELETE FROM schema_version; INSERT INTO schema_version (version) VALUES (" +
                                 std::to_string(v + 1) + "); COMMIT";
-        CUSTOS_TRY_VOID(exec(st->db_, set.c_str(), where.c_str()));
+        CUSTOS_TRY_VOID(exec(db, set.c_str(), where.c_str()));
     }
+    CUSTOS_TRY_VOID(st->open_readers(path));
     CUSTOS_TRY_VOID(st->start_checkpointer(path));
     return st;
 }
@@ -703,6 +290,12 @@ result<std::unique_ptr<sqlite_store>> sqlite_store::open(const std::filesystem::
 result<std::unique_ptr<store>> open_sqlite_store(const std::filesystem::path& path, bool synchronous_full) {
     CUSTOS_TRY(s, sqlite_store::open(path, synchronous_full));
     return std::unique_ptr<store>(std::move(s));
+}
+
+result<std::unique_ptr<store>> open_store(const store_options& o) {
+    if (o.backend == "sqlite") return open_sqlite_store(o.sqlite_path, o.sqlite_synchronous_full);
+    if (o.backend == "postgresql") return open_postgres_store(o.postgres);
+    return make_error(errc::unsupported, "store backend \"" + o.backend + "\": expected \"sqlite\" or \"postgresql\"");
 }
 
 }  // namespace custos::verifier

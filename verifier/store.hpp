@@ -1,6 +1,7 @@
 // The verifier's storage interface: every read and write happens inside one transaction, so a handler's
-// checks and its writes are atomic. SQLite now (sqlite_store.cpp); PostgreSQL later with the same schema,
-// so the SQL stays portable (no SQLite-only syntax in statements both need) and migrations are versioned.
+// checks and its writes are atomic. Two backends run the same statements (sql_tx.cpp): SQLite, the
+// embedded default (sqlite_store.cpp), and PostgreSQL for several verifier replicas on one database
+// (pg_store.cpp); each has its own versioned migrations.
 #pragma once
 
 #include <cstdint>
@@ -430,15 +431,25 @@ public:
     virtual result<void> put_host_measurements(const host_measurement_record& r) = 0;
     virtual result<std::optional<host_measurement_record>> get_host_measurements(const std::string& host_id) = 0;
 
+    // Makes another read-write transaction asking for the same key wait until this one ends: taken before
+    // a check-then-insert that a unique key cannot guard (a finding raised once). A PostgreSQL advisory
+    // lock; nothing where one writer runs at a time (SQLite).
+    virtual result<void> serialize_on(const std::string& key) = 0;
+
     virtual result<void> commit() = 0;
 };
 
 class store {
 public:
     virtual ~store() = default;
-    // A write transaction (serialised with other writers); reads see a consistent snapshot.
+    // A read-write transaction. SQLite: serialised with every other writer. PostgreSQL: READ COMMITTED,
+    // with the rows it reads to change locked (sql_tx.cpp).
     virtual result<std::unique_ptr<store_tx>> begin() = 0;
+    // A read-only transaction over one consistent snapshot; it runs beside writers and any write in it
+    // fails.
+    virtual result<std::unique_ptr<store_tx>> begin_read() = 0;
     virtual int schema_version() const = 0;
+    virtual const char* backend() const = 0;  // "sqlite", "postgresql"
     // The webhook URLs every finding inserted from now on is queued for (none by default). Set once, before
     // transactions begin.
     virtual void set_webhooks(std::vector<std::string> urls) = 0;
@@ -447,5 +458,24 @@ public:
 // Opens (creating if needed) a SQLite database in WAL mode and runs pending migrations. `synchronous_full`
 // makes every commit durable against power loss (default NORMAL: durable against process crashes).
 result<std::unique_ptr<store>> open_sqlite_store(const std::filesystem::path& path, bool synchronous_full = false);
+
+// Connects to PostgreSQL (a libpq connection string or URI), runs pending migrations under an advisory
+// lock (replicas starting together migrate once) and keeps up to `pool_size` connections. `password`,
+// when not empty, is passed to libpq beside the DSN (never part of it, so it is never logged).
+struct postgres_options {
+    std::string dsn;
+    std::string password;
+    unsigned pool_size = 8;
+};
+result<std::unique_ptr<store>> open_postgres_store(const postgres_options& o);
+
+// The backend a configuration names: "sqlite" (the path) or "postgresql" (the DSN and password).
+struct store_options {
+    std::string backend = "sqlite";
+    std::filesystem::path sqlite_path;
+    bool sqlite_synchronous_full = false;
+    postgres_options postgres;
+};
+result<std::unique_ptr<store>> open_store(const store_options& o);
 
 }  // namespace custos::verifier

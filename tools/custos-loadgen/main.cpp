@@ -46,7 +46,7 @@ result<std::vector<sim_host>> provision(const verifier::verifier_config& cfg, co
     CUSTOS_TRY(ca, x509::load_pem(ca_pem));
     CUSTOS_TRY(ca_key_pem, read_file(cfg.resolve(cfg.ca_key)));
     CUSTOS_TRY(ca_key, x509::load_private_pem(ca_key_pem));
-    CUSTOS_TRY(db, verifier::open_sqlite_store(cfg.resolve(cfg.database), cfg.sqlite_synchronous_full));
+    CUSTOS_TRY(db, verifier::open_configured_store(cfg));
     std::vector<sim_host> hosts(n);
     const std::int64_t now = verifier::unix_now();
     CUSTOS_TRY(tx, db->begin());

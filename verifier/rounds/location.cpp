@@ -179,6 +179,7 @@ result<outcome> take_location_proof(service_context& ctx, store_tx& tx, host_rec
     }
     // One open finding per rule and host: the numbers change every round, the fact does not.
     if (!j.rule.empty()) {
+        CUSTOS_TRY_VOID(tx.serialize_on("finding\n" + h.id + "\n" + j.rule));
         CUSTOS_TRY(open, tx.count_open_rule(h.id, j.rule));
         if (open == 0) {
             finding_record fr = host_finding(j.rule, h.id, j.why, now);

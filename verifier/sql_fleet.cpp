@@ -1,8 +1,8 @@
-#include "verifier/sqlite_fleet.hpp"
+#include "verifier/sql_fleet.hpp"
 
 #include <algorithm>
 
-namespace custos::verifier::sqlite {
+namespace custos::verifier::sql {
 
 const char* const fleet_migration_v2 = R"sql(
 CREATE TABLE gpus (
@@ -150,7 +150,7 @@ result<std::vector<T>> collect(stmt& s, const char* what, F read) {
 }  // namespace
 
 result<std::optional<gpu_record>> fleet_tx::get_gpu(const std::string& serial) {
-    CUSTOS_TRY(s, s_.prepare(std::string("SELECT ") + gpu_columns + " FROM gpus WHERE serial = ?"));
+    CUSTOS_TRY(s, s_.prepare(std::string("SELECT ") + gpu_columns + " FROM gpus WHERE serial = ?" + s_.lock_suffix()));
     s.text(serial);
     CUSTOS_TRY(row, s.step("reading a GPU"));
     if (!row) return std::optional<gpu_record>{};
@@ -208,7 +208,7 @@ result<void> fleet_tx::approve_gpu(const std::string& host_id, const std::string
 result<bool> fleet_tx::release_gpu(const std::string& host_id, const std::string& serial) {
     CUSTOS_TRY(s, s_.prepare("DELETE FROM gpu_approvals WHERE host_id = ? AND serial = ?"));
     CUSTOS_TRY_VOID(s.text(host_id).text(serial).run("releasing a GPU"));
-    return sqlite3_changes(s_.db()) > 0;
+    return s.changes() > 0;
 }
 
 result<void> fleet_tx::clear_gpu_approvals(const std::string& host_id) {
@@ -240,7 +240,7 @@ result<std::size_t> fleet_tx::resolve_subject_findings(const std::string& host_i
                                                        const std::string& subject, std::int64_t now) {
     CUSTOS_TRY(s, s_.prepare("UPDATE findings SET open = 0, resolved_at = ? WHERE host = ? AND rule = ? AND subject = ? AND open = 1"));
     CUSTOS_TRY_VOID(s.i64(now).text(host_id).text(rule).text(subject).run("resolving findings"));
-    return static_cast<std::size_t>(sqlite3_changes(s_.db()));
+    return static_cast<std::size_t>(s.changes());
 }
 
 result<std::vector<std::pair<std::string, counter_record>>> fleet_tx::gpu_counters(const std::string& host_id) {
@@ -324,7 +324,7 @@ result<std::vector<lease_record>> fleet_tx::active_leases(const std::optional<st
 }
 
 result<std::optional<lease_record>> fleet_tx::get_lease(const std::string& id) {
-    CUSTOS_TRY(s, s_.prepare(std::string("SELECT ") + lease_columns + " FROM leases WHERE id = ?"));
+    CUSTOS_TRY(s, s_.prepare(std::string("SELECT ") + lease_columns + " FROM leases WHERE id = ?" + s_.lock_suffix()));
     s.text(id);
     CUSTOS_TRY(row, s.step("reading a lease"));
     if (!row) return std::optional<lease_record>{};
@@ -348,4 +348,4 @@ result<void> fleet_tx::renew_lease(const std::string& id, std::int64_t expires_a
     return s.i64(expires_at).text(id).run("renewing a lease");
 }
 
-}  // namespace custos::verifier::sqlite
+}  // namespace custos::verifier::sql

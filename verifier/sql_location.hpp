@@ -7,10 +7,10 @@
 #include <string>
 #include <vector>
 
-#include "verifier/sqlite_stmt.hpp"
+#include "verifier/sql_stmt.hpp"
 #include "verifier/store.hpp"
 
-namespace custos::verifier::sqlite {
+namespace custos::verifier::sql {
 
 extern const char* const location_migration_v3;
 extern const char* const measurements_migration_v4;
@@ -34,4 +34,4 @@ private:
     statements& s_;
 };
 
-}  // namespace custos::verifier::sqlite
+}  // namespace custos::verifier::sql

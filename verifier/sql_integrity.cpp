@@ -1,6 +1,6 @@
-#include "verifier/sqlite_integrity.hpp"
+#include "verifier/sql_integrity.hpp"
 
-namespace custos::verifier::sqlite {
+namespace custos::verifier::sql {
 
 // ALTER TABLE … ADD COLUMN with a constant default reads the same on PostgreSQL. The partial unique index
 // makes "one live host per TPM" hold even when two activations race (both run the check; only one insert
@@ -109,7 +109,7 @@ result<std::size_t> integrity_tx::retire_report_keys(const std::string& host_id,
     CUSTOS_TRY(s, s_.prepare("UPDATE report_keys SET until_seq = ?, retired_at = ?, retire_reason = ? "
                              "WHERE host_id = ? AND report_key <> ? AND until_seq = 9223372036854775807"));
     CUSTOS_TRY_VOID(s.u64(until_seq).i64(now).text(reason).text(host_id).blob(keep).run("retiring report keys"));
-    return static_cast<std::size_t>(sqlite3_changes(s_.db()));
+    return static_cast<std::size_t>(s.changes());
 }
 
 result<void> integrity_tx::retire_report_key(const std::string& host_id, byte_view key, std::uint64_t until_seq,
@@ -199,16 +199,17 @@ result<std::size_t> integrity_tx::prune_resolved_findings(std::int64_t before, s
     CUSTOS_TRY(s, s_.prepare("DELETE FROM findings WHERE id IN (SELECT id FROM findings WHERE open = 0 AND "
                              "resolved_at > 0 AND resolved_at < ? ORDER BY id LIMIT ?)"));
     CUSTOS_TRY_VOID(s.i64(before).i64(static_cast<std::int64_t>(limit)).run("pruning resolved findings"));
-    return static_cast<std::size_t>(sqlite3_changes(s_.db()));
+    return static_cast<std::size_t>(s.changes());
 }
 
 result<std::size_t> integrity_tx::prune_appraisals(std::int64_t before, std::size_t limit) {
     // The latest appraisal of each host stays whatever its age: it is what key release and the host view read.
-    CUSTOS_TRY(s, s_.prepare("DELETE FROM appraisals WHERE rowid IN (SELECT a.rowid FROM appraisals a WHERE a.time < ? "
+    const std::string id = s_.which() == dialect::sqlite ? "rowid" : "id";  // insertion order
+    CUSTOS_TRY(s, s_.prepare("DELETE FROM appraisals WHERE " + id + " IN (SELECT a." + id + " FROM appraisals a WHERE a.time < ? "
                              "AND a.time < (SELECT MAX(b.time) FROM appraisals b WHERE b.host_id = a.host_id) "
                              "ORDER BY a.time LIMIT ?)"));
     CUSTOS_TRY_VOID(s.i64(before).i64(static_cast<std::int64_t>(limit)).run("pruning appraisals"));
-    return static_cast<std::size_t>(sqlite3_changes(s_.db()));
+    return static_cast<std::size_t>(s.changes());
 }
 
-}  // namespace custos::verifier::sqlite
+}  // namespace custos::verifier::sql

@@ -8,10 +8,10 @@
 #include <string>
 #include <vector>
 
-#include "verifier/sqlite_stmt.hpp"
+#include "verifier/sql_stmt.hpp"
 #include "verifier/store.hpp"
 
-namespace custos::verifier::sqlite {
+namespace custos::verifier::sql {
 
 extern const char* const integrity_migration_v5;
 
@@ -47,4 +47,4 @@ private:
 extern const char* const finding_columns;
 finding_record read_finding(const stmt& s);
 
-}  // namespace custos::verifier::sqlite
+}  // namespace custos::verifier::sql

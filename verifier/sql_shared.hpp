@@ -9,12 +9,16 @@
 #include <string>
 #include <vector>
 
-#include "verifier/sqlite_stmt.hpp"
+#include "verifier/sql_stmt.hpp"
 #include "verifier/store.hpp"
 
-namespace custos::verifier::sqlite {
+namespace custos::verifier::sql {
 
 extern const char* const shared_migration_v6;
+
+// How long a delivery taken from the outbox stays out of other hands before it is due again (a verifier
+// that dies while sending leaves it to be sent once more after this).
+inline constexpr std::int64_t outbox_claim_ms = 60'000;
 
 class shared_tx {
 public:
@@ -39,4 +43,4 @@ private:
     statements& s_;
 };
 
-}  // namespace custos::verifier::sqlite
+}  // namespace custos::verifier::sql

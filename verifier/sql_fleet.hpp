@@ -7,10 +7,10 @@
 #include <utility>
 #include <vector>
 
-#include "verifier/sqlite_stmt.hpp"
+#include "verifier/sql_stmt.hpp"
 #include "verifier/store.hpp"
 
-namespace custos::verifier::sqlite {
+namespace custos::verifier::sql {
 
 extern const char* const fleet_migration_v2;
 
@@ -52,4 +52,4 @@ private:
     statements& s_;
 };
 
-}  // namespace custos::verifier::sqlite
+}  // namespace custos::verifier::sql

@@ -1,10 +1,12 @@
-#include "verifier/sqlite_shared.hpp"
+#include "verifier/sql_shared.hpp"
+
+#include <algorithm>
 
 #include <boost/json/serialize.hpp>
 
 #include "verifier/alerts.hpp"
 
-namespace custos::verifier::sqlite {
+namespace custos::verifier::sql {
 
 // One outbox row per finding and webhook (the body is the finding as it was raised), and the one row of
 // fleet generations. Portable SQL.
@@ -45,14 +47,20 @@ result<void> shared_tx::enqueue(const std::vector<std::string>& urls, const find
 }
 
 result<std::vector<outbox_entry>> shared_tx::due(std::int64_t now_ms, std::size_t limit) {
-    CUSTOS_TRY(s, s_.prepare("SELECT id, finding_id, url, body, attempts, due_ms FROM outbox WHERE due_ms <= ? ORDER BY due_ms, id LIMIT ?"));
-    s.i64(now_ms).i64(static_cast<std::int64_t>(limit));
+    // Claimed, not just read: their due time moves `claim_ms` on, so a replica that takes the lead while
+    // they are in flight does not send them again; on PostgreSQL rows another transaction holds are skipped.
+    const std::string pick = std::string("SELECT id FROM outbox WHERE due_ms <= ? ORDER BY due_ms, id LIMIT ?") +
+                             (s_.which() == dialect::postgresql ? " FOR UPDATE SKIP LOCKED" : "");
+    CUSTOS_TRY(s, s_.prepare("UPDATE outbox SET due_ms = ? WHERE id IN (" + pick +
+                             ") RETURNING id, finding_id, url, body, attempts, due_ms"));
+    s.i64(now_ms + outbox_claim_ms).i64(now_ms).i64(static_cast<std::int64_t>(limit));
     std::vector<outbox_entry> out;
     for (;;) {
-        CUSTOS_TRY(row, s.step("reading the webhook outbox"));
+        CUSTOS_TRY(row, s.step("claiming due webhook deliveries"));
         if (!row) break;
-        out.push_back({s.col_i64(0), s.col_i64(1), s.col_text(2), s.col_text(3), static_cast<unsigned>(s.col_i64(4)), s.col_i64(5)});
+        out.push_back({s.col_i64(0), s.col_i64(1), s.col_text(2), s.col_text(3), static_cast<unsigned>(s.col_i64(4)), now_ms});
     }
+    std::sort(out.begin(), out.end(), [](const outbox_entry& a, const outbox_entry& b) { return a.id < b.id; });
     return out;
 }
 
@@ -87,7 +95,7 @@ result<std::size_t> shared_tx::drop_except(const std::vector<std::string>& urls)
     for (const auto& u : gone) {
         CUSTOS_TRY(d, s_.prepare("DELETE FROM outbox WHERE url = ?"));
         CUSTOS_TRY_VOID(d.text(u).run("dropping deliveries to a removed webhook"));
-        n += static_cast<std::size_t>(sqlite3_changes(s_.db()));
+        n += static_cast<std::size_t>(d.changes());
     }
     return n;
 }
@@ -119,7 +127,7 @@ result<bool> shared_tx::take_lead(const std::string& replica, std::int64_t now_m
     // Held by this replica, or by nobody (never taken, given up, or its holder stopped renewing).
     CUSTOS_TRY(s, s_.prepare("UPDATE leader SET holder = ?, expires_ms = ? WHERE id = 1 AND (holder = ? OR expires_ms < ?)"));
     CUSTOS_TRY_VOID(s.text(replica).i64(now_ms + ttl_ms).text(replica).i64(now_ms).run("taking the lead"));
-    return sqlite3_changes(s_.db()) == 1;
+    return s.changes() == 1;
 }
 
 result<void> shared_tx::give_up_lead(const std::string& replica) {
@@ -127,4 +135,4 @@ result<void> shared_tx::give_up_lead(const std::string& replica) {
     return s.text(replica).run("giving up the lead");
 }
 
-}  // namespace custos::verifier::sqlite
+}  // namespace custos::verifier::sql

@@ -1,13 +1,23 @@
-// verifier/sqlite_store: a real SQLite file per test — round trips, transactions, migrations, bad files.
+// verifier/store: one suite, run on both backends — a real SQLite file, and a real PostgreSQL cluster
+// started for the test (tests/support/postgres.hpp) — round trips, transactions, read-only snapshots,
+// migrations, and what several verifier processes on one database must never both do (accept one report,
+// spend one nonce, raise one finding, send one webhook, lead). SQLite-only checks (WAL, file permissions,
+// old schema versions, junk files) are the SqliteStore tests at the end.
 #include <gtest/gtest.h>
 
 #include <set>
 #include <sqlite3.h>
 
+#include <atomic>
+#include <barrier>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <thread>
 
+#include "tests/support/postgres.hpp"
 #include "tests/support/process.hpp"
+#include "verifier/findings.hpp"
 #include "verifier/store.hpp"
 
 namespace custos::verifier {
@@ -45,14 +55,46 @@ host_record sample_host(const std::string& id) {
     return h;
 }
 
-class SqliteStore : public ::testing::Test {
+// The backend under test: "sqlite" or "postgresql".
+class Store : public ::testing::TestWithParam<std::string> {
 protected:
-    void SetUp() override { open(); }
+    void SetUp() override {
+        if (pg()) {
+            try {
+                cluster_ = test::postgres_cluster::start();
+            } catch (const std::exception& e) {
+                FAIL() << "PostgreSQL: " << e.what();
+            }
+        }
+        open();
+    }
+    bool pg() const { return GetParam() == "postgresql"; }
+    // Another verifier process on the same database: a store of its own.
+    std::unique_ptr<store> open_again() {
+        auto s = pg() ? open_postgres_store({cluster_->dsn(), "", 8}) : open_sqlite_store(path());
+        EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.err().message);
+        return s.ok() ? std::move(s).value() : nullptr;
+    }
     void open() {
         db_.reset();
-        auto s = open_sqlite_store(path());
-        ASSERT_TRUE(s.ok()) << s.err().message;
-        db_ = std::move(s).value();
+        db_ = open_again();
+        ASSERT_TRUE(db_);
+    }
+    // SQL run beside the store (sqlite3 on the file; psql on the cluster).
+    void raw_sql(const std::string& sql) {
+        if (pg()) {
+            auto r = cluster_->psql(sql);
+            ASSERT_EQ(r.exit_code, 0) << r.err;
+            return;
+        }
+        sqlite3* raw = nullptr;
+        ASSERT_EQ(sqlite3_open(path().c_str(), &raw), SQLITE_OK);
+        char* msg = nullptr;
+        const int rc = sqlite3_exec(raw, sql.c_str(), nullptr, nullptr, &msg);
+        const std::string m = msg ? msg : "";
+        sqlite3_free(msg);
+        sqlite3_close(raw);
+        ASSERT_EQ(rc, SQLITE_OK) << m;
     }
     std::filesystem::path path() const { return dir_.path() / "v.db"; }
     std::unique_ptr<store_tx> tx() {
@@ -61,10 +103,14 @@ protected:
         return std::move(t).value();
     }
     temp_dir dir_{"custos-store"};
+    std::unique_ptr<test::postgres_cluster> cluster_;
     std::unique_ptr<store> db_;
 };
 
-TEST_F(SqliteStore, HostsRoundTripEveryFieldAndSurviveReopening) {
+INSTANTIATE_TEST_SUITE_P(Backends, Store, ::testing::Values("sqlite", "postgresql"),
+                         [](const auto& info) { return info.param; });
+
+TEST_P(Store, HostsRoundTripEveryFieldAndSurviveReopening) {
     {
         auto t = tx();
         ASSERT_TRUE(t->put_host(sample_host("h1")).ok());
@@ -106,7 +152,7 @@ TEST_F(SqliteStore, HostsRoundTripEveryFieldAndSurviveReopening) {
     EXPECT_EQ(db_->schema_version(), 6);
 }
 
-TEST_F(SqliteStore, AnUncommittedTransactionLeavesNothing) {
+TEST_P(Store, AnUncommittedTransactionLeavesNothing) {
     {
         auto t = tx();
         ASSERT_TRUE(t->put_host(sample_host("h1")).ok());
@@ -117,7 +163,7 @@ TEST_F(SqliteStore, AnUncommittedTransactionLeavesNothing) {
     EXPECT_TRUE(t->list_findings({})->empty());
 }
 
-TEST_F(SqliteStore, TokensChallengesAndReportKeys) {
+TEST_P(Store, TokensChallengesAndReportKeys) {
     auto t = tx();
     enroll_token_record tok{bytes(32, 1), "h1", 10, 20, 0};
     ASSERT_TRUE(t->insert_token(tok).ok());
@@ -153,7 +199,7 @@ TEST_F(SqliteStore, TokensChallengesAndReportKeys) {
     EXPECT_FALSE(t->get_report_key("h2", bytes(32, 3))->has_value());
 }
 
-TEST_F(SqliteStore, ANewerBindingRetiresTheCurrentKeysAtItsStart) {
+TEST_P(Store, ANewerBindingRetiresTheCurrentKeysAtItsStart) {
     auto t = tx();
     for (std::uint8_t k = 1; k <= 2; ++k) {
         report_key_record r;
@@ -187,7 +233,7 @@ TEST_F(SqliteStore, ANewerBindingRetiresTheCurrentKeysAtItsStart) {
     EXPECT_EQ(t->get_report_key("h1", bytes(32, 3)).value()->until_seq, 12u);
 }
 
-TEST_F(SqliteStore, OpenFindingQuestionsAreExactWhateverTheirNumber) {
+TEST_P(Store, OpenFindingQuestionsAreExactWhateverTheirNumber) {
     auto t = tx();
     auto add = [&](const std::string& host, const std::string& rule, const std::string& sev, const std::string& kind,
                    const std::string& subject, std::int64_t time) {
@@ -234,7 +280,7 @@ TEST_F(SqliteStore, OpenFindingQuestionsAreExactWhateverTheirNumber) {
     EXPECT_EQ((*t->newest_open_finding("h1", "ima-unknown-file"))->time, 100 + 11'999);
 }
 
-TEST_F(SqliteStore, RetentionPrunesOnlyOldResolvedFindingsAndSupersededAppraisals) {
+TEST_P(Store, RetentionPrunesOnlyOldResolvedFindingsAndSupersededAppraisals) {
     auto t = tx();
     auto add = [&](const std::string& host, std::int64_t time, bool open, std::int64_t resolved_at) {
         finding_record f;
@@ -271,27 +317,40 @@ TEST_F(SqliteStore, RetentionPrunesOnlyOldResolvedFindingsAndSupersededAppraisal
     EXPECT_EQ(t->latest_appraisal("h2").value()->time, 5);
 }
 
-TEST_F(SqliteStore, OneLiveHostPerEk) {
-    auto t = tx();
-    ASSERT_TRUE(t->put_host(sample_host("gpu-1")).ok());
+// A statement that fails ends its transaction on PostgreSQL (SQLite would let it go on): every step that
+// must fail runs in a transaction of its own, as the verifier's handlers give up on the first error.
+TEST_P(Store, OneLiveHostPerEk) {
+    auto put = [&](const host_record& h) {
+        auto t = tx();
+        auto x = t->put_host(h);
+        return x.ok() && t->commit().ok();
+    };
+    ASSERT_TRUE(put(sample_host("gpu-1")));
     auto twin = sample_host("gpu-2");
     twin.ek_sha256 = "ek-gpu-1";
-    EXPECT_FALSE(t->put_host(twin).ok());
+    EXPECT_FALSE(put(twin));
     auto old = sample_host("gpu-1");
     old.state = "decommissioned";
-    ASSERT_TRUE(t->put_host(old).ok());
-    ASSERT_TRUE(t->put_host(twin).ok());  // the TPM moved on once the old name was decommissioned
-    EXPECT_EQ(t->get_host_by_ek("ek-gpu-1").value()->id, "gpu-2");
+    ASSERT_TRUE(put(old));
+    ASSERT_TRUE(put(twin));  // the TPM moved on once the old name was decommissioned
+    EXPECT_EQ(tx()->get_host_by_ek("ek-gpu-1").value()->id, "gpu-2");
 }
 
-TEST_F(SqliteStore, ReportsAreUniquePerHostAndSeq) {
-    auto t = tx();
+TEST_P(Store, ReportsAreUniquePerHostAndSeq) {
     report_record r{"h1", 1, bytes(32, 1), {'{', '}'}, bytes(64, 2), bytes(32, 3), 9};
-    ASSERT_TRUE(t->insert_report(r).ok());
-    auto dup = t->insert_report(r);
-    ASSERT_FALSE(dup.ok());
-    EXPECT_EQ(dup.err().code, errc::mismatch);
-    EXPECT_NE(dup.err().message.find("h1 seq 1 is already stored"), std::string::npos) << dup.err().message;
+    {
+        auto t = tx();
+        ASSERT_TRUE(t->insert_report(r).ok());
+        ASSERT_TRUE(t->commit().ok());
+    }
+    {
+        auto t = tx();
+        auto dup = t->insert_report(r);
+        ASSERT_FALSE(dup.ok());
+        EXPECT_EQ(dup.err().code, errc::mismatch);
+        EXPECT_NE(dup.err().message.find("h1 seq 1 is already stored"), std::string::npos) << dup.err().message;
+    }
+    auto t = tx();
     r.host_id = "h2";
     ASSERT_TRUE(t->insert_report(r).ok());
     EXPECT_EQ(*t->count_reports("h1"), 1u);
@@ -303,7 +362,7 @@ TEST_F(SqliteStore, ReportsAreUniquePerHostAndSeq) {
     EXPECT_EQ(*t->count_reports("h2"), 1u);
 }
 
-TEST_F(SqliteStore, FindingsFilterOrderLimitAndResolve) {
+TEST_P(Store, FindingsFilterOrderLimitAndResolve) {
     auto t = tx();
     for (int i = 0; i < 5; ++i)
         ASSERT_TRUE(t->insert_finding({0, i % 2 ? "pcr-changed" : "host-dark", "violation", "host", "h1", "h1", 100 + i, "d" + std::to_string(i), true, 0, ""}).ok());
@@ -334,7 +393,7 @@ TEST_F(SqliteStore, FindingsFilterOrderLimitAndResolve) {
     EXPECT_EQ(t->list_findings(open)->size(), 1u);
 }
 
-TEST_F(SqliteStore, ConcurrentWritersAllLand) {
+TEST_P(Store, ConcurrentWritersAllLand) {
     std::vector<std::thread> threads;
     for (int th = 0; th < 4; ++th)
         threads.emplace_back([&, th] {
@@ -351,7 +410,227 @@ TEST_F(SqliteStore, ConcurrentWritersAllLand) {
     for (int th = 0; th < 4; ++th) EXPECT_EQ(*t->count_reports("h" + std::to_string(th)), 200u);
 }
 
-TEST_F(SqliteStore, TheDatabaseIsInWalModeWithPrivatePermissions) {
+TEST_P(Store, AReadOnlyTransactionSeesOneSnapshotAndRefusesWrites) {
+    {
+        auto t = tx();
+        ASSERT_TRUE(t->put_host(sample_host("h1")).ok());
+        ASSERT_TRUE(t->commit().ok());
+    }
+    auto r = db_->begin_read();
+    ASSERT_TRUE(r.ok()) << r.err().message;
+    ASSERT_TRUE((*r)->get_host("h1").value().has_value());
+    {
+        // A writer commits beside the reader (it does not wait for it).
+        auto t = tx();
+        ASSERT_TRUE(t->put_host(sample_host("h2")).ok());
+        ASSERT_TRUE(t->commit().ok());
+    }
+    auto hosts = (*r)->list_hosts();
+    ASSERT_TRUE(hosts.ok()) << hosts.err().message;
+    EXPECT_EQ(hosts->size(), 1u);  // the snapshot the reader began with
+    auto w = (*r)->put_host(sample_host("h3"));
+    ASSERT_FALSE(w.ok());
+    EXPECT_NE(w.err().message.find("storing a host"), std::string::npos) << w.err().message;
+    r = db_->begin_read();
+    EXPECT_EQ((*r)->list_hosts()->size(), 2u);
+}
+
+// Several verifier processes (stores) with many threads each, all appending the next report of one host
+// at once, the way ingestion does: read the chain head, store head + 1, move the head. Each sequence
+// number is stored once and the head counts them all; no writer fails on a duplicate key.
+TEST_P(Store, ReplicasRacingForOneHostsNextReportAcceptEachSequenceNumberOnce) {
+    {
+        auto t = tx();
+        auto h = sample_host("h1");
+        h.chain_seq = 0;
+        ASSERT_TRUE(t->put_host(h).ok());
+        ASSERT_TRUE(t->commit().ok());
+    }
+    std::vector<std::unique_ptr<store>> replicas;
+    replicas.push_back(open_again());
+    replicas.push_back(open_again());
+    std::atomic<int> accepted{0}, failed{0};
+    std::mutex mu;
+    std::string first_error;
+    std::vector<std::thread> threads;
+    for (int th = 0; th < 8; ++th)
+        threads.emplace_back([&, th] {
+            store& db = *replicas[static_cast<std::size_t>(th % 2)];
+            for (int i = 0; i < 25; ++i) {
+                auto t = db.begin();
+                if (!t) { ++failed; continue; }
+                auto h = (*t)->get_host("h1");
+                if (!h || !*h) { ++failed; continue; }
+                const std::uint64_t seq = (**h).chain_seq + 1;
+                auto ins = (*t)->insert_report({"h1", seq, bytes(32, 1), {}, bytes(64), bytes(32), th});
+                auto up = ins ? (*t)->update_host_progress("h1", seq, bytes(32, 2), i) : result<void>(ins);
+                auto c = up ? (*t)->commit() : up;
+                if (c) ++accepted;
+                else {
+                    ++failed;
+                    std::lock_guard lock(mu);
+                    if (first_error.empty()) first_error = c.err().message;
+                }
+            }
+        });
+    for (auto& x : threads) x.join();
+    EXPECT_EQ(failed.load(), 0) << first_error;
+    auto t = tx();
+    EXPECT_EQ(*t->count_reports("h1"), static_cast<std::uint64_t>(accepted.load()));
+    EXPECT_EQ(t->get_host("h1").value()->chain_seq, static_cast<std::uint64_t>(accepted.load()));
+    EXPECT_EQ(t->list_reports("h1", 1, 1000)->size(), static_cast<std::size_t>(accepted.load()));
+}
+
+TEST_P(Store, ANonceIsSpentOnceFleetWideWhateverTheRace) {
+    constexpr int nonces = 100;
+    {
+        auto t = tx();
+        for (int i = 0; i < nonces; ++i) ASSERT_TRUE(t->insert_challenge(bytes(32, static_cast<std::uint8_t>(i)), "h1", 1000).ok());
+        ASSERT_TRUE(t->commit().ok());
+    }
+    std::vector<std::unique_ptr<store>> replicas;
+    replicas.push_back(open_again());
+    replicas.push_back(open_again());
+    std::vector<std::atomic<int>> taken(nonces);
+    std::vector<std::thread> threads;
+    for (int th = 0; th < 8; ++th)
+        threads.emplace_back([&, th] {
+            store& db = *replicas[static_cast<std::size_t>(th % 2)];
+            for (int i = 0; i < nonces; ++i) {
+                auto t = db.begin();
+                if (!t) continue;
+                auto c = (*t)->take_challenge(bytes(32, static_cast<std::uint8_t>(i)));
+                if (c && *c && (*t)->commit()) ++taken[static_cast<std::size_t>(i)];
+            }
+        });
+    for (auto& x : threads) x.join();
+    for (int i = 0; i < nonces; ++i) EXPECT_EQ(taken[static_cast<std::size_t>(i)].load(), 1) << "nonce " << i;
+}
+
+TEST_P(Store, AFindingRaisedByManyWritersAtOnceIsStoredOnce) {
+    std::vector<std::unique_ptr<store>> replicas;
+    replicas.push_back(open_again());
+    replicas.push_back(open_again());
+    std::atomic<int> committed{0};
+    std::vector<std::thread> threads;
+    std::barrier together(8);  // every round, all eight look for the open finding at the same moment
+    for (int th = 0; th < 8; ++th)
+        threads.emplace_back([&, th] {
+            store& db = *replicas[static_cast<std::size_t>(th % 2)];
+            for (int i = 0; i < 10; ++i) {
+                together.arrive_and_wait();
+                auto t = db.begin();
+                if (!t) continue;
+                std::vector<finding_record> raised;
+                auto f = host_finding("host-dark", "h1", "no report from host h1", 100 + i);
+                f.severity = "violation";
+                if (raise_finding(**t, f, raised, on_repeat::count) && (*t)->commit()) ++committed;
+            }
+        });
+    for (auto& x : threads) x.join();
+    EXPECT_EQ(committed.load(), 80);
+    finding_filter all;
+    all.host = "h1";
+    auto fs = tx()->list_findings(all);
+    ASSERT_TRUE(fs.ok());
+    ASSERT_EQ(fs->size(), 1u);
+    EXPECT_EQ((*fs)[0].repeats, 79u);  // every other raise counted on the one finding
+}
+
+// The interleaving that would double a finding, made to happen: replica A has raised it and not yet
+// committed when replica B raises it too. B must wait for A and then count a repeat, not insert a twin.
+TEST_P(Store, AFindingRaisedWhileAnotherReplicasRaiseIsUncommittedWaitsForIt) {
+    auto a_store = open_again();
+    auto b_store = open_again();
+    auto f = host_finding("pcr-changed", "h1", "PCR 7 changed", 100);
+    f.severity = "violation";
+    auto a = std::move(a_store->begin()).value();
+    std::vector<finding_record> raised_a, raised_b;
+    ASSERT_TRUE(raise_finding(*a, f, raised_a, on_repeat::count).ok());
+    ASSERT_EQ(raised_a.size(), 1u);
+    std::atomic<bool> b_done{false};
+    std::thread b([&] {
+        auto t = b_store->begin();
+        ASSERT_TRUE(t.ok()) << t.err().message;
+        auto r = raise_finding(**t, f, raised_b, on_repeat::count);
+        ASSERT_TRUE(r.ok()) << r.err().message;
+        ASSERT_TRUE((*t)->commit().ok());
+        b_done = true;
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    EXPECT_FALSE(b_done.load());  // B waits for A
+    ASSERT_TRUE(a->commit().ok());
+    b.join();
+    EXPECT_TRUE(raised_b.empty());  // B found A's finding
+    finding_filter all;
+    all.host = "h1";
+    auto fs = tx()->list_findings(all);
+    ASSERT_TRUE(fs.ok());
+    ASSERT_EQ(fs->size(), 1u);
+    EXPECT_EQ((*fs)[0].repeats, 1u);
+}
+
+TEST_P(Store, EachWebhookDeliveryIsClaimedByOneSender) {
+    constexpr int findings = 60;
+    db_->set_webhooks({"https://a.example/hook"});
+    {
+        auto t = tx();
+        for (int i = 0; i < findings; ++i)
+            ASSERT_TRUE(t->insert_finding({0, "reboot", "info", "host", "h1", "h1", i, "d", true, 0, ""}).ok());
+        ASSERT_TRUE(t->commit().ok());
+    }
+    std::vector<std::unique_ptr<store>> replicas;
+    replicas.push_back(open_again());
+    replicas.push_back(open_again());
+    std::mutex mu;
+    std::map<std::int64_t, int> claims;
+    std::vector<std::thread> threads;
+    for (int th = 0; th < 6; ++th)
+        threads.emplace_back([&, th] {
+            store& db = *replicas[static_cast<std::size_t>(th % 2)];
+            for (int i = 0; i < 20; ++i) {
+                auto t = db.begin();
+                if (!t) continue;
+                auto due = (*t)->due_outbox(1'000'000, 4);
+                if (!due || !(*t)->commit()) continue;
+                std::lock_guard lock(mu);
+                for (const auto& e : *due) ++claims[e.id];
+            }
+        });
+    for (auto& x : threads) x.join();
+    EXPECT_EQ(claims.size(), static_cast<std::size_t>(findings));
+    for (const auto& [id, n] : claims) EXPECT_EQ(n, 1) << "delivery " << id;
+    // Claimed deliveries come back when their claim lapses (a sender that died), not before.
+    auto t = tx();
+    EXPECT_TRUE(t->due_outbox(1'000'000 + 1000, 100)->empty());
+    EXPECT_EQ(t->due_outbox(1'000'000 + 10 * 60'000, 100)->size(), static_cast<std::size_t>(findings));
+}
+
+TEST_P(Store, OneOfTwoReplicasTakesTheLeadWhenBothTryAtOnce) {
+    for (int round = 0; round < 20; ++round) {
+        std::vector<std::unique_ptr<store>> replicas;
+        replicas.push_back(open_again());
+        replicas.push_back(open_again());
+        std::atomic<int> leaders{0};
+        const std::int64_t now = 1'000'000 + round * 100'000;
+        std::vector<std::thread> threads;
+        for (int th = 0; th < 4; ++th)
+            threads.emplace_back([&, th] {
+                auto t = replicas[static_cast<std::size_t>(th % 2)]->begin();
+                if (!t) return;
+                auto l = (*t)->take_lead("replica-" + std::to_string(th), now, 3000);
+                if (l && *l && (*t)->commit()) ++leaders;
+            });
+        for (auto& x : threads) x.join();
+        EXPECT_EQ(leaders.load(), 1) << "round " << round;
+    }
+}
+
+// What only SQLite has: a file, its journal mode, its permissions and schemas older than PostgreSQL support.
+class SqliteStore : public Store {};
+INSTANTIATE_TEST_SUITE_P(Sqlite, SqliteStore, ::testing::Values("sqlite"), [](const auto& info) { return info.param; });
+
+TEST_P(SqliteStore, TheDatabaseIsInWalModeWithPrivatePermissions) {
     sqlite3* raw = nullptr;
     ASSERT_EQ(sqlite3_open(path().c_str(), &raw), SQLITE_OK);
     sqlite3_stmt* s = nullptr;
@@ -363,19 +642,16 @@ TEST_F(SqliteStore, TheDatabaseIsInWalModeWithPrivatePermissions) {
     EXPECT_EQ(std::filesystem::status(path()).permissions() & std::filesystem::perms::all, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
 }
 
-TEST_F(SqliteStore, ADatabaseFromANewerBuildIsRefused) {
+TEST_P(Store, ADatabaseFromANewerBuildIsRefused) {
     db_.reset();
-    sqlite3* raw = nullptr;
-    ASSERT_EQ(sqlite3_open(path().c_str(), &raw), SQLITE_OK);
-    ASSERT_EQ(sqlite3_exec(raw, "UPDATE schema_version SET version = 999", nullptr, nullptr, nullptr), SQLITE_OK);
-    sqlite3_close(raw);
-    auto s = open_sqlite_store(path());
+    raw_sql("UPDATE schema_version SET version = 999");
+    auto s = pg() ? open_postgres_store({cluster_->dsn(), "", 8}) : open_sqlite_store(path());
     ASSERT_FALSE(s.ok());
     EXPECT_NE(s.err().message.find("schema version 999"), std::string::npos) << s.err().message;
     EXPECT_NE(s.err().message.find("up to version 6"), std::string::npos) << s.err().message;
 }
 
-TEST_F(SqliteStore, AVersion1DatabaseMigratesToVersion2KeepingItsHosts) {
+TEST_P(SqliteStore, AVersion1DatabaseMigratesToVersion2KeepingItsHosts) {
     {
         auto t = tx();
         ASSERT_TRUE(t->put_host(sample_host("gpu-1")).ok());
@@ -414,7 +690,7 @@ TEST_F(SqliteStore, AVersion1DatabaseMigratesToVersion2KeepingItsHosts) {
     EXPECT_EQ(*a, std::vector<std::string>{"1654922006536"});
 }
 
-TEST_F(SqliteStore, TheFleetGenerationIsSharedByEveryProcessOnTheStore) {
+TEST_P(Store, TheFleetGenerationIsSharedByEveryProcessOnTheStore) {
     {
         auto t = tx();
         auto g = t->generations();
@@ -425,10 +701,10 @@ TEST_F(SqliteStore, TheFleetGenerationIsSharedByEveryProcessOnTheStore) {
         ASSERT_TRUE(t->commit().ok());
     }
     // Another verifier process on the same database (another connection) moves it on; this one sees it.
-    auto other = open_sqlite_store(path());
-    ASSERT_TRUE(other.ok()) << other.err().message;
+    auto other = open_again();
+    ASSERT_TRUE(other);
     {
-        auto t = std::move((*other)->begin()).value();
+        auto t = std::move(other->begin()).value();
         ASSERT_TRUE(t->bump_fleet_generation().ok());
         ASSERT_TRUE(t->commit().ok());
     }
@@ -437,9 +713,9 @@ TEST_F(SqliteStore, TheFleetGenerationIsSharedByEveryProcessOnTheStore) {
     EXPECT_EQ(t->generations()->policy, 1u);
 }
 
-TEST_F(SqliteStore, OneReplicaLeadsUntilItsLeaseLapsesOrItGivesItUp) {
-    auto other = open_sqlite_store(path());  // a second verifier process on the same database
-    ASSERT_TRUE(other.ok()) << other.err().message;
+TEST_P(Store, OneReplicaLeadsUntilItsLeaseLapsesOrItGivesItUp) {
+    auto other = open_again();  // a second verifier process on the same database
+    ASSERT_TRUE(other);
     auto lead = [](store& db, const std::string& who, std::int64_t now) {
         auto t = std::move(db.begin()).value();
         auto l = t->take_lead(who, now, 3000);
@@ -448,20 +724,20 @@ TEST_F(SqliteStore, OneReplicaLeadsUntilItsLeaseLapsesOrItGivesItUp) {
         return l.ok() && *l;
     };
     EXPECT_TRUE(lead(*db_, "a", 1000));
-    EXPECT_FALSE(lead(**other, "b", 2000));  // a's lease runs to 4000
+    EXPECT_FALSE(lead(*other, "b", 2000));  // a's lease runs to 4000
     EXPECT_TRUE(lead(*db_, "a", 3500));      // renewed to 6500
-    EXPECT_FALSE(lead(**other, "b", 6000));
-    EXPECT_TRUE(lead(**other, "b", 6501));   // a stopped renewing: b takes over
+    EXPECT_FALSE(lead(*other, "b", 6000));
+    EXPECT_TRUE(lead(*other, "b", 6501));   // a stopped renewing: b takes over
     EXPECT_FALSE(lead(*db_, "a", 6600));
     {
-        auto t = std::move((*other)->begin()).value();
+        auto t = std::move(other->begin()).value();
         ASSERT_TRUE(t->give_up_lead("b").ok());
         ASSERT_TRUE(t->commit().ok());
     }
     EXPECT_TRUE(lead(*db_, "a", 6700));  // given up: taken at once
 }
 
-TEST_F(SqliteStore, HostMeasurementStateRoundTripsAndIsReplaced) {
+TEST_P(Store, HostMeasurementStateRoundTripsAndIsReplaced) {
     host_measurement_record r;
     {
         auto t = tx();
@@ -488,7 +764,7 @@ TEST_F(SqliteStore, HostMeasurementStateRoundTripsAndIsReplaced) {
     EXPECT_EQ((*got)->updated_at, 99);
 }
 
-TEST_F(SqliteStore, ModelsLeasesAndInventoriesRoundTrip) {
+TEST_P(Store, ModelsLeasesAndInventoriesRoundTrip) {
     auto t = tx();
     model_record m{"llm-1", std::string(64, 'a'), true, 3.5e25, "{\"index\":1}", bytes{1, 2, 3}, 77};
     ASSERT_TRUE(t->put_model(m).ok());

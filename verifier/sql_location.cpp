@@ -1,8 +1,8 @@
-#include "verifier/sqlite_location.hpp"
+#include "verifier/sql_location.hpp"
 
 #include <cmath>
 
-namespace custos::verifier::sqlite {
+namespace custos::verifier::sql {
 
 const char* const location_migration_v3 = R"sql(
 ALTER TABLE findings ADD COLUMN ref TEXT NOT NULL DEFAULT '';
@@ -156,4 +156,4 @@ result<std::optional<host_measurement_record>> location_tx::get_host_measurement
     return std::optional<host_measurement_record>(std::move(r));
 }
 
-}  // namespace custos::verifier::sqlite
+}  // namespace custos::verifier::sql

@@ -1,0 +1,26 @@
+// One store transaction over a SQL connection, the same code for SQLite and PostgreSQL (sql_tx.cpp): a
+// backend supplies a session (a connection inside BEGIN … with its statement cache) and gets a store_tx.
+// Internal to verifier/.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "verifier/sql_stmt.hpp"
+#include "verifier/store.hpp"
+
+namespace custos::verifier::sql {
+
+// A connection inside one transaction. Destroying it without commit() must leave nothing behind.
+class session : public statements {
+public:
+    virtual result<void> commit() = 0;
+    virtual void rollback() noexcept = 0;
+};
+
+std::unique_ptr<store_tx> make_tx(std::unique_ptr<session> s);
+
+// The first migration of the schema (enrollment, hosts, reports, findings, sites, appraisals).
+extern const char* const core_migration_v1;
+
+}  // namespace custos::verifier::sql
