@@ -70,7 +70,7 @@ bool rule_name(const std::string& r) {
 }
 
 net::http_response list_hosts(store& db) {
-    auto tx = db.begin();
+    auto tx = db.begin_read();
     if (!tx) return error_reply(tx.err());
     auto hosts = (*tx)->list_hosts();
     if (!hosts) return error_reply(hosts.err());
@@ -84,7 +84,7 @@ net::http_response list_hosts(store& db) {
 }
 
 net::http_response get_host(store& db, const std::string& id) {
-    auto tx = db.begin();
+    auto tx = db.begin_read();
     if (!tx) return error_reply(tx.err());
     auto h = (*tx)->get_host(id);
     if (!h) return error_reply(h.err());
@@ -313,7 +313,7 @@ net::http_response list_findings(store& db, const std::string& target) {
         if (*l < 1 || *l > 10'000) return net::json_error(400, "bad-request", "query parameter limit must be within 1..10000");
         f.limit = static_cast<std::size_t>(*l);
     }
-    auto tx = db.begin();
+    auto tx = db.begin_read();
     if (!tx) return error_reply(tx.err());
     auto fs = (*tx)->list_findings(f);
     if (!fs) return error_reply(fs.err());
@@ -342,7 +342,7 @@ net::http_response host_reports(store& db, const std::string& id, const std::str
         if (*l < 1 || *l > 10'000) return net::json_error(400, "bad-request", "query parameter limit must be within 1..10000");
         limit = static_cast<std::size_t>(*l);
     }
-    auto tx = db.begin();
+    auto tx = db.begin_read();
     if (!tx) return error_reply(tx.err());
     auto h = (*tx)->get_host(id);
     if (!h) return error_reply(h.err());
@@ -408,7 +408,7 @@ void register_fleet_routes(net::https_server& srv, store& db) {
                      }));
     srv.route("POST", "/v1/entities", net::auth::client_cert, op([&db](const net::http_request& req) { return add_entity(db, req.body); }));
     srv.route("GET", "/v1/entities", net::auth::client_cert, op([&db](const net::http_request&) {
-                  auto tx = db.begin();
+                  auto tx = db.begin_read();
                   if (!tx) return error_reply(tx.err());
                   auto es = (*tx)->list_entities();
                   if (!es) return error_reply(es.err());
@@ -418,7 +418,7 @@ void register_fleet_routes(net::https_server& srv, store& db) {
               }));
     srv.route("POST", "/v1/sites", net::auth::client_cert, op([&db](const net::http_request& req) { return add_site(db, req.body); }));
     srv.route("GET", "/v1/sites", net::auth::client_cert, op([&db](const net::http_request&) {
-                  auto tx = db.begin();
+                  auto tx = db.begin_read();
                   if (!tx) return error_reply(tx.err());
                   auto ss = (*tx)->list_sites();
                   if (!ss) return error_reply(ss.err());

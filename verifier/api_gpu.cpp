@@ -39,7 +39,7 @@ net::http_response list_gpus(service_context& ctx, const std::string& target) {
         if (!valid_id((*q)["host"])) return net::json_error(400, "bad-request", "query parameter host is not a host id");
         host = (*q)["host"];
     }
-    auto tx = ctx.db->begin();
+    auto tx = ctx.db->begin_read();
     if (!tx) return error_reply(tx.err());
     auto gpus = (*tx)->list_gpus(host);
     if (!gpus) return error_reply(gpus.err());
@@ -76,7 +76,7 @@ net::http_response list_gpus(service_context& ctx, const std::string& target) {
 net::http_response get_gpu(service_context& ctx, const std::string& target) {
     std::string serial(target.substr(std::string_view("/v1/gpus/").size()));
     if (!valid_serial(serial)) return net::json_error(400, "bad-request", "\"" + serial.substr(0, 64) + "\" is not a GPU serial");
-    auto tx = ctx.db->begin();
+    auto tx = ctx.db->begin_read();
     if (!tx) return error_reply(tx.err());
     auto g = (*tx)->get_gpu(serial);
     if (!g) return error_reply(g.err());
@@ -161,7 +161,7 @@ net::http_response get_compute(service_context& ctx, const std::string& target) 
     const std::string by = q->count("by") ? (*q)["by"] : "host";
     if (by != "host" && by != "site" && by != "entity" && by != "country" && by != "model")
         return net::json_error(400, "bad-request", "query parameter by must be host, site, entity, country or model");
-    auto tx = ctx.db->begin();
+    auto tx = ctx.db->begin_read();
     if (!tx) return error_reply(tx.err());
     auto totals = compute_totals(**tx, by);
     if (!totals) return error_reply(totals.err());

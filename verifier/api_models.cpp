@@ -104,7 +104,7 @@ net::http_response add_model(service_context& ctx, const std::string& body) {
 }
 
 net::http_response list_models(service_context& ctx) {
-    auto tx = ctx.db->begin();
+    auto tx = ctx.db->begin_read();
     if (!tx) return error_reply(tx.err());
     auto ms = (*tx)->list_models();
     if (!ms) return error_reply(ms.err());
@@ -147,7 +147,7 @@ net::http_response approve_model(service_context& ctx, const std::string& target
 }
 
 net::http_response list_leases(service_context& ctx) {
-    auto tx = ctx.db->begin();
+    auto tx = ctx.db->begin_read();
     if (!tx) return error_reply(tx.err());
     auto ls = (*tx)->active_leases(std::nullopt, unix_now());
     if (!ls) return error_reply(ls.err());

@@ -116,7 +116,7 @@ net::http_response add_landmark(service_context& ctx, const std::string& body) {
 }
 
 net::http_response list_landmarks(service_context& ctx) {
-    auto tx = ctx.db->begin();
+    auto tx = ctx.db->begin_read();
     if (!tx) return error_reply(tx.err());
     auto ls = (*tx)->list_landmarks();
     if (!ls) return error_reply(ls.err());
@@ -130,7 +130,7 @@ net::http_response list_landmarks(service_context& ctx) {
 }
 
 net::http_response snapshot(service_context& ctx) {
-    auto tx = ctx.db->begin();
+    auto tx = ctx.db->begin_read();
     if (!tx) return error_reply(tx.err());
     auto f = snapshot_fleet(**tx, unix_now());
     if (!f) return error_reply(f.err());
@@ -138,7 +138,7 @@ net::http_response snapshot(service_context& ctx) {
 }
 
 net::http_response policy_view(service_context& ctx) {
-    auto tx = ctx.db->begin();
+    auto tx = ctx.db->begin_read();
     if (!tx) return error_reply(tx.err());
     auto f = snapshot_fleet(**tx, unix_now());
     if (!f) return error_reply(f.err());
