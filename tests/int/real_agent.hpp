@@ -1,5 +1,6 @@
-// The real custos-agent against the real custos-verifier, both as processes (swtpm, SQLite, HTTPS): the
-// fixture the real-agent tests share. The verifier is initialised and started here; each test runs the agent.
+// The real custos-agent against the real custos-verifier, both as processes (swtpm, HTTPS, and SQLite or
+// a PostgreSQL cluster of the test's own): the fixture the real-agent tests share. The verifier is
+// initialised and started here; each test runs the agent. RealAgentOn runs a test on each backend.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -14,6 +15,7 @@
 #include "crypto/strict_json.hpp"
 #include "net/https_client.hpp"
 #include "tests/support/daemon.hpp"
+#include "tests/support/postgres.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/swtpm.hpp"
 
@@ -26,12 +28,16 @@ using namespace std::chrono_literals;
 class RealAgent : public ::testing::Test {
 protected:
     void SetUp() override {
+        if (backend() == "postgresql") pg_ = postgres_cluster::start();
         tpm_ = swtpm::start();
         vdir_ = dir_.path() / "v";
         fs::copy_file(tpm_->ca_cert(), dir_.path() / "ek-ca.pem");
         auto init = run_process({CUSTOS_VERIFIER_PATH, "init", "--dir", vdir_.string(), "--ek-ca",
                                  (dir_.path() / "ek-ca.pem").string()});
         ASSERT_EQ(init.exit_code, 0) << init.err;
+        if (pg_)
+            rewrite(vdir_ / "verifier.toml", {{"\nbackend = \"sqlite\"", "\nbackend = \"postgresql\""},
+                                              {"\ndsn = \"\"", "\ndsn = \"" + pg_->dsn() + "\""}});
         edit_config(vdir_ / "verifier.toml");
         start_verifier();
         auto tok = run_process({CUSTOS_VERIFIER_PATH, "enroll-token", "--config", (vdir_ / "verifier.toml").string(),
@@ -55,6 +61,8 @@ protected:
         ASSERT_TRUE(std::regex_search(text, m, std::regex("listening on port ([0-9]+)"))) << text;
         url_ = "https://127.0.0.1:" + m[1].str();
     }
+    // "sqlite" or "postgresql" (RealAgentOn: the test's parameter).
+    virtual std::string backend() const { return "sqlite"; }
     // verifier.toml as `custos-verifier init` wrote it, before the verifier starts (shorter intervals).
     virtual void edit_config(const fs::path&) {}
     // Rewrites `file` with each (regex, replacement) applied in turn (edit_config's tool).
@@ -114,6 +122,7 @@ protected:
         return run_process({CUSTOS_CLI_PATH, "report", "verify", file});
     }
 
+    std::unique_ptr<postgres_cluster> pg_;  // declared first: stopped after the verifiers using it
     temp_dir dir_{"custos-real-agent"};
     std::unique_ptr<swtpm> tpm_;
     fs::path vdir_;
@@ -121,5 +130,14 @@ protected:
     std::unique_ptr<daemon_process> verifier_;
     int starts_ = 0;
 };
+
+// The same tests on SQLite and on PostgreSQL.
+class RealAgentOn : public RealAgent, public ::testing::WithParamInterface<std::string> {
+protected:
+    std::string backend() const override { return GetParam(); }
+};
+#define CUSTOS_ON_BOTH_BACKENDS(fixture) \
+    INSTANTIATE_TEST_SUITE_P(Backends, fixture, ::testing::Values("sqlite", "postgresql"), \
+                             [](const auto& info) { return info.param; })
 
 }  // namespace custos::test

@@ -1,4 +1,4 @@
-// The real custos-agent against the real custos-verifier (both as processes, swtpm, SQLite): enrollment,
+// The real custos-agent against the real custos-verifier (both as processes, swtpm, SQLite and PostgreSQL): enrollment,
 // rounds and reports across agent restarts and a reboot, each start's report key bound over a verifier
 // nonce for its own part of the chain, and the whole chain re-verified offline by `custos report verify`.
 #include "tests/int/real_agent.hpp"
@@ -9,7 +9,7 @@
 namespace custos::test {
 namespace {
 
-TEST_F(RealAgent, EachStartBindsItsOwnKeyOverANonceForItsPartOfTheChainAndTheChainVerifiesOffline) {
+TEST_P(RealAgentOn, EachStartBindsItsOwnKeyOverANonceForItsPartOfTheChainAndTheChainVerifiesOffline) {
     for (int start = 1; start <= 3; ++start) {
         auto r = agent_once();
         ASSERT_EQ(r.exit_code, 0) << "start " << start << "\n" << r.err;
@@ -35,7 +35,7 @@ TEST_F(RealAgent, EachStartBindsItsOwnKeyOverANonceForItsPartOfTheChainAndTheCha
     EXPECT_NE(v.out.find("reports: 3 (1 to 3)"), std::string::npos) << v.out;
 }
 
-TEST_F(RealAgent, AfterARebootTheFirstRoundIsFreshAndTheOldBootsKeyIsRetired) {
+TEST_P(RealAgentOn, AfterARebootTheFirstRoundIsFreshAndTheOldBootsKeyIsRetired) {
     ASSERT_EQ(agent_once().exit_code, 0);
     tpm_->restart();
     auto r = agent_once();
@@ -50,7 +50,7 @@ TEST_F(RealAgent, AfterARebootTheFirstRoundIsFreshAndTheOldBootsKeyIsRetired) {
     EXPECT_EQ(verify_chain().exit_code, 0);
 }
 
-TEST_F(RealAgent, ADamagedSpoolFileDoesNotStopTheAgentOrItsChain) {
+TEST_P(RealAgentOn, ADamagedSpoolFileDoesNotStopTheAgentOrItsChain) {
     ASSERT_EQ(agent_once().exit_code, 0);
     // A damaged report file past the head (torn write, disk error): the next start still runs, its report
     // takes that number, and the chain the verifier holds stays whole.
@@ -91,7 +91,7 @@ TEST_F(RealAgent, HealthzReportsWhetherTheDatabaseTakesWrites) {
 
 // Two verifier processes on one database: exactly one leads the background work (custos_leader 1), and
 // when it is killed with SIGKILL the other takes over within the lease (three watcher periods).
-class RealAgentReplicas : public RealAgent {
+class RealAgentReplicas : public RealAgentOn {
 protected:
     void edit_config(const fs::path& toml) override {
         rewrite(toml, {{"\nreport_interval_s = [0-9]+", "\nreport_interval_s = 1"}});
@@ -105,7 +105,7 @@ protected:
     }
 };
 
-TEST_F(RealAgentReplicas, OneOfTwoLeadsTheBackgroundWorkAndTheOtherTakesOverWhenItIsKilled) {
+TEST_P(RealAgentReplicas, OneOfTwoLeadsTheBackgroundWorkAndTheOtherTakesOverWhenItIsKilled) {
     auto first = std::move(verifier_);
     const std::string first_url = url_;
     start_verifier();  // a second replica, same config and database
@@ -127,7 +127,7 @@ TEST_F(RealAgentReplicas, OneOfTwoLeadsTheBackgroundWorkAndTheOtherTakesOverWhen
 
 // Findings go to webhooks from an outbox written with them: a verifier killed with SIGKILL while its
 // receiver was failing sends what it owed once it is back, exactly once.
-class RealAgentWebhooks : public RealAgent {
+class RealAgentWebhooks : public RealAgentOn {
 protected:
     void edit_config(const fs::path& toml) override {
         hook_.fail_first = 1'000'000;
@@ -138,7 +138,7 @@ protected:
     webhook_receiver hook_;
 };
 
-TEST_F(RealAgentWebhooks, AFindingOwedToAWebhookSurvivesAKilledVerifierAndIsSentOnce) {
+TEST_P(RealAgentWebhooks, AFindingOwedToAWebhookSurvivesAKilledVerifierAndIsSentOnce) {
     ASSERT_EQ(agent_once().exit_code, 0);
     tpm_->restart();
     ASSERT_EQ(agent_once().exit_code, 0);  // a reboot: one finding, owed to the webhook
@@ -166,6 +166,10 @@ TEST_F(RealAgentWebhooks, AFindingOwedToAWebhookSurvivesAKilledVerifierAndIsSent
               std::string::npos)
         << metrics;
 }
+
+CUSTOS_ON_BOTH_BACKENDS(RealAgentOn);
+CUSTOS_ON_BOTH_BACKENDS(RealAgentReplicas);
+CUSTOS_ON_BOTH_BACKENDS(RealAgentWebhooks);
 
 }  // namespace
 }  // namespace custos::test
