@@ -162,6 +162,7 @@ result<std::unique_ptr<service>> service::create(verifier_config cfg, std::strin
     }
     CUSTOS_TRY(db, open_configured_store(c));
     ctx->db = std::move(db);
+    spdlog::info("store: {} (schema version {})", ctx->db->backend(), ctx->db->schema_version());
     {
         char host[256] = {};
         ::gethostname(host, sizeof host - 1);

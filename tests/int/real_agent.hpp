@@ -36,8 +36,8 @@ protected:
                                  (dir_.path() / "ek-ca.pem").string()});
         ASSERT_EQ(init.exit_code, 0) << init.err;
         if (pg_)
-            rewrite(vdir_ / "verifier.toml", {{"\nbackend = \"sqlite\"", "\nbackend = \"postgresql\""},
-                                              {"\ndsn = \"\"", "\ndsn = \"" + pg_->dsn() + "\""}});
+            rewrite(vdir_ / "verifier.toml", {{"\nbackend = 'sqlite'", "\nbackend = 'postgresql'"},
+                                              {"\ndsn = ''", "\ndsn = '" + pg_->dsn() + "'"}});
         edit_config(vdir_ / "verifier.toml");
         start_verifier();
         auto tok = run_process({CUSTOS_VERIFIER_PATH, "enroll-token", "--config", (vdir_ / "verifier.toml").string(),
@@ -60,6 +60,7 @@ protected:
         const std::string text = verifier_->log();
         ASSERT_TRUE(std::regex_search(text, m, std::regex("listening on port ([0-9]+)"))) << text;
         url_ = "https://127.0.0.1:" + m[1].str();
+        ASSERT_NE(text.find("store: " + backend()), std::string::npos) << text;
     }
     // "sqlite" or "postgresql" (RealAgentOn: the test's parameter).
     virtual std::string backend() const { return "sqlite"; }
