@@ -12,23 +12,15 @@
 #include <thread>
 #include <utility>
 
-#include "verifier/sql_fleet.hpp"
-#include "verifier/sql_integrity.hpp"
-#include "verifier/sql_location.hpp"
-#include "verifier/sql_shared.hpp"
 #include "verifier/sql_tx.hpp"
 #include "verifier/store.hpp"
 
 namespace custos::verifier {
 namespace {
 
-// Versioned migrations: index i brings the schema from version i to i + 1. The same statements make the
-// PostgreSQL schema (pg_store.cpp), so they stay portable.
-const char* const migrations[] = {
-    sql::core_migration_v1,       sql::fleet_migration_v2,     sql::location_migration_v3,
-    sql::measurements_migration_v4, sql::integrity_migration_v5, sql::shared_migration_v6,
-};
-constexpr int latest_version = static_cast<int>(std::size(migrations));
+// Versioned migrations (sql_tx.hpp): the same statements make the PostgreSQL schema, so they stay portable.
+using sql::latest_version;
+using sql::migrations;
 constexpr std::size_t read_connections = 4;
 
 result<void> exec(sqlite3* db, const char* sql, const char* what) {
