@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <filesystem>
 #include <iostream>
 
 #include "crypto/base64.hpp"
@@ -20,6 +21,7 @@
 #include "verifier/config.hpp"
 #include "verifier/init.hpp"
 #include "verifier/service.hpp"
+#include "verifier/store_copy.hpp"
 
 namespace custos::verifier {
 namespace {
@@ -116,6 +118,50 @@ int cmd_serve(const std::string& config, const std::string& listen) {
     return exit_ok;
 }
 
+int cmd_migrate_store(const std::string& from, const std::string& to, const std::string& password_file, bool as_json) {
+    constexpr std::string_view scheme = "sqlite:";
+    if (from.rfind(scheme, 0) != 0) return fail(exit_usage, "--from " + from + ": expected sqlite:PATH");
+    const std::filesystem::path path = from.substr(scheme.size());
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec))
+        return fail(exit_usage, "--from " + path.string() + ": no such database file");
+    postgres_options pg;
+    pg.dsn = to;
+    pg.pool_size = 1;
+    if (!password_file.empty()) {
+        auto pw = read_password_file(password_file, "--password-file");
+        if (!pw) return fail(exit_for(pw.err()), pw.err().message);
+        pg.password = std::move(*pw);
+    } else if (const char* env = std::getenv("CUSTOS_STORE_PASSWORD"); env && *env) {
+        pg.password = env;
+    }
+    auto source = open_sqlite_store(path, true);
+    if (!source) return fail(exit_for(source.err()), "source: " + source.err().message);
+    auto target = open_postgres_store(pg);
+    if (!target) return fail(exit_for(target.err()), "target: " + target.err().message);
+    const auto progress = [as_json](const std::string& line) {
+        if (!as_json) std::printf("  %s\n", line.c_str());
+    };
+    auto copied = copy_store(**source, **target, progress);
+    if (!copied) return fail(exit_for(copied.err()), "nothing was committed to the target: " + copied.err().message);
+    if (as_json) {
+        boost::json::object o;
+        boost::json::array tables;
+        for (const auto& t : copied->tables) tables.push_back(boost::json::object{{"table", t.table}, {"rows", t.rows}});
+        o["tables"] = std::move(tables);
+        o["rows"] = copied->rows;
+        o["hosts"] = copied->hosts;
+        o["chain_heads"] = copied->chain_heads;
+        std::printf("%s\n", boost::json::serialize(o).c_str());
+    } else {
+        std::printf("moved %llu rows in %zu tables; %llu hosts' chain heads read back equal (%llu with reports)\n"
+                    "next: set [store] backend = \"postgresql\" and dsn in verifier.toml, then start the replicas\n",
+                    static_cast<unsigned long long>(copied->rows), copied->tables.size(),
+                    static_cast<unsigned long long>(copied->hosts), static_cast<unsigned long long>(copied->chain_heads));
+    }
+    return exit_ok;
+}
+
 }  // namespace
 
 int run_cli(int argc, char** argv) {
@@ -149,6 +195,16 @@ int run_cli(int argc, char** argv) {
     token->add_option("--ttl", ttl, "Seconds the token is valid (default: [enroll] token_ttl_s)");
     token->add_flag("--json", as_json, "Print {host_id, token, expires_at}");
 
+    std::string mig_from, mig_to, mig_password;
+    bool mig_json = false;
+    auto* mig = app.add_subcommand("migrate-store",
+                                   "Copy a SQLite database into an empty PostgreSQL database, checked table by table (stop the verifier first)");
+    mig->add_option("--from", mig_from, "sqlite:PATH, the verifier's database")->required();
+    mig->add_option("--to", mig_to, "PostgreSQL DSN (postgresql://USER@HOST/DB or 'host=... dbname=...'; no password in it)")->required();
+    mig->add_option("--password-file", mig_password,
+                    "File holding the PostgreSQL password (mode 600; default $CUSTOS_STORE_PASSWORD, then libpq's PGPASSWORD or ~/.pgpass)");
+    mig->add_flag("--json", mig_json, "Print {tables: [{table, rows}], rows, hosts, chain_heads}");
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -162,6 +218,7 @@ int run_cli(int argc, char** argv) {
     if (init->parsed()) return cmd_init(dir, force, listen_init, names, ek_ca);
     if (serve->parsed()) return cmd_serve(config, listen);
     if (token->parsed()) return cmd_enroll_token(token_config, host_id, ttl, as_json);
+    if (mig->parsed()) return cmd_migrate_store(mig_from, mig_to, mig_password, mig_json);
     return exit_usage;
 }
 

@@ -371,6 +371,19 @@ std::string render_verifier_config(const verifier_config& c) {
     return o.str();
 }
 
+result<std::string> read_password_file(const fs::path& file, const std::string& what) {
+    struct stat sb {};
+    if (::stat(file.c_str(), &sb) != 0) return make_error(errc::io, what + " " + file.string() + ": " + std::strerror(errno));
+    if (sb.st_mode & 077)
+        return make_error(errc::invalid_argument, what + " " + file.string() + " is readable by group or others: chmod 600 it");
+    std::ifstream in(file, std::ios::binary);
+    std::string pw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (!in.good() && !in.eof()) return make_error(errc::io, what + " " + file.string() + ": unreadable");
+    while (!pw.empty() && (pw.back() == '\n' || pw.back() == '\r')) pw.pop_back();
+    if (pw.empty()) return make_error(errc::invalid_argument, what + " " + file.string() + " is empty");
+    return pw;
+}
+
 result<store_options> store_options_from(const verifier_config& c) {
     store_options o;
     o.backend = c.store_backend;
@@ -380,18 +393,7 @@ result<store_options> store_options_from(const verifier_config& c) {
     o.postgres.pool_size = c.store_pool_size;
     if (c.store_backend != "postgresql") return o;
     if (!c.store_password_file.empty()) {
-        const fs::path file = c.resolve(c.store_password_file);
-        struct stat sb {};
-        if (::stat(file.c_str(), &sb) != 0)
-            return make_error(errc::io, "store.password_file " + file.string() + ": " + std::strerror(errno));
-        if (sb.st_mode & 077)
-            return make_error(errc::invalid_argument, "store.password_file " + file.string() +
-                                                          " is readable by group or others: chmod 600 it");
-        std::ifstream in(file, std::ios::binary);
-        std::string pw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-        if (!in.good() && !in.eof()) return make_error(errc::io, "store.password_file " + file.string() + ": unreadable");
-        while (!pw.empty() && (pw.back() == '\n' || pw.back() == '\r')) pw.pop_back();
-        if (pw.empty()) return make_error(errc::invalid_argument, "store.password_file " + file.string() + " is empty");
+        CUSTOS_TRY(pw, read_password_file(c.resolve(c.store_password_file), "store.password_file"));
         o.postgres.password = std::move(pw);
     } else if (const char* env = std::getenv("CUSTOS_STORE_PASSWORD"); env && *env) {
         o.postgres.password = env;

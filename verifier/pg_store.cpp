@@ -128,6 +128,7 @@ public:
         }
         return ++row_ < PQntuples(res_.get());
     }
+    int col_count() const override { return res_ ? PQnfields(res_.get()) : 0; }
     bool col_null(int c) const override { return PQgetisnull(res_.get(), row_, c) != 0; }
     std::string col_text(int c) const override {
         return std::string(PQgetvalue(res_.get(), row_, c), static_cast<std::size_t>(PQgetlength(res_.get(), row_, c)));
@@ -289,8 +290,9 @@ private:
 class pg_store final : public store {
 public:
     explicit pg_store(postgres_options o) : o_(std::move(o)) {}
-    result<std::unique_ptr<store_tx>> begin() override { return start(true); }
-    result<std::unique_ptr<store_tx>> begin_read() override { return start(false); }
+    result<std::unique_ptr<store_tx>> begin() override { return tx(true); }
+    result<std::unique_ptr<store_tx>> begin_read() override { return tx(false); }
+    result<std::unique_ptr<sql::session>> begin_session(bool writable) override;
     int schema_version() const override { return latest_version; }
     const char* backend() const override { return "postgresql"; }
     void set_webhooks(std::vector<std::string> urls) override { webhooks_ = std::move(urls); }
@@ -341,7 +343,10 @@ public:
     result<void> migrate();
 
 private:
-    result<std::unique_ptr<store_tx>> start(bool writable);
+    result<std::unique_ptr<store_tx>> tx(bool writable) {
+        CUSTOS_TRY(s, begin_session(writable));
+        return sql::make_tx(std::move(s));
+    }
 
     postgres_options o_;
     std::vector<std::string> webhooks_;
@@ -369,7 +374,7 @@ private:
     bool writable_;
 };
 
-result<std::unique_ptr<store_tx>> pg_store::start(bool writable) {
+result<std::unique_ptr<sql::session>> pg_store::begin_session(bool writable) {
     CUSTOS_TRY(c, acquire());
     const char* begin = writable ? "BEGIN ISOLATION LEVEL READ COMMITTED"
                                  : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
@@ -377,7 +382,7 @@ result<std::unique_ptr<store_tx>> pg_store::start(bool writable) {
         release(std::move(c));
         return std::move(b).err();
     }
-    return sql::make_tx(std::make_unique<pg_session>(*this, std::move(c), writable));
+    return std::unique_ptr<sql::session>(std::make_unique<pg_session>(*this, std::move(c), writable));
 }
 
 result<void> pg_store::migrate() {

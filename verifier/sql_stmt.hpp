@@ -29,6 +29,7 @@ public:
     virtual void bind_dbl(int i, double v) = 0;
     // true: a row is there to read; false: done; an error names `what` (errc::mismatch for a constraint).
     virtual result<bool> step(const char* what) = 0;
+    virtual int col_count() const = 0;
     virtual bool col_null(int c) const = 0;
     virtual std::string col_text(int c) const = 0;
     virtual bytes col_blob(int c) const = 0;
@@ -78,6 +79,7 @@ public:
         (void)row;
         return {};
     }
+    int col_count() const { return c_->col_count(); }
     bool col_null(int c) const { return c_->col_null(c); }
     std::string col_text(int c) const { return c_->col_text(c); }
     bytes col_blob(int c) const { return c_->col_blob(c); }

@@ -62,6 +62,7 @@ public:
             return make_error(errc::mismatch, std::string(what) + ": " + sqlite3_errmsg(db_));
         return make_error(errc::io, std::string(what) + ": " + sqlite3_errmsg(db_));
     }
+    int col_count() const override { return sqlite3_column_count(s_); }
     bool col_null(int c) const override { return sqlite3_column_type(s_, c) == SQLITE_NULL; }
     std::string col_text(int c) const override {
         const auto* p = sqlite3_column_text(s_, c);
@@ -122,8 +123,9 @@ public:
         if (ckpt_thread_.joinable()) ckpt_thread_.join();
         if (ckpt_db_) sqlite3_close_v2(ckpt_db_);
     }
-    result<std::unique_ptr<store_tx>> begin() override;
-    result<std::unique_ptr<store_tx>> begin_read() override;
+    result<std::unique_ptr<store_tx>> begin() override { return tx(true); }
+    result<std::unique_ptr<store_tx>> begin_read() override { return tx(false); }
+    result<std::unique_ptr<sql::session>> begin_session(bool writable) override;
     int schema_version() const override { return latest_version; }
     const char* backend() const override { return "sqlite"; }
     void set_webhooks(std::vector<std::string> urls) override { webhooks_ = std::move(urls); }
@@ -140,6 +142,10 @@ public:
     }
 
 private:
+    result<std::unique_ptr<store_tx>> tx(bool writable) {
+        CUSTOS_TRY(s, begin_session(writable));
+        return sql::make_tx(std::move(s));
+    }
     // Checkpoints run on their own connection and thread (PASSIVE: they never block writers), so the
     // fsync of the database file is not paid inside a request's transaction.
     result<void> start_checkpointer(const std::filesystem::path& path) {
@@ -207,13 +213,12 @@ private:
     std::unique_lock<std::mutex> write_lock_;
 };
 
-result<std::unique_ptr<store_tx>> sqlite_store::begin() {
-    std::unique_lock lock(write_mu_);
-    CUSTOS_TRY_VOID(exec(writer_.db, "BEGIN IMMEDIATE", "starting a transaction"));
-    return sql::make_tx(std::make_unique<sqlite_session>(*this, writer_, std::move(lock)));
-}
-
-result<std::unique_ptr<store_tx>> sqlite_store::begin_read() {
+result<std::unique_ptr<sql::session>> sqlite_store::begin_session(bool writable) {
+    if (writable) {
+        std::unique_lock lock(write_mu_);
+        CUSTOS_TRY_VOID(exec(writer_.db, "BEGIN IMMEDIATE", "starting a transaction"));
+        return std::unique_ptr<sql::session>(std::make_unique<sqlite_session>(*this, writer_, std::move(lock)));
+    }
     connection* c = nullptr;
     {
         std::unique_lock lock(read_mu_);
@@ -225,7 +230,7 @@ result<std::unique_ptr<store_tx>> sqlite_store::begin_read() {
         give_back(c);
         return std::move(b).err();
     }
-    return sql::make_tx(std::make_unique<sqlite_session>(*this, *c, std::unique_lock<std::mutex>()));
+    return std::unique_ptr<sql::session>(std::make_unique<sqlite_session>(*this, *c, std::unique_lock<std::mutex>()));
 }
 
 result<std::unique_ptr<sqlite_store>> sqlite_store::open(const std::filesystem::path& path, bool full) {

@@ -17,6 +17,10 @@
 
 namespace custos::verifier {
 
+namespace sql {
+class session;  // sql_tx.hpp: a connection inside one transaction
+}
+
 struct enroll_token_record {
     bytes token_hash;  // SHA-256 of the token text; the token itself is never stored
     std::string host_id;
@@ -448,6 +452,9 @@ public:
     // A read-only transaction over one consistent snapshot; it runs beside writers and any write in it
     // fails.
     virtual result<std::unique_ptr<store_tx>> begin_read() = 0;
+    // The SQL session underneath begin() (writable) or begin_read(), for tools that move whole tables
+    // (migrate-store, store_copy.hpp); the store's own code goes through store_tx.
+    virtual result<std::unique_ptr<sql::session>> begin_session(bool writable) = 0;
     virtual int schema_version() const = 0;
     virtual const char* backend() const = 0;  // "sqlite", "postgresql"
     // The webhook URLs every finding inserted from now on is queued for (none by default). Set once, before

@@ -62,6 +62,109 @@ TEST_P(RealAgentOn, ADamagedSpoolFileDoesNotStopTheAgentOrItsChain) {
     EXPECT_EQ(verify_chain().exit_code, 0);
 }
 
+// An operator moving a running fleet from SQLite to PostgreSQL: stop the verifier, migrate-store, point
+// verifier.toml at the new database, start again. The agent's next report continues its chain there (no
+// finding), the whole chain still verifies offline, a second migrate-store into the filled database is
+// refused, and the SQLite file is untouched.
+class RealAgentMoved : public RealAgent {
+protected:
+    std::string backend() const override { return backend_; }
+    std::string backend_ = "sqlite";
+};
+
+TEST_F(RealAgentMoved, MigrateStoreMovesTheFleetToPostgreSQLAndTheAgentsChainContinuesThere) {
+    for (int start = 1; start <= 2; ++start) ASSERT_EQ(agent_once().exit_code, 0) << "start " << start;
+    verifier_.reset();  // stopped
+    const fs::path db = vdir_ / "verifier.db";
+    // What the SQLite file holds, read with SQLite itself.
+    const auto sqlite_text = [&](const char* sql) {
+        sqlite3* h = nullptr;
+        EXPECT_EQ(sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+        sqlite3_stmt* st = nullptr;
+        std::string out;
+        if (sqlite3_prepare_v2(h, sql, -1, &st, nullptr) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+            out = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+        sqlite3_finalize(st);
+        sqlite3_close(h);
+        return out;
+    };
+    const std::string head_before = sqlite_text("SELECT lower(hex(chain_hash)) FROM hosts WHERE id = 'gpu-r'");
+    const std::string appraisals_before = sqlite_text("SELECT COUNT(*) FROM appraisals");
+    ASSERT_EQ(head_before.size(), 64u);
+    const auto db_bytes = fs::file_size(db);
+    auto pg = postgres_cluster::start();
+    const std::vector<std::string> migrate = {CUSTOS_VERIFIER_PATH, "migrate-store", "--from", "sqlite:" + db.string(),
+                                              "--to", pg->dsn(), "--json"};
+    auto moved = run_process(migrate);
+    ASSERT_EQ(moved.exit_code, 0) << moved.err << moved.out;
+    auto summary = sjson::parse(moved.out, "migrate-store");
+    ASSERT_TRUE(summary.ok()) << moved.out;
+    EXPECT_EQ(summary->at("hosts").to_number<int>(), 1);
+    EXPECT_EQ(summary->at("chain_heads").to_number<int>(), 1);
+    std::map<std::string, std::uint64_t> rows;
+    for (const auto& t : summary->at("tables").as_array()) rows[std::string(t.at("table").as_string())] = t.at("rows").to_number<std::uint64_t>();
+    EXPECT_EQ(rows["reports"], 2u);
+    EXPECT_EQ(rows["report_keys"], 2u);
+    EXPECT_EQ(rows["hosts"], 1u);
+    EXPECT_EQ(std::to_string(rows["appraisals"]), appraisals_before);
+    // The counts are the database's own, asked with psql.
+    EXPECT_EQ(pg->psql("SELECT COUNT(*) FROM reports").out, "2\n");
+    EXPECT_EQ(pg->psql("SELECT encode(chain_hash, 'hex') FROM hosts WHERE id = 'gpu-r'").out,
+              head_before + "\n");
+
+    // A second run would double the fleet: refused, and nothing of the first copy is lost.
+    auto again = run_process(migrate);
+    EXPECT_NE(again.exit_code, 0);
+    EXPECT_NE(again.err.find("already holds fleet data"), std::string::npos) << again.err;
+    EXPECT_EQ(pg->psql("SELECT COUNT(*) FROM reports").out, "2\n");
+    EXPECT_EQ(fs::file_size(db), db_bytes);
+
+    pg_ = std::move(pg);
+    backend_ = "postgresql";
+    rewrite(vdir_ / "verifier.toml", {{"\nbackend = 'sqlite'", "\nbackend = 'postgresql'"}, {"\ndsn = ''", "\ndsn = '" + pg_->dsn() + "'"}});
+    start_verifier();
+    auto r = agent_once();
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const json::value after = get("/v1/hosts/gpu-r");
+    EXPECT_EQ(after.at("reports").to_number<std::uint64_t>(), 3u) << json::serialize(after);
+    EXPECT_EQ(after.at("status").as_string(), "affirming") << json::serialize(after);
+    EXPECT_TRUE(open_rules().empty());
+    // Appraisals number on from the copied ones (the identity sequence moved past them).
+    EXPECT_EQ(pg_->psql("SELECT COUNT(*) > " + appraisals_before + " AND COUNT(DISTINCT id) = COUNT(*) FROM appraisals").out, "t\n");
+    auto v = verify_chain();
+    EXPECT_EQ(v.exit_code, 0) << v.err;
+    EXPECT_NE(v.out.find("reports: 3 (1 to 3)"), std::string::npos) << v.out;
+}
+
+// Bad input to migrate-store: a missing file, a DSN holding a password, a password file others can read,
+// an unreachable database; each named, each leaving nothing behind.
+TEST_F(RealAgent, MigrateStoreRefusesBadSourcesTargetsAndPasswordFiles) {
+    verifier_.reset();
+    const std::string db = "sqlite:" + (vdir_ / "verifier.db").string();
+    auto missing = run_process({CUSTOS_VERIFIER_PATH, "migrate-store", "--from", "sqlite:" + (dir_.path() / "nope.db").string(), "--to", "host=/nonexistent"});
+    EXPECT_EQ(missing.exit_code, 2);
+    EXPECT_NE(missing.err.find("no such database file"), std::string::npos) << missing.err;
+    EXPECT_FALSE(fs::exists(dir_.path() / "nope.db"));
+    auto scheme = run_process({CUSTOS_VERIFIER_PATH, "migrate-store", "--from", (vdir_ / "verifier.db").string(), "--to", "host=/nonexistent"});
+    EXPECT_EQ(scheme.exit_code, 2);
+    EXPECT_NE(scheme.err.find("expected sqlite:PATH"), std::string::npos) << scheme.err;
+    auto pw_in_dsn = run_process({CUSTOS_VERIFIER_PATH, "migrate-store", "--from", db, "--to", "postgresql://u:secret@127.0.0.1:1/x"});
+    EXPECT_EQ(pw_in_dsn.exit_code, 2);
+    EXPECT_NE(pw_in_dsn.err.find("holds a password"), std::string::npos) << pw_in_dsn.err;
+    EXPECT_EQ(pw_in_dsn.err.find("secret"), std::string::npos) << pw_in_dsn.err;
+    const fs::path pw = dir_.path() / "pw";
+    std::ofstream(pw) << "hunter2\n";
+    fs::permissions(pw, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
+    auto open_pw = run_process({CUSTOS_VERIFIER_PATH, "migrate-store", "--from", db, "--to", "host=127.0.0.1 port=1", "--password-file", pw.string()});
+    EXPECT_EQ(open_pw.exit_code, 2);
+    EXPECT_NE(open_pw.err.find("readable by group or others"), std::string::npos) << open_pw.err;
+    fs::permissions(pw, fs::perms::owner_read | fs::perms::owner_write);
+    auto down = run_process({CUSTOS_VERIFIER_PATH, "migrate-store", "--from", db, "--to", "host=127.0.0.1 port=1 dbname=x", "--password-file", pw.string()});
+    EXPECT_EQ(down.exit_code, 1);
+    EXPECT_NE(down.err.find("target: PostgreSQL: connecting"), std::string::npos) << down.err;
+    EXPECT_EQ(down.err.find("hunter2"), std::string::npos) << down.err;
+}
+
 // /healthz is what a load balancer asks: it is 200 while the database takes writes and 503 while it
 // cannot (here another process holds SQLite's write lock past the busy timeout), and recovers after.
 TEST_F(RealAgent, HealthzReportsWhetherTheDatabaseTakesWrites) {

@@ -19,6 +19,7 @@
 #include "tests/support/process.hpp"
 #include "verifier/findings.hpp"
 #include "verifier/store.hpp"
+#include "verifier/store_copy.hpp"
 
 namespace custos::verifier {
 namespace {
@@ -798,6 +799,91 @@ TEST(SqliteStoreFiles, AFileThatIsNotADatabaseIsAClearError) {
     EXPECT_EQ(s.err().code, errc::io);
     EXPECT_NE(s.err().message.find("junk.db"), std::string::npos) << s.err().message;
     EXPECT_NE(s.err().message.find("not a"), std::string::npos) << s.err().message;
+}
+
+}  // namespace
+}  // namespace custos::verifier
+
+namespace custos::verifier {
+namespace {
+
+// migrate-store's copy, below the CLI (tests/int has the real program moving a real agent's fleet):
+// every table arrives with its ids, doubles keep every bit, new rows number on after the copied ones,
+// and a filled target or the wrong direction is refused without touching either side.
+TEST(StoreCopy, EveryTableMovesFromSqliteToPostgreSQLWithItsIdsAndNewRowsNumberOnAfterThem) {
+    temp_dir dir{"custos-store-copy"};
+    std::unique_ptr<test::postgres_cluster> cluster;
+    try {
+        cluster = test::postgres_cluster::start();
+    } catch (const std::exception& e) {
+        FAIL() << "PostgreSQL: " << e.what();
+    }
+    auto from = open_sqlite_store(dir.path() / "v.db");
+    ASSERT_TRUE(from.ok()) << from.err().message;
+    (*from)->set_webhooks({"https://hooks.example/a"});
+    {
+        auto t = (*from)->begin();
+        ASSERT_TRUE(t.ok());
+        ASSERT_TRUE((*t)->put_host(sample_host("h1")).ok());
+        ASSERT_TRUE((*t)->put_site({"seoul-1", "acme", "KR", 37.566535, 126.9779692, 0.1}).ok());
+        for (int i = 0; i < 3; ++i)
+            ASSERT_TRUE((*t)->insert_finding({0, "host-dark", "violation", "host", "h1", "h1", 100 + i, "d", true, 0, ""}).ok());
+        // Resolved ones move too, open = 0, with their ids.
+        ASSERT_TRUE((*t)->resolve_findings("h1", std::string("host-dark"), 200).ok());
+        ASSERT_TRUE((*t)->insert_finding({0, "pcr-changed", "violation", "host", "h1", "h1", 300, "e", true, 0, ""}).ok());
+        ASSERT_TRUE((*t)->commit().ok());
+    }
+    auto to = open_postgres_store({cluster->dsn(), "", 2});
+    ASSERT_TRUE(to.ok()) << to.err().message;
+    std::vector<std::string> lines;
+    auto copied = copy_store(**from, **to, [&](const std::string& l) { lines.push_back(l); });
+    ASSERT_TRUE(copied.ok()) << copied.err().message;
+    std::map<std::string, std::uint64_t> rows;
+    for (const auto& t : copied->tables) rows[t.table] = t.rows;
+    EXPECT_EQ(rows["hosts"], 1u);
+    EXPECT_EQ(rows["findings"], 4u);
+    EXPECT_EQ(rows["outbox"], 4u);
+    EXPECT_EQ(rows["sites"], 1u);
+    EXPECT_EQ(rows["fleet_state"], 1u);
+    EXPECT_EQ(copied->hosts, 1u);
+    EXPECT_EQ(lines.size(), copied->tables.size());
+    EXPECT_EQ(cluster->psql("SELECT COUNT(*) FROM findings WHERE open = 1").out, "1\n");
+
+    {
+        auto t = (*to)->begin();
+        ASSERT_TRUE(t.ok());
+        auto h = (*t)->get_host("h1");
+        ASSERT_TRUE(h.ok() && h->has_value());
+        const host_record want = sample_host("h1");
+        EXPECT_EQ((*h)->chain_hash, want.chain_hash);
+        EXPECT_EQ((*h)->clock, want.clock);
+        EXPECT_EQ((*h)->golden_pcrs, want.golden_pcrs);
+        auto s = (*t)->get_site("seoul-1");
+        ASSERT_TRUE(s.ok() && s->has_value());
+        EXPECT_EQ((*s)->lat, 37.566535);  // every bit
+        EXPECT_EQ((*s)->lon, 126.9779692);
+        (*to)->set_webhooks({"https://hooks.example/a"});
+        auto id = (*t)->insert_finding({0, "gpu-missing", "violation", "host", "h1", "h1", 400, "f", true, 0, ""});
+        ASSERT_TRUE(id.ok()) << id.err().message;
+        EXPECT_EQ(*id, 5);
+        auto due = (*t)->due_outbox(1'000'000'000'000'000, 100);
+        ASSERT_TRUE(due.ok()) << due.err().message;
+        std::set<std::int64_t> ids;
+        for (const auto& e : *due) ids.insert(e.id);
+        EXPECT_EQ(ids.size(), 5u);
+        ASSERT_TRUE((*t)->commit().ok());
+    }
+    auto again = copy_store(**from, **to);
+    ASSERT_FALSE(again.ok());
+    EXPECT_NE(again.err().message.find("already holds fleet data"), std::string::npos) << again.err().message;
+    EXPECT_EQ(cluster->psql("SELECT COUNT(*) FROM findings").out, "5\n");
+    auto backwards = copy_store(**to, **from);
+    ASSERT_FALSE(backwards.ok());
+    EXPECT_EQ(backwards.err().code, errc::unsupported);
+    // The source still takes writes: its lock was given back.
+    auto t = (*from)->begin();
+    ASSERT_TRUE(t.ok()) << t.err().message;
+    ASSERT_TRUE((*t)->commit().ok());
 }
 
 }  // namespace
