@@ -304,6 +304,16 @@ result<std::unique_ptr<https_server>> https_server::create(https_server_options 
     SSL_CTX* ctx = p->tls.native_handle();
     if (SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) != 1 || SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) != 1)
         return make_error(errc::crypto, "cannot restrict TLS to version 1.3");
+    // No session resumption: every connection shows its client certificate afresh (a revoked credential
+    // cannot ride an old session), and a client that offers a saved session (HAProxy's health checks do
+    // by default) gets a full handshake. No tickets and no cache, so nothing is handed out to resume; the
+    // context id keeps OpenSSL from aborting with internal_error when a client offers one anyway.
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+    if (SSL_CTX_set_num_tickets(ctx, 0) != 1) return make_error(errc::crypto, "cannot turn off TLS session tickets");
+    static constexpr unsigned char session_context[] = "custos";
+    if (SSL_CTX_set_session_id_context(ctx, session_context, sizeof session_context - 1) != 1)
+        return make_error(errc::crypto, "cannot set the TLS session id context");
     beast::error_code ec;
     p->tls.use_certificate_chain_file(p->opts.cert_pem_path, ec);
     if (ec) return make_error(errc::io, "loading server certificate " + p->opts.cert_pem_path + ": " + ec.message());

@@ -2,6 +2,8 @@
 #include "net/https_server.hpp"
 
 #include <gtest/gtest.h>
+
+#include "tests/support/process.hpp"
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -221,6 +223,30 @@ TEST_F(HttpsServer, HttpsHealthzOverTls13) {
     ASSERT_TRUE(r);
     EXPECT_EQ(r->result_int(), 200u);
     EXPECT_EQ(r->body(), R"({"status":"ok"})");
+}
+
+// A client offering to resume an earlier session (HAProxy's health checks do by default) gets a full
+// handshake and its answer, not an aborted handshake; and no session is handed out to resume, so every
+// connection shows its certificate afresh (a revoked credential cannot ride an old session). The client
+// is `openssl s_client`, which offers the session it saved as HAProxy does.
+TEST_F(HttpsServer, AClientOfferingToResumeASessionGetsAFullHandshake) {
+    start();
+    const std::string session = (dir_ / "session.pem").string();
+    const std::string get = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    auto s_client = [&](const char* flag) {
+        std::vector<std::string> argv = {"openssl", "s_client", "-connect", "127.0.0.1:" + std::to_string(server_->bound_port()),
+                                         "-CAfile", (dir_ / "ca.pem").string(), "-ign_eof"};
+        // A session to offer, if the server handed one out (it should not).
+        if (std::string(flag) == "-sess_out" || fs::exists(session)) argv.insert(argv.end(), {flag, session});
+        return custos::test::run_process(argv, {}, std::chrono::seconds(20), get);
+    };
+    auto first = s_client("-sess_out");
+    EXPECT_NE(first.out.find("HTTP/1.1 200"), std::string::npos) << first.out << first.err;
+    EXPECT_EQ(first.out.find("New Session Ticket"), std::string::npos) << "the server issued a session ticket:\n" << first.out;
+    auto second = s_client("-sess_in");
+    EXPECT_NE(second.out.find("HTTP/1.1 200"), std::string::npos) << second.out << second.err;
+    EXPECT_EQ(second.err.find("alert"), std::string::npos) << second.err;
+    EXPECT_EQ(second.out.find("Reused,"), std::string::npos) << second.out;
 }
 
 TEST_F(HttpsServer, HttpsRefusesTls12Client) {
