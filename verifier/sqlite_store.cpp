@@ -1,10 +1,19 @@
-// store on SQLite, the embedded default: one writer connection in WAL mode (read-write transactions
-// serialised by a mutex, BEGIN IMMEDIATE), a few read-only connections that read beside it (begin_read),
-// statements prepared once per connection. The transactions themselves are sql_tx.cpp, shared with
-// PostgreSQL.
+// store on SQLite, the embedded default: one writer connection in WAL mode, a few read-only connections
+// that read beside it (begin_read), statements prepared once per connection. The transactions themselves
+// are sql_tx.cpp, shared with PostgreSQL.
+//
+// Group commit: read-write transactions run one at a time on the writer, each as a SAVEPOINT inside one
+// outer transaction (BEGIN IMMEDIATE) that stays open while more writers are waiting their turn. A
+// transaction that commits releases its savepoint and waits; the last writer of the run (no one waiting,
+// or max_group members) COMMITs for all of them, and only then does any of them return. So concurrent
+// requests share one commit (one WAL append and one fsync) and nothing is acknowledged before it is
+// durable. That is with synchronous=FULL; with NORMAL (no fsync per commit, cheaper than the wait) each
+// transaction commits alone. A transaction that rolls back undoes only its savepoint; a commit that fails
+// fails every member of its group, none of which has answered yet.
 #include <sqlite3.h>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <map>
@@ -22,6 +31,9 @@ namespace {
 using sql::latest_version;
 using sql::migrations;
 constexpr std::size_t read_connections = 4;
+// At most this many transactions share one commit with synchronous=FULL (bounds the wait of the first).
+// With NORMAL a commit is a WAL append without fsync, cheaper than the wait: each commits alone.
+constexpr std::size_t max_group_full = 64;
 
 result<void> exec(sqlite3* db, const char* sql, const char* what) {
     char* msg = nullptr;
@@ -133,6 +145,13 @@ public:
 
     static result<std::unique_ptr<sqlite_store>> open(const std::filesystem::path& path, bool full);
 
+    // Group commit (see the top of the file). Called with write_mu_ held by the writer whose transaction
+    // just ended (`committed`: released its savepoint into the group). Returns the group's outcome for a
+    // member, after it is durable; unlocks write_mu_ either way.
+    result<void> end_write(std::unique_lock<std::mutex>& write_lock, bool committed);
+    result<void> start_write();
+    std::atomic<unsigned> want_write_{0};  // writers waiting for write_mu_
+
     void give_back(connection* c) {
         {
             std::lock_guard lock(read_mu_);
@@ -178,8 +197,21 @@ private:
         return {};
     }
 
+    // `waiting`: members blocked in end_write for this group's outcome.
+    result<void> flush_group(std::size_t waiting);
+
     connection writer_;
     std::mutex write_mu_;
+    // Group commit state, guarded by write_mu_ (group_mu_ for what waiting members read).
+    std::size_t max_group_ = 1;
+    bool outer_open_ = false;
+    std::size_t members_ = 0;  // savepoints released into the open outer transaction
+    std::mutex group_mu_;
+    std::condition_variable group_cv_;
+    std::uint64_t group_ = 0;       // the open group's number
+    std::uint64_t done_group_ = 0;  // groups below this one have ended
+    std::map<std::uint64_t, error> failed_groups_;  // ended groups whose commit failed (pruned as members read)
+    std::map<std::uint64_t, std::size_t> failed_waiters_;
     std::vector<std::unique_ptr<connection>> readers_;
     std::vector<connection*> free_readers_;
     std::mutex read_mu_;
@@ -194,29 +226,133 @@ private:
 
 class sqlite_session final : public sql::session {
 public:
-    // A read-write session holds the writer's lock; a read-only one holds a reader it gives back.
+    // A read-write session holds the writer's lock (a savepoint in the open group); a read-only one holds a
+    // reader it gives back.
     sqlite_session(sqlite_store& st, connection& c, std::unique_lock<std::mutex> write_lock)
-        : st_(st), c_(c), write_lock_(std::move(write_lock)) {}
+        : st_(st), c_(c), write_lock_(std::move(write_lock)), writer_(write_lock_.owns_lock()) {}
     ~sqlite_session() override {
-        if (!write_lock_.owns_lock()) st_.give_back(&c_);
+        if (!writer_) st_.give_back(&c_);
+        else if (write_lock_.owns_lock()) rollback();
     }
     result<sql::stmt> prepare(const std::string& sql) override { return c_.prepare(sql); }
     sql::dialect which() const override { return sql::dialect::sqlite; }
     const std::vector<std::string>& webhooks() const override { return st_.webhooks(); }
-    bool writable() const override { return write_lock_.owns_lock(); }
-    result<void> commit() override { return exec(c_.db, "COMMIT", "committing"); }
-    void rollback() noexcept override { (void)exec(c_.db, "ROLLBACK", "rollback"); }
+    bool writable() const override { return writer_; }
+    result<void> commit() override {
+        if (!writer_) return exec(c_.db, "COMMIT", "committing");
+        if (!write_lock_.owns_lock()) return make_error(errc::io, "committing: the transaction has ended");
+        if (auto r = exec(c_.db, "RELEASE custos_tx", "committing"); !r) {
+            (void)exec(c_.db, "ROLLBACK TO custos_tx; RELEASE custos_tx", "rollback");
+            (void)st_.end_write(write_lock_, false);
+            return r;
+        }
+        return st_.end_write(write_lock_, true);
+    }
+    void rollback() noexcept override {
+        if (!writer_) {
+            (void)exec(c_.db, "ROLLBACK", "rollback");
+            return;
+        }
+        if (!write_lock_.owns_lock()) return;
+        (void)exec(c_.db, "ROLLBACK TO custos_tx; RELEASE custos_tx", "rollback");
+        (void)st_.end_write(write_lock_, false);
+    }
 
 private:
     sqlite_store& st_;
     connection& c_;
     std::unique_lock<std::mutex> write_lock_;
+    bool writer_;
 };
+
+// With write_mu_ held: the outer transaction is open (a new group, or the one this writer joins).
+result<void> sqlite_store::start_write() {
+    if (outer_open_ && sqlite3_get_autocommit(writer_.db)) {
+        // SQLite rolled the whole outer transaction back (an I/O error, a full disk): its members fail.
+        (void)flush_group(members_);
+    }
+    if (!outer_open_) {
+        CUSTOS_TRY_VOID(exec(writer_.db, "BEGIN IMMEDIATE", "starting a transaction"));
+        outer_open_ = true;
+    }
+    if (auto r = exec(writer_.db, "SAVEPOINT custos_tx", "starting a transaction"); !r) {
+        if (members_ == 0) {
+            (void)exec(writer_.db, "ROLLBACK", "rollback");
+            outer_open_ = false;
+        }
+        return r;
+    }
+    return {};
+}
+
+// With write_mu_ held: COMMIT the open group and tell its members (an empty one just ends).
+result<void> sqlite_store::flush_group(std::size_t waiting) {
+    result<void> r;
+    if (outer_open_) {
+        if (sqlite3_get_autocommit(writer_.db)) {
+            r = make_error(errc::io, "committing: the database rolled the transaction back (" +
+                                         std::string(sqlite3_errmsg(writer_.db)) + ")");
+        } else {
+            r = exec(writer_.db, "COMMIT", "committing");
+            if (!r) (void)exec(writer_.db, "ROLLBACK", "rollback");
+        }
+    }
+    outer_open_ = false;
+    members_ = 0;
+    {
+        std::lock_guard lock(group_mu_);
+        if (!r && waiting > 0) {
+            failed_groups_[group_] = r.err();
+            failed_waiters_[group_] = waiting;
+        }
+        ++group_;
+        done_group_ = group_;
+    }
+    group_cv_.notify_all();
+    return r;
+}
+
+result<void> sqlite_store::end_write(std::unique_lock<std::mutex>& write_lock, bool committed) {
+    if (committed) ++members_;
+    if (members_ == 0 && want_write_.load() > 0) {
+        // Nothing to make durable yet and someone else will carry the open transaction on.
+        write_lock.unlock();
+        return {};
+    }
+    if (want_write_.load() == 0 || members_ >= max_group_) {
+        auto r = flush_group(committed ? members_ - 1 : members_);
+        write_lock.unlock();
+        return committed ? r : result<void>{};
+    }
+    // Another writer is waiting its turn: it (or the last one after it) commits for us.
+    std::uint64_t mine = 0;
+    {
+        std::lock_guard lock(group_mu_);
+        mine = group_;
+    }
+    write_lock.unlock();
+    if (!committed) return {};
+    std::unique_lock lock(group_mu_);
+    group_cv_.wait(lock, [&] { return done_group_ > mine; });
+    auto it = failed_groups_.find(mine);
+    if (it == failed_groups_.end()) return {};
+    error e = it->second;
+    if (--failed_waiters_[mine] == 0) {
+        failed_groups_.erase(mine);
+        failed_waiters_.erase(mine);
+    }
+    return e;
+}
 
 result<std::unique_ptr<sql::session>> sqlite_store::begin_session(bool writable) {
     if (writable) {
+        ++want_write_;
         std::unique_lock lock(write_mu_);
-        CUSTOS_TRY_VOID(exec(writer_.db, "BEGIN IMMEDIATE", "starting a transaction"));
+        --want_write_;
+        if (auto r = start_write(); !r) {
+            if (members_ > 0 && want_write_.load() == 0) (void)flush_group(members_);  // the members before us
+            return std::move(r).err();
+        }
         return std::unique_ptr<sql::session>(std::make_unique<sqlite_session>(*this, writer_, std::move(lock)));
     }
     connection* c = nullptr;
@@ -255,6 +391,7 @@ result<std::unique_ptr<sqlite_store>> sqlite_store::open(const std::filesystem::
         if (mode != "wal") return make_error(errc::io, where + ": journal mode is \"" + mode + "\", not wal");
     }
     CUSTOS_TRY_VOID(exec(db, full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", where.c_str()));
+    st->max_group_ = full ? max_group_full : 1;
     CUSTOS_TRY_VOID(exec(db, "PRAGMA foreign_keys=ON", where.c_str()));
     CUSTOS_TRY_VOID(exec(db, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)", where.c_str()));
     int version = 0;

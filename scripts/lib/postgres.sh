@@ -6,7 +6,8 @@
 #                     libpq DSN (no password in it) on stdout. PostgreSQL refuses to run as root: as root the
 #                     cluster runs as the `postgres` user (else `nobody`) and DIR is handed to that user.
 #   pg_down DIR       stop it at once (pg_ctl -m immediate); DIR is left for the caller to remove.
-# Local (socket) connections authenticate by peer, TCP ones by password (scram-sha-256).
+# Local (socket) connections authenticate by peer, TCP ones by password (scram-sha-256). The cluster skips
+# fsync (a throwaway); CUSTOS_PG_DURABLE=1 keeps PostgreSQL's durable defaults (benchmarks).
 # Needs the Debian package postgresql (scripts/setup installs it), or CUSTOS_PG_BINDIR. Source this file.
 
 # The newest /usr/lib/postgresql/*/bin holding initdb, or $CUSTOS_PG_BINDIR.
@@ -52,7 +53,8 @@ _pg_free_port() {
 }
 
 pg_up() {
-    local dir=${1:?usage: pg_up DIR PWFILE} pwfile=${2:?usage: pg_up DIR PWFILE} bin user port="" try password
+    local dir=${1:?usage: pg_up DIR PWFILE} pwfile=${2:?usage: pg_up DIR PWFILE} bin user port="" try password fast=""
+    [[ ${CUSTOS_PG_DURABLE:-0} == 1 ]] || fast=" -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
     bin=$(_pg_bindir) || return 1
     user=$(_pg_user)
     mkdir -p "$dir"
@@ -74,7 +76,7 @@ pg_up() {
     for try in 1 2 3; do
         port=$(_pg_free_port)
         if (cd "$dir" && _pg_as "$user" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-            -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+            -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=200$fast" \
             start) >"$dir/pg_ctl.log" 2>&1; then
             break
         fi

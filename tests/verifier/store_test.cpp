@@ -411,6 +411,58 @@ TEST_P(Store, ConcurrentWritersAllLand) {
     for (int th = 0; th < 4; ++th) EXPECT_EQ(*t->count_reports("h" + std::to_string(th)), 200u);
 }
 
+// Many writers at once (on SQLite they share commits: sqlite_store.cpp's group commit): a transaction is
+// visible to a read-only transaction as soon as its commit() returns (nothing is acknowledged before it is
+// committed); one that rolls back, or fails on a duplicate key, undoes only itself.
+void expect_concurrent_commits_visible(store& db) {
+    constexpr int threads_n = 8, per_thread = 120;
+    std::atomic<int> not_visible{0}, failures{0};
+    std::vector<std::thread> threads;
+    for (int th = 0; th < threads_n; ++th)
+        threads.emplace_back([&, th] {
+            const std::string host = "g" + std::to_string(th);
+            std::uint64_t seq = 0;
+            for (int i = 0; i < per_thread; ++i) {
+                auto t = db.begin();
+                if (!t.ok()) {
+                    ++failures;
+                    continue;
+                }
+                const bool roll_back = i % 7 == 3;
+                const bool duplicate = i % 11 == 5 && seq > 0;
+                const std::uint64_t at = duplicate ? seq : seq + 1;
+                auto ins = (*t)->insert_report({host, at, bytes(32, static_cast<std::uint8_t>(i)), {}, bytes(64), bytes(32), 0});
+                if (duplicate) {
+                    if (ins.ok()) ++failures;  // a duplicate key must be refused
+                    continue;                  // and the transaction rolled back
+                }
+                if (!ins.ok()) {
+                    ++failures;
+                    continue;
+                }
+                if (roll_back) continue;
+                if (!(*t)->commit().ok()) {
+                    ++failures;
+                    continue;
+                }
+                ++seq;
+                (*t).reset();  // its connection back to the pool first
+                auto r = db.begin_read();
+                if (!r.ok() || *(*r)->count_reports(host) != seq) ++not_visible;
+            }
+        });
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(failures.load(), 0);
+    EXPECT_EQ(not_visible.load(), 0);
+    int expected = 0;
+    for (int i = 0; i < per_thread; ++i) expected += (i % 7 == 3 || (i % 11 == 5 && i > 0)) ? 0 : 1;
+    auto t = db.begin_read();
+    ASSERT_TRUE(t.ok());
+    for (int th = 0; th < threads_n; ++th) EXPECT_EQ(*(*t)->count_reports("g" + std::to_string(th)), static_cast<std::uint64_t>(expected));
+}
+
+TEST_P(Store, ConcurrentCommitsAreVisibleWhenTheyReturnAndRollbacksUndoOnlyThemselves) { expect_concurrent_commits_visible(*db_); }
+
 TEST_P(Store, AReadOnlyTransactionSeesOneSnapshotAndRefusesWrites) {
     {
         auto t = tx();
@@ -630,6 +682,13 @@ TEST_P(Store, OneOfTwoReplicasTakesTheLeadWhenBothTryAtOnce) {
 // What only SQLite has: a file, its journal mode, its permissions and schemas older than PostgreSQL support.
 class SqliteStore : public Store {};
 INSTANTIATE_TEST_SUITE_P(Sqlite, SqliteStore, ::testing::Values("sqlite"), [](const auto& info) { return info.param; });
+
+// With synchronous=FULL concurrent transactions share commits (group commit): the same guarantees.
+TEST_P(SqliteStore, WithSynchronousFullConcurrentCommitsAreVisibleWhenTheyReturnAndRollbacksUndoOnlyThemselves) {
+    auto full = open_sqlite_store(dir_.path() / "full.db", true);
+    ASSERT_TRUE(full.ok()) << full.err().message;
+    expect_concurrent_commits_visible(**full);
+}
 
 TEST_P(SqliteStore, TheDatabaseIsInWalModeWithPrivatePermissions) {
     sqlite3* raw = nullptr;

@@ -115,11 +115,12 @@ double percentile(std::vector<double>& v, double p) {
 
 int main(int argc, char** argv) {
     CLI::App app{"custos-loadgen: simulated agents posting signed reports to a running custos-verifier"};
-    std::string config, url, prefix = "load-";
+    std::string config, prefix = "load-";
+    std::vector<std::string> urls;
     unsigned hosts_n = 64, connections = 8, per_host = 100, batch = 1;
     bool as_json = false;
     app.add_option("--config", config, "The verifier's verifier.toml (its CA signs the simulated agents' certificates)")->required();
-    app.add_option("--verifier", url, "https://HOST:PORT of the running verifier")->required();
+    app.add_option("--verifier", urls, "https://HOST:PORT of the running verifier (repeat for replicas: connections take them in turn)")->required();
     app.add_option("--hosts", hosts_n, "Simulated hosts");
     app.add_option("--connections", connections, "Concurrent keep-alive connections (hosts are split among them)");
     app.add_option("--reports-per-host", per_host, "Reports each host sends");
@@ -164,7 +165,7 @@ int main(int argc, char** argv) {
                 o.ca_file = cfg->resolve(cfg->ca_cert).string();
                 o.cert_file = (*hosts)[i].cert.string();
                 o.key_file = (*hosts)[i].key.string();
-                auto cl = net::https_client::create(url, o);
+                auto cl = net::https_client::create(urls[c % urls.size()], o);
                 if (!cl) {
                     ++errors;
                     return;
