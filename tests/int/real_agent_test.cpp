@@ -192,6 +192,38 @@ TEST_F(RealAgent, HealthzReportsWhetherTheDatabaseTakesWrites) {
     EXPECT_EQ(health().first, 200u);
 }
 
+// On PostgreSQL /healthz asks the database too: 200 while it takes writes, 503 once the server is gone
+// (a load balancer then sends agents to a replica that can still store their reports).
+class RealAgentOnPostgres : public RealAgent {
+protected:
+    std::string backend() const override { return "postgresql"; }
+};
+
+TEST_F(RealAgentOnPostgres, HealthzIs503WhileThePostgreSQLServerIsDown) {
+    auto health = [&] {
+        net::https_client_options o;
+        o.ca_file = (vdir_ / "ca/ca.pem").string();
+        o.timeout = std::chrono::seconds(30);
+        auto c = net::https_client::create(url_, o);
+        EXPECT_TRUE(c.ok());
+        auto r = (*c)->request("GET", "/healthz", "");
+        EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.err().message);
+        return r.ok() ? std::make_pair(r->status, r->body) : std::make_pair(0u, std::string());
+    };
+    ASSERT_EQ(agent_once().exit_code, 0);
+    auto ok = health();
+    EXPECT_EQ(ok.first, 200u);
+    EXPECT_NE(ok.second.find(R"("database":"ok")"), std::string::npos) << ok.second;
+    pg_->stop();
+    auto down = health();
+    EXPECT_EQ(down.first, 503u);
+    EXPECT_NE(down.second.find(R"("database":"unavailable")"), std::string::npos) << down.second;
+    // The agent is refused a place to store its report, not told it was stored.
+    auto r = agent_once();
+    EXPECT_NE(r.exit_code, 0) << r.out;
+    EXPECT_TRUE(verifier_->running());  // the verifier waits for its database; it does not die
+}
+
 // Two verifier processes on one database: exactly one leads the background work (custos_leader 1), and
 // when it is killed with SIGKILL the other takes over within the lease (three watcher periods).
 class RealAgentReplicas : public RealAgentOn {

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <fstream>
 #include <cstdlib>
 #include <stdexcept>
 #include <vector>
@@ -48,16 +49,50 @@ fs::path postgres_cluster::bindir() {
     return found.back();
 }
 
-std::unique_ptr<postgres_cluster> postgres_cluster::start() {
+namespace {
+
+// A CA and a server certificate for IP 127.0.0.1 in dir (openssl's command line; P-256 keys).
+void make_tls(const fs::path& dir) {
+    fs::create_directories(dir);
+    const auto openssl = [](std::vector<std::string> argv) {
+        argv.insert(argv.begin(), "openssl");
+        auto r = run_process(argv);
+        if (r.exit_code != 0) throw std::runtime_error("postgres: openssl " + argv[1] + ": " + r.err);
+    };
+    const std::string d = dir.string();
+    openssl({"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", d + "/ca.key",
+             "-out", d + "/ca.pem", "-subj", "/CN=custos test database CA", "-days", "2"});
+    openssl({"req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", d + "/server.key", "-out",
+             d + "/server.csr", "-subj", "/CN=custos test database"});
+    {
+        std::ofstream ext(dir / "san.ext");
+        ext << "subjectAltName = IP:127.0.0.1\n";
+    }
+    openssl({"x509", "-req", "-in", d + "/server.csr", "-CA", d + "/ca.pem", "-CAkey", d + "/ca.key", "-CAcreateserial", "-out",
+             d + "/server.pem", "-days", "2", "-extfile", d + "/san.ext"});
+    fs::permissions(dir / "server.key", fs::perms::owner_read | fs::perms::owner_write);
+}
+
+}  // namespace
+
+std::unique_ptr<postgres_cluster> postgres_cluster::start(const postgres_cluster_options& o) {
     std::unique_ptr<postgres_cluster> c(new postgres_cluster());
     const fs::path bin = bindir();
     c->data_ = c->dir_.path() / "data";
     c->as_postgres_ = ::geteuid() == 0;
+    c->password_ = o.password;
+    if (o.tls) make_tls(c->dir_.path() / "tls");
+    if (!o.password.empty()) {
+        std::ofstream(c->dir_.path() / "pwfile") << o.password << "\n";
+    }
     std::vector<std::string> prefix;
     if (c->as_postgres_) {
         const passwd* pw = ::getpwnam("postgres");
         if (!pw) throw std::runtime_error("postgres: running as root and there is no `postgres` user to run the server as");
-        // The temp dir is root's: hand it to postgres (the server insists on owning its data directory).
+        // The temp dir is root's: hand it to postgres (the server insists on owning its data directory and
+        // its key file).
+        for (const auto& e : fs::recursive_directory_iterator(c->dir_.path()))
+            if (::chown(e.path().c_str(), pw->pw_uid, pw->pw_gid) != 0) throw std::runtime_error("postgres: chown " + e.path().string());
         if (::chown(c->dir_.path().c_str(), pw->pw_uid, pw->pw_gid) != 0)
             throw std::runtime_error("postgres: chown " + c->dir_.path().string());
         prefix = {"runuser", "-u", "postgres", "--"};
@@ -66,15 +101,25 @@ std::unique_ptr<postgres_cluster> postgres_cluster::start() {
         argv.insert(argv.begin(), prefix.begin(), prefix.end());
         return argv;
     };
-    auto init = run_process(as({(bin / "initdb").string(), "-D", c->data_.string(), "-U", "custos", "-A", "trust",
-                                "--no-sync", "-E", "UTF8", "--locale=C"}),
-                            {}, std::chrono::seconds(120));
+    std::vector<std::string> initdb = {(bin / "initdb").string(), "-D", c->data_.string(), "-U", "custos", "--no-sync",
+                                       "-E", "UTF8", "--locale=C"};
+    if (o.password.empty()) {
+        initdb.insert(initdb.end(), {"-A", "trust"});
+    } else {
+        initdb.insert(initdb.end(), {"--auth-local=trust", "--auth-host=scram-sha-256", "--pwfile",
+                                     (c->dir_.path() / "pwfile").string()});
+    }
+    auto init = run_process(as(initdb), {}, std::chrono::seconds(120));
+    fs::remove(c->dir_.path() / "pwfile");
     if (init.exit_code != 0) throw std::runtime_error("postgres: initdb failed: " + init.err + init.out);
     for (int attempt = 0;; ++attempt) {
         c->port_ = free_port();
         const std::string opts = "-p " + std::to_string(c->port_) + " -k " + c->dir_.path().string() +
                                  " -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off"
-                                 " -c full_page_writes=off -c max_connections=200";
+                                 " -c full_page_writes=off -c max_connections=200" +
+                                 (o.tls ? " -c ssl=on -c ssl_cert_file=" + (c->dir_.path() / "tls/server.pem").string() +
+                                              " -c ssl_key_file=" + (c->dir_.path() / "tls/server.key").string()
+                                        : std::string());
         auto st = run_process(as({(bin / "pg_ctl").string(), "-D", c->data_.string(), "-o", opts, "-l",
                                   (c->dir_.path() / "server.log").string(), "-w", "-t", "60", "start"}),
                               {}, std::chrono::seconds(90));
@@ -84,8 +129,17 @@ std::unique_ptr<postgres_cluster> postgres_cluster::start() {
     return c;
 }
 
+void postgres_cluster::stop() {
+    if (stopped_) return;
+    stopped_ = true;
+    std::vector<std::string> argv = {(bindir() / "pg_ctl").string(), "-D", data_.string(), "-m", "immediate", "-w", "stop"};
+    if (as_postgres_) argv.insert(argv.begin(), {"runuser", "-u", "postgres", "--"});
+    (void)run_process(argv, {}, std::chrono::seconds(60));
+}
+
 postgres_cluster::~postgres_cluster() {
     try {
+        if (stopped_) return;
         std::vector<std::string> argv = {(bindir() / "pg_ctl").string(), "-D", data_.string(), "-m", "immediate", "-w", "stop"};
         if (as_postgres_) argv.insert(argv.begin(), {"runuser", "-u", "postgres", "--"});
         (void)run_process(argv, {}, std::chrono::seconds(60));
@@ -98,7 +152,9 @@ std::string postgres_cluster::dsn(const std::string& dbname) const {
 }
 
 process_result postgres_cluster::psql(const std::string& sql, const std::string& dbname) const {
-    return run_process({(bindir() / "psql").string(), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", dsn(dbname), "-c", sql});
+    std::vector<std::pair<std::string, std::string>> env;
+    if (!password_.empty()) env.emplace_back("PGPASSWORD", password_);
+    return run_process({(bindir() / "psql").string(), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", dsn(dbname), "-c", sql}, env);
 }
 
 }  // namespace custos::test

@@ -14,10 +14,22 @@
 
 namespace custos::test {
 
+// What a cluster demands beyond the defaults (trust, no TLS).
+struct postgres_cluster_options {
+    // TLS on, with a server certificate for IP 127.0.0.1 only, from a CA of the cluster's own (ca_file()).
+    bool tls = false;
+    // Non-empty: TCP connections need this password for role `custos` (scram-sha-256); the socket trusts.
+    std::string password;
+};
+
 class postgres_cluster {
 public:
     // Throws std::runtime_error naming the step that failed (no binaries, initdb, start).
-    static std::unique_ptr<postgres_cluster> start();
+    static std::unique_ptr<postgres_cluster> start(const postgres_cluster_options& o = {});
+    // Stops the server at once (pg_ctl -m immediate), as a database machine that dies; idempotent.
+    void stop();
+    // With options.tls: the CA certificate (PEM) that signed the server's certificate.
+    std::filesystem::path ca_file() const { return dir_.path() / "tls" / "ca.pem"; }
     ~postgres_cluster();  // stops the server (immediate) and removes the directory
     postgres_cluster(const postgres_cluster&) = delete;
     postgres_cluster& operator=(const postgres_cluster&) = delete;
@@ -36,6 +48,8 @@ private:
     std::filesystem::path data_;
     std::uint16_t port_ = 0;
     bool as_postgres_ = false;
+    bool stopped_ = false;
+    std::string password_;
 };
 
 }  // namespace custos::test

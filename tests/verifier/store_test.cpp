@@ -19,6 +19,7 @@
 #include "tests/support/process.hpp"
 #include "verifier/findings.hpp"
 #include "verifier/store.hpp"
+#include "verifier/sql_tx.hpp"
 #include "verifier/store_copy.hpp"
 
 namespace custos::verifier {
@@ -942,6 +943,70 @@ TEST(StoreCopy, EveryTableMovesFromSqliteToPostgreSQLWithItsIdsAndNewRowsNumberO
     // The source still takes writes: its lock was given back.
     auto t = (*from)->begin();
     ASSERT_TRUE(t.ok()) << t.err().message;
+    ASSERT_TRUE((*t)->commit().ok());
+}
+
+}  // namespace
+}  // namespace custos::verifier
+
+namespace custos::verifier {
+namespace {
+
+std::unique_ptr<test::postgres_cluster> cluster_with(const test::postgres_cluster_options& o) {
+    try {
+        return test::postgres_cluster::start(o);
+    } catch (const std::exception& e) {
+        ADD_FAILURE() << "PostgreSQL: " << e.what();
+        return nullptr;
+    }
+}
+
+// TLS to the database as the docs tell operators to set it: sslmode=verify-full with the database's CA.
+// The connection is encrypted (the server says so), and a server whose certificate another CA signed, or
+// that names another host, is refused with libpq's reason.
+TEST(PostgresTls, VerifyFullConnectsOverTlsAndRefusesAnotherCaOrAnotherName) {
+    auto cluster = cluster_with({true, ""});
+    ASSERT_TRUE(cluster);
+    const std::string tls = " sslmode=verify-full sslrootcert=" + cluster->ca_file().string();
+    auto db = open_postgres_store({cluster->dsn() + tls, "", 2});
+    ASSERT_TRUE(db.ok()) << db.err().message;
+    {
+        auto s = (*db)->begin_session(false);
+        ASSERT_TRUE(s.ok()) << s.err().message;
+        auto q = (*s)->prepare("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()");
+        ASSERT_TRUE(q.ok());
+        auto row = q->step("asking about TLS");
+        ASSERT_TRUE(row.ok() && *row);
+        EXPECT_EQ(q->col_i64(0), 1);
+        (*s)->rollback();
+    }
+    auto other_ca = open_postgres_store({cluster->dsn() + " sslmode=verify-full sslrootcert=/etc/ssl/certs/ca-certificates.crt", "", 1});
+    ASSERT_FALSE(other_ca.ok());
+    EXPECT_NE(other_ca.err().message.find("certificate verify failed"), std::string::npos) << other_ca.err().message;
+    const std::string other_name = "host=localhost hostaddr=127.0.0.1 port=" + std::to_string(cluster->port()) + " user=custos dbname=postgres";
+    auto wrong_name = open_postgres_store({other_name + tls, "", 1});
+    ASSERT_FALSE(wrong_name.ok());
+    EXPECT_NE(wrong_name.err().message.find("does not match host name"), std::string::npos) << wrong_name.err().message;
+}
+
+// A database that wants a password: none, or the wrong one, is refused with the server's reason and the
+// password never appears in the error; the right one (from store.password_file or the environment,
+// passed beside the DSN) gets in.
+TEST(PostgresPassword, TheRightPasswordGetsInAndAWrongOneIsRefusedWithoutBeingEchoed) {
+    auto cluster = cluster_with({false, "correct horse battery"});
+    ASSERT_TRUE(cluster);
+    auto none = open_postgres_store({cluster->dsn(), "", 1});
+    ASSERT_FALSE(none.ok());
+    EXPECT_NE(none.err().message.find("password"), std::string::npos) << none.err().message;
+    auto wrong = open_postgres_store({cluster->dsn(), "staple", 1});
+    ASSERT_FALSE(wrong.ok());
+    EXPECT_NE(wrong.err().message.find("password authentication failed"), std::string::npos) << wrong.err().message;
+    EXPECT_EQ(wrong.err().message.find("staple"), std::string::npos) << wrong.err().message;
+    auto right = open_postgres_store({cluster->dsn(), "correct horse battery", 1});
+    ASSERT_TRUE(right.ok()) << right.err().message;
+    auto t = (*right)->begin();
+    ASSERT_TRUE(t.ok()) << t.err().message;
+    ASSERT_TRUE((*t)->put_host(sample_host("h1")).ok());
     ASSERT_TRUE((*t)->commit().ok());
 }
 
