@@ -8,7 +8,8 @@
 # beside `openssl speed ed25519` (one core's verify rate: every report's signature is checked once), with
 # reports/s, request p50/p99 and each figure's ratio to SQLite's. All of it shares this machine's cores
 # with the load generator.
-# Usage: bench/reports.sh [BUILD_DIR]   (default build/default; builds nothing; CONNECTIONS=32 by default)
+# Usage: bench/reports.sh [BUILD_DIR]   (default build/default; builds nothing). CONNECTIONS=32, THREADS (the
+# verifier's HTTPS workers; default its own, 4), PG_DURABLE=0 (PostgreSQL without fsync, to see its CPU cost alone).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 build=${1:-build/default}
@@ -72,7 +73,7 @@ printf 'openssl speed ed25519 (one core): %.0f verifies/s; %s cores; %s connecti
 if [[ -n $threads ]]; then sed -i "s/^threads = [0-9]*/threads = $threads/" "$work"/{lite,full,pg}/verifier.toml; fi
 sed -i 's/^sqlite_synchronous_full = false/sqlite_synchronous_full = true/' "$work/full/verifier.toml"
 grep -q '^sqlite_synchronous_full = true' "$work/full/verifier.toml" || { echo "reports.sh: cannot set sqlite_synchronous_full" >&2; exit 1; }
-dsn=$(CUSTOS_PG_DURABLE=1 pg_up "$pgdir" "$work/pg/db-password")
+dsn=$(CUSTOS_PG_DURABLE=${PG_DURABLE:-1} pg_up "$pgdir" "$work/pg/db-password")
 sed -i "s|^backend = 'sqlite'|backend = 'postgresql'|; s|^dsn = ''|dsn = '$dsn'|; s|^password_file = ''|password_file = 'db-password'|;
         s|^pool_size = [0-9]*|pool_size = 16|" "$work/pg/verifier.toml"
 grep -q "^backend = 'postgresql'" "$work/pg/verifier.toml" || { echo "reports.sh: cannot set [store]" >&2; exit 1; }

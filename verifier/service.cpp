@@ -214,8 +214,10 @@ result<void> service::start() {
     // replica that cannot write can answer no agent). No credential, and nothing about the fleet.
     server_->route("GET", "/healthz", net::auth::none, [&ctx](const net::http_request&, const net::request_context&) {
         auto tx = ctx.db->begin();
-        if (!tx) {
-            spdlog::warn("health check: the database is unavailable: {}", tx.err().message);
+        // A statement too: on PostgreSQL a transaction begins with its first statement.
+        auto probe = tx ? (*tx)->generations() : result<fleet_generations>(std::move(tx).err());
+        if (!probe) {
+            spdlog::warn("health check: the database is unavailable: {}", probe.err().message);
             return json_reply(503, boost::json::object{{"status", "unavailable"}, {"database", "unavailable"}});
         }
         return json_reply(200, boost::json::object{{"status", "ok"}, {"database", "ok"}});
