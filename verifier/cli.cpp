@@ -138,6 +138,7 @@ int cmd_migrate_store(const std::string& from, const std::string& to, const std:
     auto source = open_sqlite_store(path, true);
     if (!source) return fail(exit_for(source.err()), "source: " + source.err().message);
     auto target = open_postgres_store(pg);
+    wipe_password(pg.password);
     if (!target) return fail(exit_for(target.err()), "target: " + target.err().message);
     const auto progress = [as_json](const std::string& line) {
         if (!as_json) std::printf("  %s\n", line.c_str());

@@ -403,7 +403,9 @@ result<store_options> store_options_from(const verifier_config& c) {
 
 result<std::unique_ptr<store>> open_configured_store(const verifier_config& c) {
     CUSTOS_TRY(o, store_options_from(c));
-    return open_store(o);
+    auto s = open_store(o);
+    wipe_password(o.postgres.password);  // the store keeps its own copy in locked memory
+    return s;
 }
 
 }  // namespace custos::verifier

@@ -9,6 +9,7 @@
 // advisory lock so replicas starting together migrate once.
 #include <endian.h>
 #include <libpq-fe.h>
+#include <openssl/crypto.h>
 
 #include <bit>
 #include <chrono>
@@ -289,7 +290,11 @@ private:
 
 class pg_store final : public store {
 public:
-    explicit pg_store(postgres_options o) : o_(std::move(o)) {}
+    // The password is kept in locked memory, zeroed when the store goes (NUL-terminated for libpq).
+    explicit pg_store(const postgres_options& o) : dsn_(o.dsn), pool_size_(o.pool_size), password_(o.password.size() + 1) {
+        std::memcpy(password_.data(), o.password.data(), o.password.size());
+        password_.data()[o.password.size()] = 0;
+    }
     result<std::unique_ptr<store_tx>> begin() override { return tx(true); }
     result<std::unique_ptr<store_tx>> begin_read() override { return tx(false); }
     result<std::unique_ptr<sql::session>> begin_session(bool writable) override;
@@ -301,10 +306,10 @@ public:
     result<std::unique_ptr<pg_connection>> connect() const {
         // Defaults first: the DSN, expanded in place of dbname, overrides them; the password file, the DSN.
         std::vector<const char*> keys{"application_name", "connect_timeout", "options", "dbname"};
-        std::vector<const char*> vals{"custos-verifier", "10", "-c client_min_messages=warning", o_.dsn.c_str()};
-        if (!o_.password.empty()) {
+        std::vector<const char*> vals{"custos-verifier", "10", "-c client_min_messages=warning", dsn_.c_str()};
+        if (password_.size() > 1) {
             keys.push_back("password");
-            vals.push_back(o_.password.c_str());
+            vals.push_back(reinterpret_cast<const char*>(password_.data()));
         }
         keys.push_back(nullptr);
         vals.push_back(nullptr);
@@ -317,8 +322,8 @@ public:
     // A connection from the pool (a new one while fewer than pool_size are open); waits up to 30 s.
     result<std::unique_ptr<pg_connection>> acquire() {
         std::unique_lock lock(mu_);
-        if (!cv_.wait_for(lock, std::chrono::seconds(30), [this] { return !idle_.empty() || open_ < o_.pool_size; }))
-            return make_error(errc::io, "PostgreSQL: all " + std::to_string(o_.pool_size) + " connections busy for 30 s");
+        if (!cv_.wait_for(lock, std::chrono::seconds(30), [this] { return !idle_.empty() || open_ < pool_size_; }))
+            return make_error(errc::io, "PostgreSQL: all " + std::to_string(pool_size_) + " connections busy for 30 s");
         if (!idle_.empty()) {
             auto c = std::move(idle_.back());
             idle_.pop_back();
@@ -348,7 +353,9 @@ private:
         return sql::make_tx(std::move(s));
     }
 
-    postgres_options o_;
+    std::string dsn_;
+    unsigned pool_size_;
+    secret_bytes password_;
     std::vector<std::string> webhooks_;
     std::mutex mu_;
     std::condition_variable cv_;
@@ -416,6 +423,11 @@ result<void> pg_store::migrate() {
 }
 
 }  // namespace
+
+void wipe_password(std::string& password) noexcept {
+    if (!password.empty()) OPENSSL_cleanse(password.data(), password.size());
+    password.clear();
+}
 
 result<std::unique_ptr<store>> open_postgres_store(const postgres_options& o) {
     if (o.dsn.empty()) return make_error(errc::invalid_argument, "PostgreSQL: no DSN (store.dsn)");
