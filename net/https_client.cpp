@@ -10,6 +10,7 @@
 #include <boost/beast/ssl.hpp>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <poll.h>
 
 #include <optional>
 
@@ -178,14 +179,22 @@ result<std::unique_ptr<https_client>> https_client::create(std::string_view url,
 
 result<http_reply> https_client::request(std::string_view method, std::string_view target, std::string_view body,
                                          std::string_view content_type) {
+    // A kept-alive connection the server has closed (or sent anything on while idle) is not reused: that
+    // is found out before sending, so a request is never sent twice for it.
+    if (impl_->stream) {
+        pollfd p{beast::get_lowest_layer(*impl_->stream).socket().native_handle(), POLLIN | POLLRDHUP, 0};
+        if (::poll(&p, 1, 0) != 0) impl_->stream.reset();
+    }
     const bool reused = impl_->stream.has_value();
     if (!reused) CUSTOS_TRY_VOID(impl_->connect());
     bool nothing_back = true;
     auto r = impl_->once(method, target, body, content_type, nothing_back);
     if (r.ok()) return r;
-    // A kept-alive connection the server had closed: retry once on a fresh one, if nothing came back.
     impl_->stream.reset();
-    if (!reused || !nothing_back) return r;
+    // The server may have closed the connection just as the request went out. Only a GET is sent again
+    // on a fresh one: a POST (an attestation round, a key release) may have been carried out already, and
+    // sending it twice would spend its nonce twice.
+    if (!reused || !nothing_back || method != "GET") return r;
     CUSTOS_TRY_VOID(impl_->connect());
     auto again = impl_->once(method, target, body, content_type, nothing_back);
     if (!again.ok()) impl_->stream.reset();

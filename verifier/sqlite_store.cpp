@@ -205,7 +205,8 @@ private:
     // Group commit state, guarded by write_mu_ (group_mu_ for what waiting members read).
     std::size_t max_group_ = 1;
     bool outer_open_ = false;
-    std::size_t members_ = 0;  // savepoints released into the open outer transaction
+    std::size_t members_ = 0;   // savepoints released into the open outer transaction
+    std::size_t sessions_ = 0;  // sessions ended in it, committed or not
     std::mutex group_mu_;
     std::condition_variable group_cv_;
     std::uint64_t group_ = 0;       // the open group's number
@@ -231,8 +232,12 @@ public:
     sqlite_session(sqlite_store& st, connection& c, std::unique_lock<std::mutex> write_lock)
         : st_(st), c_(c), write_lock_(std::move(write_lock)), writer_(write_lock_.owns_lock()) {}
     ~sqlite_session() override {
-        if (!writer_) st_.give_back(&c_);
-        else if (write_lock_.owns_lock()) rollback();
+        if (!writer_) {
+            if (!sqlite3_get_autocommit(c_.db)) (void)exec(c_.db, "ROLLBACK", "rollback");  // not ended by its owner
+            st_.give_back(&c_);
+        } else if (write_lock_.owns_lock()) {
+            rollback();
+        }
     }
     result<sql::stmt> prepare(const std::string& sql) override { return c_.prepare(sql); }
     sql::dialect which() const override { return sql::dialect::sqlite; }
@@ -242,7 +247,7 @@ public:
         if (!writer_) return exec(c_.db, "COMMIT", "committing");
         if (!write_lock_.owns_lock()) return make_error(errc::io, "committing: the transaction has ended");
         if (auto r = exec(c_.db, "RELEASE custos_tx", "committing"); !r) {
-            (void)exec(c_.db, "ROLLBACK TO custos_tx; RELEASE custos_tx", "rollback");
+            undo_savepoint();
             (void)st_.end_write(write_lock_, false);
             return r;
         }
@@ -254,11 +259,18 @@ public:
             return;
         }
         if (!write_lock_.owns_lock()) return;
-        (void)exec(c_.db, "ROLLBACK TO custos_tx; RELEASE custos_tx", "rollback");
+        undo_savepoint();
         (void)st_.end_write(write_lock_, false);
     }
 
 private:
+    // Undoes this transaction's savepoint; if even that fails, the whole group's outer transaction, so that
+    // what this one wrote is never committed (the group's members then fail: flush_group sees it ended).
+    void undo_savepoint() noexcept {
+        if (exec(c_.db, "ROLLBACK TO custos_tx", "rollback") && exec(c_.db, "RELEASE custos_tx", "rollback")) return;
+        if (!sqlite3_get_autocommit(c_.db)) (void)exec(c_.db, "ROLLBACK", "rollback");
+    }
+
     sqlite_store& st_;
     connection& c_;
     std::unique_lock<std::mutex> write_lock_;
@@ -272,6 +284,8 @@ result<void> sqlite_store::start_write() {
         (void)flush_group(members_);
     }
     if (!outer_open_) {
+        // A transaction left open by a COMMIT and ROLLBACK that both failed: end it before starting again.
+        if (!sqlite3_get_autocommit(writer_.db)) (void)exec(writer_.db, "ROLLBACK", "rollback");
         CUSTOS_TRY_VOID(exec(writer_.db, "BEGIN IMMEDIATE", "starting a transaction"));
         outer_open_ = true;
     }
@@ -299,6 +313,7 @@ result<void> sqlite_store::flush_group(std::size_t waiting) {
     }
     outer_open_ = false;
     members_ = 0;
+    sessions_ = 0;
     {
         std::lock_guard lock(group_mu_);
         if (!r && waiting > 0) {
@@ -314,26 +329,29 @@ result<void> sqlite_store::flush_group(std::size_t waiting) {
 
 result<void> sqlite_store::end_write(std::unique_lock<std::mutex>& write_lock, bool committed) {
     if (committed) ++members_;
+    ++sessions_;  // every session, committed or not, counts towards the bound on a group
     if (members_ == 0 && want_write_.load() > 0) {
         // Nothing to make durable yet and someone else will carry the open transaction on.
         write_lock.unlock();
         return {};
     }
-    if (want_write_.load() == 0 || members_ >= max_group_) {
+    if (want_write_.load() == 0 || sessions_ >= max_group_) {
         auto r = flush_group(committed ? members_ - 1 : members_);
         write_lock.unlock();
         return committed ? r : result<void>{};
     }
-    // Another writer is waiting its turn: it (or the last one after it) commits for us.
+    // Another writer is waiting its turn: it (or the last one after it) commits for us. A session that
+    // rolled back waits too: it may have read what members before it wrote, and must not act on that
+    // before it is durable.
     std::uint64_t mine = 0;
     {
         std::lock_guard lock(group_mu_);
         mine = group_;
     }
     write_lock.unlock();
-    if (!committed) return {};
     std::unique_lock lock(group_mu_);
     group_cv_.wait(lock, [&] { return done_group_ > mine; });
+    if (!committed) return {};
     auto it = failed_groups_.find(mine);
     if (it == failed_groups_.end()) return {};
     error e = it->second;

@@ -71,6 +71,7 @@ result<std::unique_ptr<store>> open_sqlite_store(const std::filesystem::path& pa
 // lock (replicas starting together migrate once) and keeps up to `pool_size` connections. `password`,
 // when not empty, is passed to libpq beside the DSN (never part of it, so it is never logged); the store
 // keeps its own copy in locked memory, zeroed when it closes, and callers wipe theirs (wipe_password).
+// libpq keeps a copy per open connection, zeroed when the connection closes.
 struct postgres_options {
     std::string dsn;
     std::string password;

@@ -7,7 +7,9 @@
 // copy, not against someone who controls both databases.
 #include "verifier/store_copy.hpp"
 
+#include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstring>
 #include <optional>
 #include <set>
@@ -30,7 +32,21 @@ struct column {
 // Tables a fresh target's migrations fill with one row (replaced by the source's).
 const std::set<std::string> seeded_tables = {"fleet_state", "leader"};
 
-std::string ident(const std::string& id) { return "\"" + id + "\""; }
+std::string ident(const std::string& id) {
+    std::string out = "\"";
+    for (char c : id) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+    return out + "\"";
+}
+
+const char* kind_name(kind k) {
+    switch (k) {
+        case kind::integer: return "an integer";
+        case kind::real: return "a double";
+        case kind::text: return "text";
+        case kind::blob: return "bytes";
+    }
+    return "?";
+}
 
 result<kind> kind_of(const std::string& table, const std::string& col, const std::string& pg_type) {
     if (pg_type == "bigint" || pg_type == "integer" || pg_type == "smallint" || pg_type == "boolean") return kind::integer;
@@ -199,12 +215,28 @@ result<std::uint64_t> copy_table(sql::session& src, sql::session& dst, const std
     const std::string what = "copying table " + table;
     const std::string insert = "INSERT INTO " + ident(table) + " (" + select_list(cols, false) + ")" +
                                (identity ? " OVERRIDING SYSTEM VALUE" : "") + " VALUES (" + marks + ")";
+    // Beside each value, SQLite's storage class for it: a value the target column's type cannot hold as
+    // it is (a text in a BIGINT column, say) is refused, not converted on the way.
+    std::string types;
+    for (const auto& c : cols) types += ", typeof(" + c.source_expr + ")";
     row_digest copied;
+    std::uint64_t n = 0;
     {
-        CUSTOS_TRY(read, src.prepare("SELECT " + select_list(cols, true) + " FROM " + ident(table)));
+        CUSTOS_TRY(read, src.prepare("SELECT " + select_list(cols, true) + types + " FROM " + ident(table)));
         for (;;) {
             CUSTOS_TRY(row, read.step(what.c_str()));
             if (!row) break;
+            ++n;
+            for (std::size_t i = 0; i < cols.size(); ++i) {
+                const std::string t = read.col_text(static_cast<int>(cols.size() + i));
+                const bool fits = t == "null" || (cols[i].k == kind::integer && t == "integer") ||
+                                  (cols[i].k == kind::real && (t == "real" || t == "integer")) ||
+                                  (cols[i].k == kind::text && t == "text") || (cols[i].k == kind::blob && t == "blob");
+                if (!fits)
+                    return make_error(errc::mismatch, "table " + table + ", row " + std::to_string(n) + ", column " + cols[i].name +
+                                                          ": SQLite holds a " + t + " value where the target column is " +
+                                                          kind_name(cols[i].k));
+            }
             CUSTOS_TRY(ins, dst.prepare(insert));
             for (std::size_t i = 0; i < cols.size(); ++i) bind_column(ins, read, static_cast<int>(i), cols[i].k);
             CUSTOS_TRY_VOID(ins.run(what.c_str()));
@@ -224,11 +256,28 @@ result<std::uint64_t> copy_table(sql::session& src, sql::session& dst, const std
         return make_error(errc::mismatch, "table " + table + ": " + std::to_string(copied.rows()) + " rows copied but " +
                                               std::to_string(back.rows()) + " read back from the target");
     if (!(back == copied)) return make_error(errc::mismatch, "table " + table + ": the rows read back from the target differ from the source's");
-    // Identity columns number on from the largest copied id, so new rows never collide with copied ones.
+    // Identity columns number on past the largest copied id, and past any id SQLite already handed out
+    // for an AUTOINCREMENT table (sqlite_sequence), so no id is ever given twice.
     for (const auto& c : cols) {
         if (!c.identity) continue;
-        CUSTOS_TRY(q, dst.prepare("SELECT setval(pg_get_serial_sequence('" + ident(table) + "', '" + c.name + "'), (SELECT COALESCE(MAX(" +
-                                  ident(c.name) + "), 0) + 1 FROM " + ident(table) + "), false)"));
+        std::int64_t next = 1;
+        {
+            CUSTOS_TRY(q, dst.prepare("SELECT COALESCE(MAX(" + ident(c.name) + "), 0) FROM " + ident(table)));
+            CUSTOS_TRY(row, q.step(("reading the largest " + table + "." + c.name).c_str()));
+            if (row) next = q.col_i64(0) + 1;
+        }
+        {
+            CUSTOS_TRY(has, src.prepare("SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name = 'sqlite_sequence'"));
+            CUSTOS_TRY(row, has.step("looking for sqlite_sequence"));
+            if (row && has.col_i64(0) > 0) {
+                CUSTOS_TRY(q, src.prepare("SELECT seq FROM sqlite_sequence WHERE name = ?"));
+                q.text(table);
+                CUSTOS_TRY(seq, q.step("reading sqlite_sequence"));
+                if (seq) next = std::max(next, q.col_i64(0) + 1);
+            }
+        }
+        CUSTOS_TRY(q, dst.prepare("SELECT setval(pg_get_serial_sequence(?, ?), ?, false)"));
+        q.text(ident(table)).text(c.name).i64(next);
         CUSTOS_TRY_VOID(q.run(("moving the sequence of " + table + "." + c.name).c_str()));
     }
     return copied.rows();
@@ -272,6 +321,16 @@ result<copy_summary> copy_store(store& from, store& to, const std::function<void
                                               " and the target at " + std::to_string(to.schema_version()));
     CUSTOS_TRY(src, from.begin_session(true));  // the writer's lock: nothing changes under the copy
     rollback_unless_done src_guard{*src};
+    {
+        // A verifier still serving this file would go on writing after the copy, and lose it at cut-over.
+        CUSTOS_TRY(q, src->prepare("SELECT holder, expires_ms FROM leader WHERE id = 1"));
+        CUSTOS_TRY(row, q.step("reading the lead"));
+        const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+        if (row && q.col_i64(1) > now_ms)
+            return make_error(errc::invalid_argument, "a verifier (" + q.col_text(0) + ") is serving this database (its lead runs " +
+                                                          std::to_string((q.col_i64(1) - now_ms + 999) / 1000) +
+                                                          " s more): stop it first; a killed one's lapses within 15 s");
+    }
     CUSTOS_TRY(dst, to.begin_session(true));
     rollback_unless_done dst_guard{*dst};
     CUSTOS_TRY(tables, source_tables(*src));

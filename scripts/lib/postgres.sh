@@ -48,8 +48,23 @@ _pg_as() {
     fi
 }
 
+# _pg_free_port [low]: a free TCP port on 127.0.0.1; "low": one in 20000-32767, below the kernel's ephemeral
+# range, which an outgoing connection never takes meanwhile.
 _pg_free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+    python3 - "${1:-}" <<'PY'
+import random, socket, sys
+for _ in range(200):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", random.randint(20000, 32767) if sys.argv[1] == "low" else 0))
+    except OSError:
+        s.close()
+        continue
+    print(s.getsockname()[1])
+    break
+else:
+    sys.exit("no free port")
+PY
 }
 
 pg_up() {

@@ -6,6 +6,8 @@
 
 #include <sqlite3.h>
 
+#include <csignal>
+
 namespace custos::test {
 namespace {
 
@@ -74,8 +76,19 @@ protected:
 
 TEST_F(RealAgentMoved, MigrateStoreMovesTheFleetToPostgreSQLAndTheAgentsChainContinuesThere) {
     for (int start = 1; start <= 2; ++start) ASSERT_EQ(agent_once().exit_code, 0) << "start " << start;
-    verifier_.reset();  // stopped
     const fs::path db = vdir_ / "verifier.db";
+    auto pg = postgres_cluster::start();
+    const std::vector<std::string> migrate = {CUSTOS_VERIFIER_PATH, "migrate-store", "--from", "sqlite:" + db.string(),
+                                              "--to", pg->dsn(), "--json"};
+    // While the verifier still serves the file, what it writes after the copy would be lost: refused.
+    ASSERT_TRUE(wait_until([&] { return verifier_->log().find("leads the background work") != std::string::npos; }, 20s));
+    auto early = run_process(migrate);
+    EXPECT_EQ(early.exit_code, 2) << early.err;
+    EXPECT_NE(early.err.find("stop it first"), std::string::npos) << early.err;
+    EXPECT_EQ(pg->psql("SELECT COUNT(*) FROM hosts").out, "0\n");
+    verifier_->signal(SIGTERM);  // a clean stop gives the lead up
+    ASSERT_EQ(verifier_->wait(std::chrono::milliseconds(20000)), 0) << verifier_->log();
+    verifier_.reset();
     // What the SQLite file holds, read with SQLite itself.
     const auto sqlite_text = [&](const char* sql) {
         sqlite3* h = nullptr;
@@ -92,9 +105,6 @@ TEST_F(RealAgentMoved, MigrateStoreMovesTheFleetToPostgreSQLAndTheAgentsChainCon
     const std::string appraisals_before = sqlite_text("SELECT COUNT(*) FROM appraisals");
     ASSERT_EQ(head_before.size(), 64u);
     const auto db_bytes = fs::file_size(db);
-    auto pg = postgres_cluster::start();
-    const std::vector<std::string> migrate = {CUSTOS_VERIFIER_PATH, "migrate-store", "--from", "sqlite:" + db.string(),
-                                              "--to", pg->dsn(), "--json"};
     auto moved = run_process(migrate);
     ASSERT_EQ(moved.exit_code, 0) << moved.err << moved.out;
     auto summary = sjson::parse(moved.out, "migrate-store");
