@@ -128,13 +128,9 @@ int cmd_migrate_store(const std::string& from, const std::string& to, const std:
     postgres_options pg;
     pg.dsn = to;
     pg.pool_size = 1;
-    if (!password_file.empty()) {
-        auto pw = read_password_file(password_file, "--password-file");
-        if (!pw) return fail(exit_for(pw.err()), pw.err().message);
-        pg.password = std::move(*pw);
-    } else if (const char* env = std::getenv("CUSTOS_STORE_PASSWORD"); env && *env) {
-        pg.password = env;
-    }
+    auto pw = store_password(password_file, "--password-file");
+    if (!pw) return fail(exit_for(pw.err()), pw.err().message);
+    pg.password = std::move(*pw);
     auto source = open_sqlite_store(path, true);
     if (!source) return fail(exit_for(source.err()), "source: " + source.err().message);
     auto target = open_postgres_store(pg);

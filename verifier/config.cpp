@@ -371,6 +371,8 @@ std::string render_verifier_config(const verifier_config& c) {
     return o.str();
 }
 
+namespace {
+
 result<std::string> read_password_file(const fs::path& file, const std::string& what) {
     struct stat sb {};
     if (::stat(file.c_str(), &sb) != 0) return make_error(errc::io, what + " " + file.string() + ": " + std::strerror(errno));
@@ -384,6 +386,14 @@ result<std::string> read_password_file(const fs::path& file, const std::string& 
     return pw;
 }
 
+}  // namespace
+
+result<std::string> store_password(const fs::path& file, const std::string& what) {
+    if (!file.empty()) return read_password_file(file, what);
+    if (const char* env = std::getenv("CUSTOS_STORE_PASSWORD"); env && *env) return std::string(env);
+    return std::string();
+}
+
 result<store_options> store_options_from(const verifier_config& c) {
     store_options o;
     o.backend = c.store_backend;
@@ -392,12 +402,9 @@ result<store_options> store_options_from(const verifier_config& c) {
     o.postgres.dsn = c.store_dsn;
     o.postgres.pool_size = c.store_pool_size;
     if (c.store_backend != "postgresql") return o;
-    if (!c.store_password_file.empty()) {
-        CUSTOS_TRY(pw, read_password_file(c.resolve(c.store_password_file), "store.password_file"));
-        o.postgres.password = std::move(pw);
-    } else if (const char* env = std::getenv("CUSTOS_STORE_PASSWORD"); env && *env) {
-        o.postgres.password = env;
-    }
+    CUSTOS_TRY(pw, store_password(c.store_password_file.empty() ? fs::path() : c.resolve(c.store_password_file),
+                                  "store.password_file"));
+    o.postgres.password = std::move(pw);
     return o;
 }
 

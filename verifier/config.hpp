@@ -96,9 +96,10 @@ result<void> check_listen_address(const std::string& listen);
 // The text `init` writes (every key, with comments).
 std::string render_verifier_config(const verifier_config& c);
 
-// A database password kept in a file: refused when group or others may read it, or when it is empty; one
-// trailing newline dropped. `what` names the setting in errors.
-result<std::string> read_password_file(const std::filesystem::path& file, const std::string& what);
+// The database password: from `file` when one is named (refused when group or others may read it, or
+// when it is empty; one trailing newline dropped; `what` names the setting in errors), else
+// $CUSTOS_STORE_PASSWORD, else "" (libpq then looks in PGPASSWORD and ~/.pgpass itself).
+result<std::string> store_password(const std::filesystem::path& file, const std::string& what);
 
 // What open_store needs from a configuration: the backend, and for PostgreSQL the password read from
 // store.password_file (which must not be readable by group or others) or $CUSTOS_STORE_PASSWORD.
