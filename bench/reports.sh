@@ -74,9 +74,8 @@ if [[ -n $threads ]]; then sed -i "s/^threads = [0-9]*/threads = $threads/" "$wo
 sed -i 's/^sqlite_synchronous_full = false/sqlite_synchronous_full = true/' "$work/full/verifier.toml"
 grep -q '^sqlite_synchronous_full = true' "$work/full/verifier.toml" || { echo "reports.sh: cannot set sqlite_synchronous_full" >&2; exit 1; }
 dsn=$(CUSTOS_PG_DURABLE=${PG_DURABLE:-1} pg_up "$pgdir" "$work/pg/db-password")
-sed -i "s|^backend = 'sqlite'|backend = 'postgresql'|; s|^dsn = ''|dsn = '$dsn'|; s|^password_file = ''|password_file = 'db-password'|;
-        s|^pool_size = [0-9]*|pool_size = 16|" "$work/pg/verifier.toml"
-grep -q "^backend = 'postgresql'" "$work/pg/verifier.toml" || { echo "reports.sh: cannot set [store]" >&2; exit 1; }
+pg_store "$work/pg/verifier.toml" "$dsn" db-password
+sed -i 's|^pool_size = [0-9]*|pool_size = 16|' "$work/pg/verifier.toml"
 
 for batch in 1 16; do
     run sqlite "$work/lite" 1 "$batch"

@@ -5,6 +5,9 @@
 #                     password, written to PWFILE (mode 0600), and the database `custos` it owns; print the
 #                     libpq DSN (no password in it) on stdout. PostgreSQL refuses to run as root: as root the
 #                     cluster runs as the `postgres` user (else `nobody`) and DIR is handed to that user.
+#   pg_store TOML DSN PWFILE  point the verifier.toml that `custos-verifier init` wrote at the cluster:
+#                     [store] backend, dsn and password_file (a path relative to TOML's directory); fails
+#                     when any of the three did not take
 #   pg_down DIR       stop it at once (pg_ctl -m immediate); DIR is left for the caller to remove.
 # Local (socket) connections authenticate by peer, TCP ones by password (scram-sha-256). The cluster skips
 # fsync (a throwaway); CUSTOS_PG_DURABLE=1 keeps PostgreSQL's durable defaults (benchmarks).
@@ -50,6 +53,7 @@ _pg_as() {
 
 # _pg_free_port [low]: a free TCP port on 127.0.0.1; "low": one in 20000-32767, below the kernel's ephemeral
 # range, which an outgoing connection never takes meanwhile.
+# shellcheck disable=SC2120 # the argument is optional
 _pg_free_port() {
     python3 - "${1:-}" <<'PY'
 import random, socket, sys
@@ -113,6 +117,17 @@ pg_up() {
         return 1
     fi
     echo "host=127.0.0.1 port=$port dbname=custos user=custos connect_timeout=5"
+}
+
+pg_store() {
+    local toml=${1:?usage: pg_store TOML DSN PWFILE} dsn=${2:?usage: pg_store TOML DSN PWFILE} pw=${3:?usage: pg_store TOML DSN PWFILE} want
+    sed -i "s|^backend = 'sqlite'|backend = 'postgresql'|; s|^dsn = ''|dsn = '$dsn'|; s|^password_file = ''|password_file = '$pw'|" "$toml"
+    for want in "backend = 'postgresql'" "dsn = '$dsn'" "password_file = '$pw'"; do
+        if ! grep -qF "$want" "$toml"; then
+            echo "pg_store: could not set [store] in $toml (has its format changed?)" >&2
+            return 1
+        fi
+    done
 }
 
 pg_down() {

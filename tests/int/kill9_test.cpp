@@ -22,6 +22,7 @@
 #include "crypto/file_io.hpp"
 #include "crypto/strict_json.hpp"
 #include "tests/support/daemon.hpp"
+#include "tests/support/files.hpp"
 #include "tests/support/postgres.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/swtpm.hpp"
@@ -100,12 +101,9 @@ protected:
                                  (dir_->path() / "ek-ca.pem").string()});
         ASSERT_EQ(init.exit_code, 0) << init.err;
         // Reports every second, rounds every 2 s: many chances to die mid-flight.
-        std::ifstream in(vdir_ / "verifier.toml");
-        std::string toml((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-        toml = std::regex_replace(toml, std::regex("report_interval_s = [0-9]+"), "report_interval_s = 1");
-        toml = std::regex_replace(toml, std::regex("attest_interval_s = [0-9]+"), "attest_interval_s = 2");
-        toml = std::regex_replace(toml, std::regex("dark_after_intervals = [0-9]+"), "dark_after_intervals = 1000");
-        std::ofstream(vdir_ / "verifier.toml") << toml;
+        rewrite(vdir_ / "verifier.toml", {{"report_interval_s = [0-9]+", "report_interval_s = 1"},
+                                          {"attest_interval_s = [0-9]+", "attest_interval_s = 2"},
+                                          {"dark_after_intervals = [0-9]+", "dark_after_intervals = 1000"}});
         start_verifier("127.0.0.1:0");
         std::smatch m;
         const std::string log = verifier_->log();
@@ -230,18 +228,14 @@ protected:
         auto init = run_process({CUSTOS_VERIFIER_PATH, "init", "--dir", vdir_.string(), "--ek-ca",
                                  (dir_.path() / "ek-ca.pem").string()});
         ASSERT_EQ(init.exit_code, 0) << init.err;
-        std::ifstream in(vdir_ / "verifier.toml");
-        std::string toml((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-        for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
+        rewrite(vdir_ / "verifier.toml", {
                  {"\nreport_interval_s = [0-9]+", "\nreport_interval_s = 1"},
                  {"\nattest_interval_s = [0-9]+", "\nattest_interval_s = 2"},
                  {"\ndark_after_intervals = [0-9]+", "\ndark_after_intervals = 1000"},
                  {"\nbackend = 'sqlite'", "\nbackend = 'postgresql'"},
                  {"\ndsn = ''", "\ndsn = '" + pg_->dsn() + "'"},
                  {"\nwebhooks = \\[\\]", "\nwebhooks = [\"" + hook_.url() + "\"]"},
-                 {"\nwebhook_ca_file = '[^']*'", "\nwebhook_ca_file = '" + hook_.ca() + "'"}})
-            toml = std::regex_replace(toml, std::regex(from), to);
-        std::ofstream(vdir_ / "verifier.toml") << toml;
+                 {"\nwebhook_ca_file = '[^']*'", "\nwebhook_ca_file = '" + hook_.ca() + "'"}});
         for (int i = 0; i < 2; ++i) {
             ports_[i] = free_port();
             start_replica(i);

@@ -15,6 +15,7 @@
 #include "crypto/strict_json.hpp"
 #include "net/https_client.hpp"
 #include "tests/support/daemon.hpp"
+#include "tests/support/files.hpp"
 #include "tests/support/postgres.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/swtpm.hpp"
@@ -66,13 +67,6 @@ protected:
     virtual std::string backend() const { return "sqlite"; }
     // verifier.toml as `custos-verifier init` wrote it, before the verifier starts (shorter intervals).
     virtual void edit_config(const fs::path&) {}
-    // Rewrites `file` with each (regex, replacement) applied in turn (edit_config's tool).
-    static void rewrite(const fs::path& file, const std::vector<std::pair<std::string, std::string>>& edits) {
-        std::ifstream in(file);
-        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-        for (const auto& [pattern, replacement] : edits) text = std::regex_replace(text, std::regex(pattern), replacement);
-        std::ofstream(file) << text;
-    }
     // `custos ARGS...` as the operator.
     process_result cli(std::vector<std::string> args) {
         args.insert(args.begin(), CUSTOS_CLI_PATH);

@@ -1,4 +1,5 @@
-// A whole file as a string, for tests that compare or search file contents ("" when unreadable).
+// A whole file as a string, for tests that compare or search file contents ("" when unreadable), and
+// the other small file chores tests share.
 #pragma once
 
 #include <sys/stat.h>
@@ -7,8 +8,11 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <regex>
 #include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace custos::test {
 
@@ -23,6 +27,14 @@ inline std::string read_text(const std::filesystem::path& p) {
 inline void write_text(const std::filesystem::path& p, const std::string& s) {
     std::filesystem::create_directories(p.parent_path());
     std::ofstream(p, std::ios::binary | std::ios::trunc) << s;
+}
+
+// Rewrites `p` with each (regex, replacement) applied in turn: how tests adjust the verifier.toml that
+// `custos-verifier init` wrote.
+inline void rewrite(const std::filesystem::path& p, const std::vector<std::pair<std::string, std::string>>& edits) {
+    std::string text = read_text(p);
+    for (const auto& [pattern, replacement] : edits) text = std::regex_replace(text, std::regex(pattern), replacement);
+    write_text(p, text);
 }
 
 // n pseudo-random bytes, the same for the same seed.

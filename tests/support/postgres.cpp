@@ -139,10 +139,7 @@ void postgres_cluster::stop() {
 
 postgres_cluster::~postgres_cluster() {
     try {
-        if (stopped_) return;
-        std::vector<std::string> argv = {(bindir() / "pg_ctl").string(), "-D", data_.string(), "-m", "immediate", "-w", "stop"};
-        if (as_postgres_) argv.insert(argv.begin(), {"runuser", "-u", "postgres", "--"});
-        (void)run_process(argv, {}, std::chrono::seconds(60));
+        stop();
     } catch (...) {
     }
 }

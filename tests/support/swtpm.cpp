@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "crypto/ossl.hpp"
+#include "tests/support/files.hpp"
 
 namespace custos::test {
 namespace fs = std::filesystem;
@@ -36,17 +37,10 @@ void ossl_check(int ok, const char* what) {
     if (ok != 1) fail(ossl::last_error(std::string("make_test_ca: ") + what));
 }
 
-void write_text(const fs::path& p, const std::string& text) {
+void write_or_throw(const fs::path& p, const std::string& text) {
     std::ofstream f(p, std::ios::binary | std::ios::trunc);
     f << text;
     if (!f.flush()) fail("cannot write " + p.string());
-}
-
-std::string read_text(const fs::path& p) {
-    std::ifstream f(p, std::ios::binary);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
 }
 
 std::string random_hex(std::size_t n) {
@@ -243,12 +237,12 @@ void swtpm::manufacture(const swtpm_options& opts) {
     fs::create_directories(d / "state");
     fs::create_directories(d / "localca");
     // swtpm_localca signs the EK certificates with the given key when it exists, instead of making its own CA.
-    write_text(d / "swtpm-localca.conf", "statedir = " + (d / "localca").string() + "\n" +
+    write_or_throw(d / "swtpm-localca.conf", "statedir = " + (d / "localca").string() + "\n" +
                                              "signingkey = " + ca_.key_pem.string() + "\n" +
                                              "issuercert = " + ca_.cert_pem.string() + "\n" +
                                              "certserial = " + (d / "localca" / "certserial").string() + "\n");
-    write_text(d / "swtpm-localca.options", "");
-    write_text(d / "swtpm_setup.conf", "create_certs_tool = swtpm_localca\n"
+    write_or_throw(d / "swtpm-localca.options", "");
+    write_or_throw(d / "swtpm_setup.conf", "create_certs_tool = swtpm_localca\n"
                                        "create_certs_tool_config = " + (d / "swtpm-localca.conf").string() + "\n" +
                                        "create_certs_tool_options = " + (d / "swtpm-localca.options").string() + "\n" +
                                        "active_pcr_banks = " + opts.pcr_banks + "\n");
