@@ -8,6 +8,7 @@
 #include "verifier/alerts.hpp"
 #include "verifier/api_common.hpp"
 #include "verifier/findings.hpp"
+#include "verifier/log_events.hpp"
 #include "verifier/rounds/attestation.hpp"
 #include "verifier/service.hpp"
 
@@ -43,7 +44,11 @@ net::http_response attest_round(service_context& ctx, const net::http_request& r
     if (out->refused && !out->keep_writes) return finish_refusal(ctx, std::move(agent.tx), *out);
     // A refused round that recorded its finding is answered as an appraisal: the finding and the status after it.
     const unsigned code = out->refused ? http_status(out->refused->kind) : 200;
-    return finish_appraisal(ctx, std::move(agent.tx), agent.host, out->raised, now, code, std::move(out->answer));
+    // The round as an auditor re-checks it (nonce, evidence, quote), without the logs it replayed.
+    attest::attest_request kept{msg->nonce, msg->evidence, msg->quote, std::nullopt, std::nullopt, {}};
+    const std::string round = attest::encode_attest_request(kept);
+    return finish_appraisal(ctx, std::move(agent.tx), agent.host, out->raised, now, code, std::move(out->answer),
+                            as_bytes(round));
 }
 
 // POST /v1/report-key {"report_key","prev_seq","prev_hash","nonce","quote"} (rounds/attestation.hpp).
@@ -60,6 +65,8 @@ net::http_response report_key(service_context& ctx, const net::http_request& req
     if (!out) return error_reply(out.err());
     if (out->refused && !out->keep_writes) return finish_refusal(ctx, std::move(agent.tx), *out);
     // Bound or refused, the finding and the host's status are recorded.
+    if (!out->refused)
+        if (auto x = agent.tx->append_log(report_key_entry(h.id, msg->report_key, msg->prev_seq, now)); !x) return error_reply(x.err());
     if (auto s = refresh_status(*agent.tx, h, now, out->raised, ctx.overdue_window_s()); !s) return error_reply(s.err());
     if (auto x = agent.tx->put_host(h); !x) return error_reply(x.err());
     if (auto c = agent.tx->commit(); !c) return error_reply(c.err());
@@ -92,12 +99,14 @@ result<std::string> sign_result(const service_context& ctx, const host_record& h
 // Status, signed result, appraisal row, host row, commit; then publish. The answer for the agent.
 net::http_response finish_appraisal(service_context& ctx, std::unique_ptr<store_tx> tx, host_record& h,
                                     std::vector<finding_record>& raised, std::int64_t now, unsigned status_code,
-                                    json::object extra) {
+                                    json::object extra, byte_view round_evidence) {
     auto open = refresh_status(*tx, h, now, raised, ctx.overdue_window_s());
     if (!open) return error_reply(open.err());
     auto token = sign_result(ctx, h, *open, now);
     if (!token) return error_reply(token.err());
-    if (auto x = tx->insert_appraisal({h.id, now, h.status, *token}); !x) return error_reply(x.err());
+    if (auto x = tx->insert_appraisal({h.id, now, h.status, *token, bytes(round_evidence.begin(), round_evidence.end())}); !x)
+        return error_reply(x.err());
+    if (auto x = tx->append_log(result_entry(h, now, *token, round_evidence)); !x) return error_reply(x.err());
     if (auto x = tx->put_host(h); !x) return error_reply(x.err());
     if (auto c = tx->commit(); !c) return error_reply(c.err());
     ctx.stats.count_appraisal(h.status);

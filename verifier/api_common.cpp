@@ -20,6 +20,15 @@ std::optional<net::http_response> require_operator(const net::request_context& c
     return std::nullopt;
 }
 
+std::optional<net::http_response> require_operator_or_auditor(const net::request_context& ctx) {
+    if (!ctx.client_verified)
+        return net::json_error(401, "unauthorized", "this endpoint needs an operator's or auditor's client certificate");
+    if (ctx.client_ou != "operator" && ctx.client_ou != "auditor")
+        return net::json_error(403, "forbidden", "this endpoint is for operators and auditors; the client certificate's role is \"" +
+                                                     ctx.client_ou + "\"");
+    return std::nullopt;
+}
+
 net::http_response json_reply(unsigned status, const boost::json::value& v) {
     return net::http_response{status, "application/json", boost::json::serialize(v)};
 }

@@ -12,6 +12,7 @@
 
 #include "crypto/result.hpp"
 #include "net/https_server.hpp"
+#include "verifier/log_events.hpp"
 #include "verifier/rounds/outcome.hpp"
 
 namespace custos::verifier {
@@ -19,6 +20,19 @@ namespace custos::verifier {
 // The operator's client certificate: verified by the server against the private CA, subject OU "operator".
 // std::nullopt when allowed; otherwise the 401/403 answer to send.
 std::optional<net::http_response> require_operator(const net::request_context& ctx);
+// The same for read-only endpoints an auditor may also use (the transparency log, evidence export): the
+// role "operator" or "auditor".
+std::optional<net::http_response> require_operator_or_auditor(const net::request_context& ctx);
+
+// A route handler for an operator's write: fn(request, actor) runs only for the operator role, and is
+// given who made the request for the action's transparency-log entry (log_events.hpp).
+template <class Fn>
+auto operator_write(Fn fn) {
+    return [fn](const net::http_request& req, const net::request_context& rc) {
+        if (auto deny = require_operator(rc)) return *deny;
+        return fn(req, actor_of(rc));
+    };
+}
 
 // A JSON value as an HTTP answer (compact serialisation).
 net::http_response json_reply(unsigned status, const boost::json::value& v);

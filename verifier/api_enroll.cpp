@@ -12,6 +12,7 @@
 #include "crypto/x509.hpp"
 #include "verifier/api_common.hpp"
 #include "verifier/findings.hpp"
+#include "verifier/log_events.hpp"
 #include "verifier/service.hpp"
 
 namespace custos::verifier {
@@ -283,6 +284,7 @@ net::http_response activate(service_context& ctx, const net::http_request& req) 
     if (auto x = (*tx)->put_host(h); !x) return error_reply(x.err());
     // Report keys bound by the previous AK's quotes must not sign for the new enrollment.
     if (auto x = (*tx)->unbind_report_keys(h.id); !x) return error_reply(x.err());
+    if (auto x = (*tx)->append_log(enrollment_entry(h, now)); !x) return error_reply(x.err());
     if (auto c = (*tx)->commit(); !c) return error_reply(c.err());
 
     json::object out;

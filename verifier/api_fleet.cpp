@@ -17,6 +17,7 @@
 #include "verifier/alerts.hpp"
 #include "verifier/api_common.hpp"
 #include "verifier/findings.hpp"
+#include "verifier/log_events.hpp"
 
 namespace custos::verifier {
 namespace json = boost::json;
@@ -125,7 +126,7 @@ net::http_response get_host(store& db, const std::string& id) {
     return json_reply(200, o);
 }
 
-net::http_response approve(store& db, const std::string& id, const std::string& body) {
+net::http_response approve(store& db, const actor& who, const std::string& id, const std::string& body) {
     auto v = sjson::parse(body, "approve request");
     if (!v) return error_reply(v.err());
     auto o = sjson::object_reader::of(*v, "approve request");
@@ -193,13 +194,15 @@ net::http_response approve(store& db, const std::string& id, const std::string& 
     auto open = refresh_status(**tx, rec, now);
     if (!open) return error_reply(open.err());
     if (auto x = (*tx)->put_host(rec); !x) return error_reply(x.err());
+    if (auto x = (*tx)->append_log(operator_entry(who, "host.approve", id, *site, *v, now)); !x) return error_reply(x.err());
     if (auto c = (*tx)->commit(); !c) return error_reply(c.err());
     return json_reply(200, host_summary(rec, open->size()));
 }
 
 // Idempotent: decommissioning a decommissioned host answers 200 and changes nothing.
-net::http_response decommission(store& db, const std::string& id, const std::string& body) {
-    if (auto v = parse_body(body, "decommission request", {}); !v) return error_reply(v.err());
+net::http_response decommission(store& db, const actor& who, const std::string& id, const std::string& body) {
+    auto v = parse_body(body, "decommission request", {});
+    if (!v) return error_reply(v.err());
     auto tx = db.begin();
     if (!tx) return error_reply(tx.err());
     auto h = (*tx)->get_host(id);
@@ -211,12 +214,14 @@ net::http_response decommission(store& db, const std::string& id, const std::str
     if (rec.state != "decommissioned") {
         rec.state = "decommissioned";
         if (auto x = (*tx)->put_host(rec); !x) return error_reply(x.err());
+        if (auto x = (*tx)->append_log(operator_entry(who, "host.decommission", id, "", *v, unix_now())); !x)
+            return error_reply(x.err());
         if (auto c = (*tx)->commit(); !c) return error_reply(c.err());
     }
     return json_reply(200, host_summary(rec, open->size()));
 }
 
-net::http_response add_entity(store& db, const std::string& body) {
+net::http_response add_entity(store& db, const actor& who, const std::string& body) {
     auto v = sjson::parse(body, "entity");
     if (!v) return error_reply(v.err());
     auto o = sjson::object_reader::of(*v, "entity");
@@ -238,6 +243,7 @@ net::http_response add_entity(store& db, const std::string& body) {
     auto existing = (*tx)->get_entity(e.id);
     if (!existing) return error_reply(existing.err());
     if (auto x = (*tx)->put_entity(e); !x) return error_reply(x.err());
+    if (auto x = (*tx)->append_log(operator_entry(who, "entity.put", "", e.id, *v, unix_now())); !x) return error_reply(x.err());
     if (auto c = (*tx)->commit(); !c) return error_reply(c.err());
     return json_reply(existing->has_value() ? 200 : 201, json::object{{"id", e.id}, {"hq", e.hq}, {"status", e.status}});
 }
@@ -247,7 +253,7 @@ json::object site_json(const site_record& s) {
                         {"lat", s.lat}, {"lon", s.lon},       {"max_km", s.max_km}};
 }
 
-net::http_response add_site(store& db, const std::string& body) {
+net::http_response add_site(store& db, const actor& who, const std::string& body) {
     auto v = sjson::parse(body, "site");
     if (!v) return error_reply(v.err());
     auto o = sjson::object_reader::of(*v, "site");
@@ -279,6 +285,7 @@ net::http_response add_site(store& db, const std::string& body) {
     auto existing = (*tx)->get_site(s.id);
     if (!existing) return error_reply(existing.err());
     if (auto x = (*tx)->put_site(s); !x) return error_reply(x.err());
+    if (auto x = (*tx)->append_log(operator_entry(who, "site.put", "", s.id, *v, unix_now())); !x) return error_reply(x.err());
     if (auto c = (*tx)->commit(); !c) return error_reply(c.err());
     return json_reply(existing->has_value() ? 200 : 201, site_json(s));
 }
@@ -399,14 +406,14 @@ void register_fleet_routes(net::https_server& srv, store& db) {
                              return net::json_error(404, "not-found", "expected /v1/hosts/<host id>[/reports]");
                          return get_host(db, id);
                      }));
-    srv.route_prefix("POST", "/v1/hosts/", net::auth::client_cert, op([&db](const net::http_request& req) {
+    srv.route_prefix("POST", "/v1/hosts/", net::auth::client_cert, operator_write([&db](const net::http_request& req, const actor& who) {
                          std::string id, action;
                          if (auto bad = host_path(req.target, id, action)) return *bad;
-                         if (action == "approve") return approve(db, id, req.body);
-                         if (action == "decommission") return decommission(db, id, req.body);
+                         if (action == "approve") return approve(db, who, id, req.body);
+                         if (action == "decommission") return decommission(db, who, id, req.body);
                          return net::json_error(404, "not-found", "hosts have the actions approve and decommission");
                      }));
-    srv.route("POST", "/v1/entities", net::auth::client_cert, op([&db](const net::http_request& req) { return add_entity(db, req.body); }));
+    srv.route("POST", "/v1/entities", net::auth::client_cert, operator_write([&db](const net::http_request& req, const actor& who) { return add_entity(db, who, req.body); }));
     srv.route("GET", "/v1/entities", net::auth::client_cert, op([&db](const net::http_request&) {
                   auto tx = db.begin_read();
                   if (!tx) return error_reply(tx.err());
@@ -416,7 +423,7 @@ void register_fleet_routes(net::https_server& srv, store& db) {
                   for (const auto& e : *es) a.push_back(json::object{{"id", e.id}, {"hq", e.hq}, {"status", e.status}});
                   return json_reply(200, json::object{{"entities", std::move(a)}});
               }));
-    srv.route("POST", "/v1/sites", net::auth::client_cert, op([&db](const net::http_request& req) { return add_site(db, req.body); }));
+    srv.route("POST", "/v1/sites", net::auth::client_cert, operator_write([&db](const net::http_request& req, const actor& who) { return add_site(db, who, req.body); }));
     srv.route("GET", "/v1/sites", net::auth::client_cert, op([&db](const net::http_request&) {
                   auto tx = db.begin_read();
                   if (!tx) return error_reply(tx.err());

@@ -94,7 +94,7 @@ net::http_response get_gpu(service_context& ctx, const std::string& target) {
 }
 
 // POST /v1/gpu-approvals and /v1/gpu-releases: {"host":"…","serials":["…"]}.
-net::http_response change_gpus(service_context& ctx, const std::string& body, bool approve) {
+net::http_response change_gpus(service_context& ctx, const actor& who, const std::string& body, bool approve) {
     const char* what = approve ? "gpu approval" : "gpu release";
     auto v = parse_body(body, what, {"host", "serials"});
     if (!v) return error_reply(v.err());
@@ -136,6 +136,8 @@ net::http_response change_gpus(service_context& ctx, const std::string& body, bo
     if (auto x = (*tx)->put_host(rec); !x) return error_reply(x.err());
     auto ap = (*tx)->gpu_approvals(*host);
     if (!ap) return error_reply(ap.err());
+    if (auto x = (*tx)->append_log(operator_entry(who, approve ? "gpu.approve" : "gpu.release", *host, "", *v, now)); !x)
+        return error_reply(x.err());
     if (auto c = (*tx)->commit(); !c) return error_reply(c.err());
     ctx.publish(raised);
     json::array approved;
@@ -189,9 +191,9 @@ void register_gpu_routes(net::https_server& srv, service_context& ctx) {
     srv.route_prefix("GET", "/v1/gpus/", net::auth::client_cert,
                      op([&ctx](const net::http_request& req) { return get_gpu(ctx, req.target.substr(0, req.target.find('?'))); }));
     srv.route("POST", "/v1/gpu-approvals", net::auth::client_cert,
-              op([&ctx](const net::http_request& req) { return change_gpus(ctx, req.body, true); }));
+              operator_write([&ctx](const net::http_request& req, const actor& who) { return change_gpus(ctx, who, req.body, true); }));
     srv.route("POST", "/v1/gpu-releases", net::auth::client_cert,
-              op([&ctx](const net::http_request& req) { return change_gpus(ctx, req.body, false); }));
+              operator_write([&ctx](const net::http_request& req, const actor& who) { return change_gpus(ctx, who, req.body, false); }));
     srv.route("GET", "/v1/compute", net::auth::client_cert, op([&ctx](const net::http_request& req) { return get_compute(ctx, req.target); }));
 }
 

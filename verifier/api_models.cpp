@@ -9,6 +9,7 @@
 #include "attest/messages.hpp"
 #include "attest/tpm_public.hpp"
 #include "crypto/base64.hpp"
+#include "crypto/digest.hpp"
 #include "crypto/strict_json.hpp"
 #include "verifier/agent_auth.hpp"
 #include "verifier/alerts.hpp"
@@ -43,7 +44,7 @@ json::object lease_json(const lease_record& l) {
 }
 
 // POST /v1/models: {"id","closed_weights","training_ops","index":"index.json text","key_sealed":"b64"}.
-net::http_response add_model(service_context& ctx, const std::string& body) {
+net::http_response add_model(service_context& ctx, const actor& who, const std::string& body) {
     auto v = parse_body(body, "model", {"id", "closed_weights", "training_ops", "index", "key_sealed"});
     if (!v) return error_reply(v.err());
     auto o = sjson::object_reader::of(*v, "model");
@@ -98,6 +99,14 @@ net::http_response add_model(service_context& ctx, const std::string& body) {
     if (auto x = (*tx)->put_model(m); !x) return error_reply(x.err());
     auto sites = (*tx)->model_sites(*id);
     if (!sites) return error_reply(sites.err());
+    // The index and key.sealed are logged by their digests: the index can be half a megabyte.
+    const json::object logged{{"id", *id},
+                              {"closed_weights", closed},
+                              {"training_ops", training},
+                              {"model_root", root},
+                              {"index_sha256", to_hex(sha256(as_bytes(*index_text)))},
+                              {"key_sealed_sha256", to_hex(sha256(*box))}};
+    if (auto x = (*tx)->append_log(operator_entry(who, "model.register", "", *id, logged, now)); !x) return error_reply(x.err());
     if (auto c = (*tx)->commit(); !c) return error_reply(c.err());
     spdlog::info("model {} registered (root {}, closed weights: {})", *id, root, closed);
     return json_reply(existing->has_value() ? 200 : 201, model_json(m, *sites));
@@ -118,7 +127,7 @@ net::http_response list_models(service_context& ctx) {
 }
 
 // POST /v1/models/<id>/approve {"site":"…"}
-net::http_response approve_model(service_context& ctx, const std::string& target, const std::string& body) {
+net::http_response approve_model(service_context& ctx, const actor& who, const std::string& target, const std::string& body) {
     std::string_view path = std::string_view(target).substr(0, target.find('?'));
     path.remove_prefix(std::string_view("/v1/models/").size());
     const auto slash = path.find('/');
@@ -142,6 +151,7 @@ net::http_response approve_model(service_context& ctx, const std::string& target
     if (auto x = (*tx)->approve_model_site(id, *site, unix_now()); !x) return error_reply(x.err());
     auto sites = (*tx)->model_sites(id);
     if (!sites) return error_reply(sites.err());
+    if (auto x = (*tx)->append_log(operator_entry(who, "model.approve_site", "", id, *v, unix_now())); !x) return error_reply(x.err());
     if (auto c = (*tx)->commit(); !c) return error_reply(c.err());
     return json_reply(200, model_json(**m, *sites));
 }
@@ -192,7 +202,7 @@ net::http_response renew(service_context& ctx, const net::http_request& req, con
     return finish_agent_case(ctx, std::move(agent.tx), std::move(out));
 }
 
-net::http_response revoke(service_context& ctx, const std::string& target) {
+net::http_response revoke(service_context& ctx, const actor& who, const std::string& target) {
     std::string_view path = std::string_view(target).substr(0, target.find('?'));
     path.remove_prefix(std::string_view("/v1/leases/").size());
     const auto slash = path.find('/');
@@ -204,8 +214,16 @@ net::http_response revoke(service_context& ctx, const std::string& target) {
     auto l = (*tx)->get_lease(id);
     if (!l) return error_reply(l.err());
     if (!l->has_value()) return net::json_error(404, "not-found", "no lease \"" + id.substr(0, 64) + "\"");
-    if (!(*l)->revoked_at)
-        if (auto x = (*tx)->revoke_lease(id, unix_now(), "revoked by the operator"); !x) return error_reply(x.err());
+    if (!(*l)->revoked_at) {
+        const std::int64_t now = unix_now();
+        if (auto x = (*tx)->revoke_lease(id, now, "revoked by the operator"); !x) return error_reply(x.err());
+        if (auto x = (*tx)->append_log(operator_entry(who, "lease.revoke", (*l)->host_id, (*l)->model_id,
+                                                      json::object{{"lease", id}}, now));
+            !x)
+            return error_reply(x.err());
+        if (auto x = (*tx)->append_log(key_entry("lease.revoked", (*l)->host_id, (*l)->model_id, id, "revoked by the operator", now)); !x)
+            return error_reply(x.err());
+    }
     auto after = (*tx)->get_lease(id);
     if (!after) return error_reply(after.err());
     if (auto c = (*tx)->commit(); !c) return error_reply(c.err());
@@ -221,16 +239,17 @@ void register_model_routes(net::https_server& srv, service_context& ctx) {
             return fn(req);
         };
     };
-    srv.route("POST", "/v1/models", net::auth::client_cert, op([&ctx](const net::http_request& r) { return add_model(ctx, r.body); }));
+    srv.route("POST", "/v1/models", net::auth::client_cert,
+              operator_write([&ctx](const net::http_request& r, const actor& who) { return add_model(ctx, who, r.body); }));
     srv.route("GET", "/v1/models", net::auth::client_cert, op([&ctx](const net::http_request&) { return list_models(ctx); }));
     srv.route_prefix("POST", "/v1/models/", net::auth::client_cert,
-                     op([&ctx](const net::http_request& r) { return approve_model(ctx, r.target, r.body); }));
+                     operator_write([&ctx](const net::http_request& r, const actor& who) { return approve_model(ctx, who, r.target, r.body); }));
     srv.route("GET", "/v1/leases", net::auth::client_cert, op([&ctx](const net::http_request&) { return list_leases(ctx); }));
     srv.route_prefix("POST", "/v1/leases/", net::auth::client_cert,
                      [&ctx](const net::http_request& r, const net::request_context& rc) {
                          if (r.target == "/v1/leases/renew") return renew(ctx, r, rc);
                          if (auto d = require_operator(rc)) return *d;
-                         return revoke(ctx, r.target);
+                         return revoke(ctx, actor_of(rc), r.target);
                      });
     srv.route("POST", "/v1/keys", net::auth::client_cert,
               [&ctx](const net::http_request& r, const net::request_context& rc) { return key_request(ctx, r, rc); });

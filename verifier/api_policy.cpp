@@ -61,7 +61,7 @@ json::object landmark_json(const landmark_record& l, const std::vector<std::stri
                         {"sites", std::move(ss)},                    {"added_at", l.added_at}};
 }
 
-net::http_response add_landmark(service_context& ctx, const std::string& body) {
+net::http_response add_landmark(service_context& ctx, const actor& who, const std::string& body) {
     auto v = parse_body(body, "landmark", {"id", "lat", "lon", "public_key", "address", "sites"});
     if (!v) return error_reply(v.err());
     auto o = sjson::object_reader::of(*v, "landmark");
@@ -110,6 +110,7 @@ net::http_response add_landmark(service_context& ctx, const std::string& body) {
         if (auto x = (*tx)->assign_landmark(s, l.id); !x) return error_reply(x.err());
     auto all = (*tx)->landmark_sites(l.id);
     if (!all) return error_reply(all.err());
+    if (auto x = (*tx)->append_log(operator_entry(who, "landmark.put", "", l.id, *v, unix_now())); !x) return error_reply(x.err());
     if (auto c = (*tx)->commit(); !c) return error_reply(c.err());
     spdlog::info("landmark {} at {:.4f},{:.4f} ({}) registered for {} site(s)", l.id, l.lat, l.lon, l.address, all->size());
     return json_reply(existing->has_value() ? 200 : 201, landmark_json(l, *all));
@@ -173,7 +174,7 @@ void register_policy_routes(net::https_server& srv, service_context& ctx) {
     srv.route("GET", "/v1/fleet/snapshot", net::auth::client_cert, op([&ctx](const net::http_request&) { return snapshot(ctx); }));
     srv.route("GET", "/v1/policy", net::auth::client_cert, op([&ctx](const net::http_request&) { return policy_view(ctx); }));
     srv.route("POST", "/v1/landmarks", net::auth::client_cert,
-              op([&ctx](const net::http_request& req) { return add_landmark(ctx, req.body); }));
+              operator_write([&ctx](const net::http_request& req, const actor& who) { return add_landmark(ctx, who, req.body); }));
     srv.route("GET", "/v1/landmarks", net::auth::client_cert, op([&ctx](const net::http_request&) { return list_landmarks(ctx); }));
 }
 

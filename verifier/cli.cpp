@@ -22,6 +22,8 @@
 #include "verifier/init.hpp"
 #include "verifier/service.hpp"
 #include "verifier/store_copy.hpp"
+#include "verifier/transparency_log.hpp"
+#include "crypto/file_io.hpp"
 
 namespace custos::verifier {
 namespace {
@@ -47,8 +49,9 @@ int cmd_init(const std::string& dir, bool force, const std::string& listen, cons
     o.ek_ca_file = ek_ca;
     if (auto r = init_verifier_dir(o); !r) return fail(exit_for(r.err()), r.err().message);
     std::printf("initialised %s\n  config:       %s/verifier.toml\n  operator:     %s/operator/ (cert.pem, key.pem, ca.pem)\n"
-                "  result key:   %s/keys/result.pub.pem\n  recipient:    %s/keys/recipient.pub\n",
-                dir.c_str(), dir.c_str(), dir.c_str(), dir.c_str(), dir.c_str());
+                "  auditor:      %s/auditor/ (read-only: the transparency log)\n"
+                "  result key:   %s/keys/result.pub.pem\n  recipient:    %s/keys/recipient.pub\n  log key:      %s/keys/log.pub\n",
+                dir.c_str(), dir.c_str(), dir.c_str(), dir.c_str(), dir.c_str(), dir.c_str(), dir.c_str());
     if (ek_ca.empty())
         std::printf("  note: no --ek-ca given: put the TPM manufacturers' CA bundle at %s/ek-ca.pem before enrolling\n",
                     dir.c_str());
@@ -159,6 +162,33 @@ int cmd_migrate_store(const std::string& from, const std::string& to, const std:
     return exit_ok;
 }
 
+int cmd_check_log(const std::string& config, bool as_json) {
+    auto cfg = load_verifier_config(config);
+    if (!cfg) return fail(exit_usage, cfg.err().message);
+    auto pub = read_file(cfg->resolve(cfg->log_pub), 4096);
+    if (!pub) return fail(exit_usage, "the log's public key: " + pub.err().message);
+    std::string k(pub->begin(), pub->end());
+    while (!k.empty() && (k.back() == '\n' || k.back() == '\r')) k.pop_back();
+    auto key = tlog::parse_verifier_key(k);
+    if (!key) return fail(exit_usage, cfg->resolve(cfg->log_pub).string() + ": " + key.err().message);
+    auto db = open_configured_store(*cfg);
+    if (!db) return fail(exit_failed, db.err().message);
+    auto r = check_log(**db, *key);
+    if (!r) {
+        if (as_json) std::printf("%s\n", boost::json::serialize(boost::json::object{{"ok", false}, {"problem", r.err().message}}).c_str());
+        return fail(exit_failed, "the transparency log does not check: " + r.err().message);
+    }
+    if (as_json)
+        std::printf("%s\n", boost::json::serialize(boost::json::object{{"ok", true}, {"size", r->size},
+                                                                       {"checkpoint_size", r->checkpoint_size},
+                                                                       {"pending", r->pending}}).c_str());
+    else
+        std::printf("transparency log %s: %lld entries rebuilt from the store match every stored hash; the latest checkpoint "
+                    "(%lld entries) verifies; %zu queued\n",
+                    key->name.c_str(), static_cast<long long>(r->size), static_cast<long long>(r->checkpoint_size), r->pending);
+    return exit_ok;
+}
+
 }  // namespace
 
 int run_cli(int argc, char** argv) {
@@ -202,6 +232,13 @@ int run_cli(int argc, char** argv) {
                     "File holding the PostgreSQL password (mode 600; default $CUSTOS_STORE_PASSWORD, then libpq's PGPASSWORD or ~/.pgpass)");
     mig->add_flag("--json", mig_json, "Print {tables: [{table, rows}], rows, hosts, chain_heads}");
 
+    std::string check_config;
+    bool check_json = false;
+    auto* check = app.add_subcommand("check-log",
+                                     "Rebuild the transparency log from the stored entries and check every hash and the latest checkpoint");
+    check->add_option("--config", check_config, "verifier.toml")->required();
+    check->add_flag("--json", check_json, "Print {ok, size, checkpoint_size, pending} or {ok, problem}");
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -216,6 +253,7 @@ int run_cli(int argc, char** argv) {
     if (serve->parsed()) return cmd_serve(config, listen);
     if (token->parsed()) return cmd_enroll_token(token_config, host_id, ttl, as_json);
     if (mig->parsed()) return cmd_migrate_store(mig_from, mig_to, mig_password, mig_json);
+    if (check->parsed()) return cmd_check_log(check_config, check_json);
     return exit_usage;
 }
 

@@ -120,7 +120,7 @@ result<verifier_config> parse_verifier_config(std::string_view text, const fs::p
     const reader r{root, abs.string()};
     CUSTOS_TRY_VOID(r.only(root, "", {"listen", "threads", "body_limit", "read_timeout_ms", "max_connections", "tls", "keys", "enroll",
                                       "database", "store", "retention", "attest", "gpu", "compute", "release", "policy", "location", "measurements",
-                                      "alerts"}));
+                                      "log", "alerts"}));
     CUSTOS_TRY_VOID(r.get(root, "", "listen", c.listen));
     CUSTOS_TRY_VOID(r.get(root, "", "threads", c.threads));
     CUSTOS_TRY_VOID(r.get(root, "", "body_limit", c.body_limit));
@@ -237,6 +237,14 @@ result<verifier_config> parse_verifier_config(std::string_view text, const fs::p
         CUSTOS_TRY_VOID(r.get(*loc, "location.", "speed_km_per_ms", c.speed_km_per_ms));
         CUSTOS_TRY_VOID(r.get(*loc, "location.", "landmark_clock_skew_s", c.landmark_clock_skew_s));
     }
+    CUSTOS_TRY(lg, r.table("log"));
+    if (lg) {
+        CUSTOS_TRY_VOID(r.only(*lg, "log.", {"key", "pub", "enabled", "checkpoint_interval_s"}));
+        CUSTOS_TRY_VOID(r.get(*lg, "log.", "key", c.log_key));
+        CUSTOS_TRY_VOID(r.get(*lg, "log.", "pub", c.log_pub));
+        CUSTOS_TRY_VOID(r.get(*lg, "log.", "enabled", c.log_enabled));
+        CUSTOS_TRY_VOID(r.get(*lg, "log.", "checkpoint_interval_s", c.checkpoint_interval_s));
+    }
     CUSTOS_TRY(al, r.table("alerts"));
     if (al) {
         CUSTOS_TRY_VOID(r.only(*al, "alerts.", {"webhooks", "webhook_ca_file"}));
@@ -258,6 +266,7 @@ result<verifier_config> parse_verifier_config(std::string_view text, const fs::p
     CUSTOS_TRY_VOID(check_range(f, "max_connections", c.max_connections, 1, 1'000'000));
     CUSTOS_TRY_VOID(check_range(f, "retention.resolved_findings_days", c.resolved_findings_days, 0, 36'500));
     CUSTOS_TRY_VOID(check_range(f, "retention.appraisals_days", c.appraisals_days, 0, 36'500));
+    CUSTOS_TRY_VOID(check_range(f, "log.checkpoint_interval_s", c.checkpoint_interval_s, 1, 3600));
     CUSTOS_TRY_VOID(check_range(f, "attest.challenge_ttl_s", c.challenge_ttl_s, 1, 3600));
     CUSTOS_TRY_VOID(check_range(f, "attest.attest_interval_s", c.attest_interval_s, 1, 86400));
     CUSTOS_TRY_VOID(check_range(f, "attest.report_interval_s", c.report_interval_s, 1, 86400));
@@ -363,6 +372,11 @@ std::string render_verifier_config(const verifier_config& c) {
       << "    # key release at a site with landmarks needs a within proof this recent (0: 3 x attest_interval_s)\n"
       << "speed_km_per_ms = " << number(c.speed_km_per_ms) << "   # 299.792: light in vacuum, a bound no host can beat\n"
       << "landmark_clock_skew_s = " << c.landmark_clock_skew_s << "\n\n"
+      << "[log]   # the transparency log auditors check (docs/transparency-log.md)\n"
+      << "key = " << q(c.log_key.string()) << "   # signed-note key; created at the first start when missing\n"
+      << "pub = " << q(c.log_pub.string()) << "   # give this to auditors\n"
+      << "enabled = " << (c.log_enabled ? "true" : "false") << "   # false only to measure what the log costs\n"
+      << "checkpoint_interval_s = " << c.checkpoint_interval_s << "   # a new signed checkpoint at most this often\n\n"
       << "[alerts]\n"
       << "webhooks = [";
     for (std::size_t i = 0; i < c.webhooks.size(); ++i) o << (i ? ", " : "") << q(c.webhooks[i]);

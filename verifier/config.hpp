@@ -77,6 +77,12 @@ struct verifier_config {
     unsigned location_max_age_s = 0;        // key release at a site with landmarks needs a `within` this recent; 0: 3 × attest_interval_s
     double speed_km_per_ms = 299.792;       // light in vacuum: a bound no host can beat
     unsigned landmark_clock_skew_s = 60;    // a statement's t_send must fall inside the round, give or take this
+    // [log] the transparency log: its signed-note key (created by init, or at the first start), whether
+    // events are logged (off only to measure the cost), and how often a new checkpoint is signed
+    std::filesystem::path log_key = "keys/log.key";  // "PRIVATE+KEY+<name>+..." (Go's signed-note form)
+    std::filesystem::path log_pub = "keys/log.pub";  // "<name>+<hash>+<key>": what auditors verify with
+    bool log_enabled = true;
+    unsigned checkpoint_interval_s = 2;
     // [alerts]
     std::vector<std::string> webhooks;  // https URLs; findings are POSTed as JSON with retries
     std::filesystem::path webhook_ca_file;  // empty = system CAs

@@ -11,6 +11,7 @@
 #include "crypto/x509.hpp"
 #include "verifier/config.hpp"
 #include "verifier/store.hpp"
+#include "verifier/transparency_log.hpp"
 #include "weights/recipient_key.hpp"
 
 namespace custos::verifier {
@@ -50,8 +51,8 @@ result<void> write_cert(const fs::path& p, X509* cert) {
 
 // Everything init writes, made in memory first so that a failure leaves the directory as it was.
 struct material {
-    ossl::pkey_ptr ca_key, server_key, operator_key, result_key;
-    ossl::x509_ptr ca, server, operator_cert;
+    ossl::pkey_ptr ca_key, server_key, operator_key, auditor_key, result_key;
+    ossl::x509_ptr ca, server, operator_cert, auditor_cert;
     std::string result_pub, recipient_pub;
     secret_bytes recipient_key;
 };
@@ -80,6 +81,11 @@ result<material> make_material(const init_options& o) {
     op.kind = x509::cert_kind::client;
     op.valid_days = operator_days;
     CUSTOS_TRY(operator_cert, x509::issue(ca.get(), ca_key.get(), operator_key.get(), op));
+    // A read-only credential for auditors: the transparency log and evidence export, nothing else.
+    CUSTOS_TRY(auditor_key, x509::generate_p256());
+    x509::cert_request au = op;
+    au.subject = {"auditor", "auditor", "custos"};
+    CUSTOS_TRY(auditor_cert, x509::issue(ca.get(), ca_key.get(), auditor_key.get(), au));
 
     CUSTOS_TRY(result_key, x509::generate_p256());
     CUSTOS_TRY(result_pub, ossl::public_to_pem(result_key.get()));
@@ -94,6 +100,8 @@ result<material> make_material(const init_options& o) {
     m.server = std::move(server).value();
     m.operator_key = std::move(operator_key);
     m.operator_cert = std::move(operator_cert);
+    m.auditor_key = std::move(auditor_key);
+    m.auditor_cert = std::move(auditor_cert);
     m.result_key = std::move(result_key);
     m.result_pub = std::move(result_pub);
     m.recipient_pub = std::move(recipient_pub);
@@ -130,7 +138,7 @@ result<void> init_verifier_dir(const init_options& o) {
     verifier_config cfg;
     cfg.dir = dir;
     cfg.listen = o.listen;
-    for (const char* sub : {"", "ca", "keys", "tls", "operator"}) CUSTOS_TRY_VOID(make_private_dir(dir / sub));
+    for (const char* sub : {"", "ca", "keys", "tls", "operator", "auditor"}) CUSTOS_TRY_VOID(make_private_dir(dir / sub));
     CUSTOS_TRY_VOID(write_key(cfg.resolve(cfg.ca_key), m.ca_key.get()));
     CUSTOS_TRY_VOID(write_cert(cfg.resolve(cfg.ca_cert), m.ca.get()));
     CUSTOS_TRY_VOID(write_key(cfg.resolve(cfg.tls_key), m.server_key.get()));
@@ -138,11 +146,21 @@ result<void> init_verifier_dir(const init_options& o) {
     CUSTOS_TRY_VOID(write_key(dir / "operator/key.pem", m.operator_key.get()));
     CUSTOS_TRY_VOID(write_cert(dir / "operator/cert.pem", m.operator_cert.get()));
     CUSTOS_TRY_VOID(write_cert(dir / "operator/ca.pem", m.ca.get()));
+    CUSTOS_TRY_VOID(write_key(dir / "auditor/key.pem", m.auditor_key.get()));
+    CUSTOS_TRY_VOID(write_cert(dir / "auditor/cert.pem", m.auditor_cert.get()));
+    CUSTOS_TRY_VOID(write_cert(dir / "auditor/ca.pem", m.ca.get()));
     CUSTOS_TRY_VOID(write_key(cfg.resolve(cfg.result_key), m.result_key.get()));
     CUSTOS_TRY_VOID(write_file_atomic(cfg.resolve(cfg.result_pub), m.result_pub, 0644));
     CUSTOS_TRY_VOID(write_file_atomic(cfg.resolve(cfg.recipient_key), m.recipient_key.view(), 0600));
     CUSTOS_TRY_VOID(write_file_atomic(cfg.resolve(cfg.recipient_pub), m.recipient_pub, 0644));
     if (!ek_ca.empty()) CUSTOS_TRY_VOID(write_file_atomic(cfg.resolve(cfg.ek_ca_file), ek_ca, 0644));
+    // The log key is kept across --force (auditors hold its public half; a new key would look like a new
+    // log): made only when missing, named after the verifier's first server name.
+    {
+        auto key = load_or_create_log_key(cfg.resolve(cfg.log_key), cfg.resolve(cfg.log_pub),
+                                          o.server_names.front() + "/custos-log");
+        if (!key) return with_context(std::move(key).err(), "the transparency log key");
+    }
     // The database is created (and migrated) when missing and otherwise opened as it is: --force replaces
     // credentials, never data.
     {

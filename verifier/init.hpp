@@ -1,5 +1,6 @@
 // `custos-verifier init`: everything a first run needs in one directory — private CA, server certificate,
-// result-signing key, X25519 recipient key, operator credential, verifier.toml, SQLite database.
+// result-signing key, X25519 recipient key, transparency-log key, operator and auditor credentials,
+// verifier.toml, SQLite database.
 #pragma once
 
 #include <filesystem>

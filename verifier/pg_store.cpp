@@ -302,6 +302,8 @@ public:
     const char* backend() const override { return "postgresql"; }
     void set_webhooks(std::vector<std::string> urls) override { webhooks_ = std::move(urls); }
     const std::vector<std::string>& webhooks() const { return webhooks_; }
+    void set_log_enabled(bool on) override { log_enabled_ = on; }
+    bool log_enabled() const { return log_enabled_; }
 
     result<std::unique_ptr<pg_connection>> connect() const {
         // Defaults first: the DSN, expanded in place of dbname, overrides them; the password file, the DSN.
@@ -357,6 +359,7 @@ private:
     unsigned pool_size_;
     secret_bytes password_;
     std::vector<std::string> webhooks_;
+    bool log_enabled_ = true;
     std::mutex mu_;
     std::condition_variable cv_;
     std::vector<std::unique_ptr<pg_connection>> idle_;
@@ -371,6 +374,7 @@ public:
     result<sql::stmt> prepare(const std::string& sql) override { return c_->prepare(sql); }
     sql::dialect which() const override { return sql::dialect::postgresql; }
     const std::vector<std::string>& webhooks() const override { return st_.webhooks(); }
+    bool log_enabled() const override { return st_.log_enabled(); }
     bool writable() const override { return writable_; }
     result<void> commit() override { return c_->exec("COMMIT", "committing"); }
     void rollback() noexcept override { (void)c_->exec("ROLLBACK", "rollback"); }

@@ -12,6 +12,7 @@
 
 #include "attest/ek_cert.hpp"
 #include "attest/pcr_selection.hpp"
+#include "crypto/digest.hpp"
 #include "crypto/file_io.hpp"
 #include "crypto/x509.hpp"
 #include "net/address.hpp"
@@ -20,6 +21,8 @@
 #include "verifier/api_fleet.hpp"
 #include "verifier/chain_integrity.hpp"
 #include "verifier/findings.hpp"
+#include "verifier/log_events.hpp"
+#include "verifier/transparency_log.hpp"
 #include "verifier/rounds/location.hpp"
 
 namespace custos::verifier {
@@ -170,6 +173,31 @@ result<std::unique_ptr<service>> service::create(verifier_config cfg, std::strin
         RAND_bytes(r.data(), static_cast<int>(r.size()));
         ctx->replica_id = std::string(host) + ":" + std::to_string(::getpid()) + ":" + to_hex(r);
     }
+    ctx->db->set_log_enabled(c.log_enabled);
+    {
+        auto key = load_or_create_log_key(c.resolve(c.log_key), c.resolve(c.log_pub), "custos-verifier/log");
+        if (!key) return with_context(std::move(key).err(), "[log] key");
+        ctx->log_key = std::move(key).value();
+        spdlog::info("transparency log {}: key {}", c.log_enabled ? "on" : "OFF", ctx->log_key->verifier().to_string());
+        // What this process decides by, so an auditor sees when a policy, allow-list or key changed.
+        started_inputs in{ctx->replica_id, {}};
+        const auto digest_of = [&](const std::string& name, const std::filesystem::path& file) -> result<void> {
+            CUSTOS_TRY(b, read_file(c.resolve(file), std::size_t(1) << 30));
+            in.digests.emplace_back(name, to_hex(sha256(b)));
+            return {};
+        };
+        CUSTOS_TRY_VOID(digest_of("result_pub", c.result_pub));
+        if (!c.runtime_policy.empty()) CUSTOS_TRY_VOID(digest_of("runtime_policy", c.runtime_policy));
+        if (!c.chip_table.empty()) CUSTOS_TRY_VOID(digest_of("chip_table", c.chip_table));
+        for (const auto& name : c.policy_profiles) {
+            const bool file = name.find('/') != std::string::npos || name.ends_with(".toml");
+            if (file) CUSTOS_TRY_VOID(digest_of("profile:" + name, name));
+            else in.digests.emplace_back("profile:" + name, "builtin");
+        }
+        CUSTOS_TRY(tx, ctx->db->begin());
+        CUSTOS_TRY_VOID(tx->append_log(started_entry(in, unix_now())));
+        CUSTOS_TRY_VOID(tx->commit());
+    }
     service_context* shared = ctx.get();
     ctx->alerts = std::make_unique<alert_sink>(ctx->db.get(), c.webhooks,
                                                c.webhook_ca_file.empty() ? std::string() : c.resolve(c.webhook_ca_file).string(),
@@ -210,6 +238,7 @@ result<void> service::start() {
     register_model_routes(*server_, *ctx_);
     register_policy_routes(*server_, *ctx_);
     register_location_routes(*server_, *ctx_);
+    register_log_routes(*server_, *ctx_);
     // For a load balancer's health check: healthy only while the database takes a write transaction (a
     // replica that cannot write can answer no agent). No credential, and nothing about the fleet.
     server_->route("GET", "/healthz", net::auth::none, [&ctx](const net::http_request&, const net::request_context&) {
@@ -264,6 +293,7 @@ result<void> service::start() {
         stopping_ = false;
     }
     dark_thread_ = std::thread([this] { dark_loop(); });
+    log_thread_ = std::thread([this] { log_loop(); });
     spdlog::info("custos-verifier listening on {}:{}", listen_host_, server_->bound_port());
     return {};
 }
@@ -277,6 +307,7 @@ void service::stop() {
     }
     cv_.notify_all();
     if (dark_thread_.joinable()) dark_thread_.join();
+    if (log_thread_.joinable()) log_thread_.join();
     if (server_) server_->stop();
     // Another replica takes the background work at its next period rather than after the lease runs out.
     if (ctx_ && ctx_->leading.exchange(false)) {
@@ -322,6 +353,30 @@ void service::dark_loop() {
         if (const auto now = unix_now(); now - last_prune >= 300) {
             last_prune = now;
             if (auto r = prune_retention(*ctx_, now); !r) spdlog::error("retention: {}", r.err().message);
+        }
+        lock.lock();
+    }
+}
+
+void service::log_loop() {
+    // Entries are numbered within about this of their commit; checkpoints follow at their own interval.
+    constexpr auto period = std::chrono::milliseconds(250);
+    constexpr std::size_t batch = 1000;
+    std::int64_t last_checkpoint = 0;
+    std::unique_lock lock(mu_);
+    while (!cv_.wait_for(lock, period, [this] { return stopping_; })) {
+        if (!ctx_->leading.load()) continue;
+        lock.unlock();
+        for (;;) {
+            auto n = sequence_log(*ctx_->db, batch);
+            if (!n) spdlog::error("transparency log: sequencing failed: {}", n.err().message);
+            if (!n || *n < batch) break;
+        }
+        if (const auto now = unix_now(); now - last_checkpoint >= ctx_->cfg.checkpoint_interval_s) {
+            if (auto c = sign_checkpoint(*ctx_->db, *ctx_->log_key, now); !c)
+                spdlog::error("transparency log: signing a checkpoint failed: {}", c.err().message);
+            else if (*c)
+                last_checkpoint = now;
         }
         lock.lock();
     }

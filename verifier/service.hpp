@@ -20,6 +20,7 @@
 #include "net/https_server.hpp"
 #include "policy/chips.hpp"
 #include "policy/profile.hpp"
+#include "tlog/note.hpp"
 #include "verifier/gpu_registry.hpp"
 #include "verifier/config.hpp"
 #include "verifier/metrics.hpp"
@@ -50,6 +51,7 @@ struct service_context {
     std::optional<attest::runtime_policy> runtime;    // [measurements] runtime_policy, loaded at start
     metrics stats;
     std::unique_ptr<alert_sink> alerts;
+    std::optional<tlog::note_signer> log_key;  // signs the transparency log's checkpoints
     // This process among those sharing the store (host:pid:random), and whether it leads the background
     // work now (store::take_lead; renewed by the watcher every period).
     std::string replica_id;
@@ -90,12 +92,14 @@ void register_gpu_routes(net::https_server& srv, service_context& ctx);     // G
 void register_model_routes(net::https_server& srv, service_context& ctx);   // models, leases, key requests
 void register_policy_routes(net::https_server& srv, service_context& ctx);  // snapshot, policy, landmarks
 void register_location_routes(net::https_server& srv, service_context& ctx);  // location proofs (agents)
+void register_log_routes(net::https_server& srv, service_context& ctx);  // transparency log (operator, auditor)
 
-// Status, signed result, appraisal row, host row, commit; then publish: the answer an agent gets for an
-// appraisal (status_code, with `extra` and status, result and findings added).
+// Status, signed result, appraisal row, its log entry, host row, commit; then publish: the answer an agent
+// gets for an appraisal (status_code, with `extra` and status, result and findings added). `round_evidence`
+// is the attestation round as kept for auditors (appraisal_record), empty for other appraisals.
 net::http_response finish_appraisal(service_context& ctx, std::unique_ptr<store_tx> tx, host_record& h,
                                     std::vector<finding_record>& raised, std::int64_t now, unsigned status_code,
-                                    boost::json::object extra);
+                                    boost::json::object extra, byte_view round_evidence = {});
 // A use case's refusal answered (rounds/outcome.hpp): its writes committed and its findings published when
 // it keeps them, rolled back otherwise; the answer is refusal_reply's.
 net::http_response finish_refusal(service_context& ctx, std::unique_ptr<store_tx> tx, const outcome& out);
@@ -132,12 +136,14 @@ public:
 private:
     service() = default;
     void dark_loop();
+    void log_loop();  // the leader sequences the transparency log and signs its checkpoints
     bool lead(std::chrono::milliseconds ttl);  // takes or renews the lead; logs a change
     std::unique_ptr<service_context> ctx_;
     std::unique_ptr<net::https_server> server_;
     std::string listen_host_;
     std::uint16_t listen_port_ = 0;
     std::thread dark_thread_;
+    std::thread log_thread_;
     std::mutex mu_;
     std::condition_variable cv_;
     bool stopping_ = false;

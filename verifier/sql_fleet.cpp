@@ -236,13 +236,6 @@ result<std::vector<gpu_event_record>> fleet_tx::list_gpu_events(const std::optio
     });
 }
 
-result<std::size_t> fleet_tx::resolve_subject_findings(const std::string& host_id, const std::string& rule,
-                                                       const std::string& subject, std::int64_t now) {
-    CUSTOS_TRY(s, s_.prepare("UPDATE findings SET open = 0, resolved_at = ? WHERE host = ? AND rule = ? AND subject = ? AND open = 1"));
-    CUSTOS_TRY_VOID(s.i64(now).text(host_id).text(rule).text(subject).run("resolving findings"));
-    return static_cast<std::size_t>(s.changes());
-}
-
 result<std::vector<std::pair<std::string, counter_record>>> fleet_tx::gpu_counters(const std::string& host_id) {
     CUSTOS_TRY(s, s_.prepare("SELECT gpu_key, busy_s, tpp_s, ops, energy_mj FROM gpu_counters WHERE host_id = ? ORDER BY gpu_key"));
     s.text(host_id);

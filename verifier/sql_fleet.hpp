@@ -30,8 +30,6 @@ public:
     result<void> insert_gpu_event(const gpu_event_record& e);
     result<std::vector<gpu_event_record>> list_gpu_events(const std::optional<std::string>& serial,
                                                           const std::optional<std::string>& host, std::size_t limit);
-    result<std::size_t> resolve_subject_findings(const std::string& host_id, const std::string& rule,
-                                                 const std::string& subject, std::int64_t now);
     result<std::vector<std::pair<std::string, counter_record>>> gpu_counters(const std::string& host_id);
     result<void> put_gpu_counter(const std::string& host_id, const std::string& key, const counter_record& c);
     result<void> add_compute(const std::string& host_id, const std::string& model, const counter_record& d, std::int64_t now);

@@ -100,6 +100,7 @@ public:
     virtual result<stmt> prepare(const std::string& sql) = 0;
     virtual dialect which() const = 0;
     virtual const std::vector<std::string>& webhooks() const = 0;
+    virtual bool log_enabled() const = 0;  // the transparency log is on (store::set_log_enabled)
     virtual bool writable() const = 0;  // in a read-write transaction (false: read-only)
     // " FOR UPDATE" where concurrent writers need the rows a read-write transaction reads to change locked
     // (PostgreSQL); "" where one writer runs at a time (SQLite) or the transaction only reads.

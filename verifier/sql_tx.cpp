@@ -9,6 +9,8 @@
 #include "verifier/sql_fleet.hpp"
 #include "verifier/sql_integrity.hpp"
 #include "verifier/sql_location.hpp"
+#include "verifier/sql_log.hpp"
+#include "verifier/log_events.hpp"
 #include "verifier/sql_shared.hpp"
 
 namespace custos::verifier::sql {
@@ -157,7 +159,7 @@ host_record read_host(const stmt& s) {
 
 class sql_tx final : public store_tx {
 public:
-    explicit sql_tx(std::unique_ptr<session> s) : owner_(std::move(s)), s_(*owner_), fleet_(s_), loc_(s_), integ_(s_), shared_(s_) {}
+    explicit sql_tx(std::unique_ptr<session> s) : owner_(std::move(s)), s_(*owner_), fleet_(s_), loc_(s_), integ_(s_), shared_(s_), log_(s_) {}
     ~sql_tx() override {
         if (!done_) s_.rollback();
     }
@@ -369,6 +371,7 @@ public:
         finding_record stored = f;
         stored.id = id;
         CUSTOS_TRY_VOID(shared_.enqueue(s_.webhooks(), stored));
+        CUSTOS_TRY_VOID(log_.append(finding_raised_entry(stored)));
         return id;
     }
     result<std::vector<outbox_entry>> due_outbox(std::int64_t now_ms, std::size_t limit) override { return shared_.due(now_ms, limit); }
@@ -408,12 +411,10 @@ public:
     }
     result<std::size_t> resolve_findings(const std::string& host_id, const std::optional<std::string>& rule,
                                          std::int64_t now) override {
-        CUSTOS_TRY(s, s_.prepare(rule ? "UPDATE findings SET open = 0, resolved_at = ? WHERE host = ? AND open = 1 AND rule = ?"
-                                      : "UPDATE findings SET open = 0, resolved_at = ? WHERE host = ? AND open = 1"));
-        s.i64(now).text(host_id);
-        if (rule) s.text(*rule);
-        CUSTOS_TRY_VOID(s.run("resolving findings"));
-        return static_cast<std::size_t>(s.changes());
+        return close_findings(rule ? "host = ? AND rule = ?" : "host = ?", now, [&](stmt& s) {
+            s.text(host_id);
+            if (rule) s.text(*rule);
+        });
     }
 
     result<void> put_site(const site_record& r) override {
@@ -464,16 +465,20 @@ public:
     }
 
     result<void> insert_appraisal(const appraisal_record& a) override {
-        CUSTOS_TRY(s, s_.prepare("INSERT INTO appraisals (host_id, time, status, token) VALUES (?, ?, ?, ?)"));
-        return s.text(a.host_id).i64(a.time).text(a.status).text(a.token).run("storing an appraisal");
+        CUSTOS_TRY(s, s_.prepare("INSERT INTO appraisals (host_id, time, status, token, round_evidence) VALUES (?, ?, ?, ?, ?)"));
+        s.text(a.host_id).i64(a.time).text(a.status).text(a.token);
+        if (a.round_evidence.empty()) s.null();
+        else s.blob(a.round_evidence);
+        return s.run("storing an appraisal");
     }
     result<std::optional<appraisal_record>> latest_appraisal(const std::string& host_id) override {
-        CUSTOS_TRY(s, s_.prepare(std::string("SELECT host_id, time, status, token FROM appraisals WHERE host_id = ? "
+        CUSTOS_TRY(s, s_.prepare(std::string("SELECT host_id, time, status, token, round_evidence FROM appraisals WHERE host_id = ? "
                                              "ORDER BY time DESC, ") + row_order() + " DESC LIMIT 1"));
         s.text(host_id);
         CUSTOS_TRY(row, s.step("reading the latest appraisal"));
         if (!row) return std::optional<appraisal_record>{};
-        return std::optional<appraisal_record>(appraisal_record{s.col_text(0), s.col_i64(1), s.col_text(2), s.col_text(3)});
+        return std::optional<appraisal_record>(
+            appraisal_record{s.col_text(0), s.col_i64(1), s.col_text(2), s.col_text(3), s.col_null(4) ? bytes{} : s.col_blob(4)});
     }
 
     // GPU registry, compute, models and leases: sql_fleet.cpp.
@@ -488,14 +493,17 @@ public:
     }
     result<bool> release_gpu(const std::string& h, const std::string& serial) override { return fleet_.release_gpu(h, serial); }
     result<void> clear_gpu_approvals(const std::string& h) override { return fleet_.clear_gpu_approvals(h); }
-    result<void> insert_gpu_event(const gpu_event_record& e) override { return fleet_.insert_gpu_event(e); }
+    result<void> insert_gpu_event(const gpu_event_record& e) override {
+        CUSTOS_TRY_VOID(fleet_.insert_gpu_event(e));
+        return log_.append(gpu_event_entry(e));
+    }
     result<std::vector<gpu_event_record>> list_gpu_events(const std::optional<std::string>& serial, const std::optional<std::string>& host,
                                                           std::size_t limit) override {
         return fleet_.list_gpu_events(serial, host, limit);
     }
     result<std::size_t> resolve_subject_findings(const std::string& h, const std::string& rule, const std::string& subject,
                                                  std::int64_t now) override {
-        return fleet_.resolve_subject_findings(h, rule, subject, now);
+        return close_findings("host = ? AND rule = ? AND subject = ?", now, [&](stmt& s) { s.text(h).text(rule).text(subject); });
     }
     result<std::vector<std::pair<std::string, counter_record>>> gpu_counters(const std::string& h) override { return fleet_.gpu_counters(h); }
     result<void> put_gpu_counter(const std::string& h, const std::string& key, const counter_record& c) override {
@@ -526,8 +534,9 @@ public:
     result<void> renew_lease(const std::string& id, std::int64_t expires_at) override { return fleet_.renew_lease(id, expires_at); }
 
     result<void> resolve_finding(std::int64_t id, std::int64_t now) override {
-        CUSTOS_TRY(s, s_.prepare("UPDATE findings SET open = 0, resolved_at = ? WHERE id = ? AND open = 1"));
-        return s.i64(now).i64(id).run("resolving a finding");
+        CUSTOS_TRY(n, close_findings("id = ?", now, [&](stmt& s) { s.i64(id); }));
+        (void)n;
+        return {};
     }
 
     // Landmarks and location proofs: sql_location.cpp.
@@ -543,6 +552,27 @@ public:
     result<std::optional<host_measurement_record>> get_host_measurements(const std::string& h) override {
         return loc_.get_host_measurements(h);
     }
+
+    // The transparency log: sql_log.cpp.
+    result<void> append_log(const log_entry& e) override { return log_.append(e); }
+    result<std::int64_t> lock_log_size() override { return log_.lock_size(); }
+    result<std::vector<pending_log_entry>> pending_log(std::size_t limit) override { return log_.pending(limit); }
+    result<std::vector<tlog::hash>> log_hashes(std::span<const std::int64_t> idx) override { return log_.hashes(idx); }
+    result<void> put_log_entry(std::int64_t index, const log_entry& e) override { return log_.put_entry(index, e); }
+    result<void> put_log_hashes(std::int64_t first, std::span<const tlog::hash> h) override { return log_.put_hashes(first, h); }
+    result<void> remove_pending_log(std::span<const std::int64_t> ids) override { return log_.remove_pending(ids); }
+    result<void> set_log_size(std::int64_t size) override { return log_.set_size(size); }
+    result<std::int64_t> log_size() override { return log_.size(); }
+    result<std::size_t> count_pending_log() override { return log_.count_pending(); }
+    result<std::vector<sequenced_log_entry>> log_entries(std::int64_t start, std::int64_t end) override {
+        return log_.entries(start, end);
+    }
+    result<std::vector<sequenced_log_entry>> log_entries_about(const std::string& host, const std::string& subject,
+                                                               std::int64_t from, std::size_t limit) override {
+        return log_.entries_about(host, subject, from, limit);
+    }
+    result<void> put_checkpoint(const log_checkpoint& c) override { return log_.put_checkpoint(c); }
+    result<std::optional<log_checkpoint>> latest_checkpoint() override { return log_.latest_checkpoint(); }
 
     result<void> commit() override {
         done_ = true;
@@ -564,6 +594,26 @@ private:
     shared_tx shared_;
     bool done_ = false;
 
+    log_tx log_;
+
+    // Closes the open findings `where` picks (its parameters bound by `bind`, after resolved_at) and logs
+    // each one closed, in this transaction.
+    template <class Bind>
+    result<std::size_t> close_findings(const std::string& where, std::int64_t now, Bind bind) {
+        CUSTOS_TRY(s, s_.prepare("UPDATE findings SET open = 0, resolved_at = ? WHERE " + where + " AND open = 1 RETURNING " +
+                                 finding_columns));
+        s.i64(now);
+        bind(s);
+        std::vector<finding_record> closed;
+        for (;;) {
+            CUSTOS_TRY(row, s.step("resolving findings"));
+            if (!row) break;
+            closed.push_back(read_finding(s));
+        }
+        for (const auto& f : closed) CUSTOS_TRY_VOID(log_.append(finding_resolved_entry(f)));
+        return closed.size();
+    }
+
     // Insertion order of appraisals: SQLite's rowid, PostgreSQL's identity column.
     const char* row_order() const { return s_.which() == dialect::sqlite ? "rowid" : "id"; }
 };
@@ -573,6 +623,7 @@ private:
 const char* const migrations[latest_version] = {
     core_migration_v1,         fleet_migration_v2,      location_migration_v3,
     measurements_migration_v4, integrity_migration_v5,  shared_migration_v6,
+    log_migration_v7,
 };
 
 std::unique_ptr<store_tx> make_tx(std::unique_ptr<session> s) { return std::make_unique<sql_tx>(std::move(s)); }

@@ -142,6 +142,8 @@ public:
     const char* backend() const override { return "sqlite"; }
     void set_webhooks(std::vector<std::string> urls) override { webhooks_ = std::move(urls); }
     const std::vector<std::string>& webhooks() const { return webhooks_; }
+    void set_log_enabled(bool on) override { log_enabled_ = on; }
+    bool log_enabled() const { return log_enabled_; }
 
     static result<std::unique_ptr<sqlite_store>> open(const std::filesystem::path& path, bool full);
 
@@ -223,6 +225,7 @@ private:
     std::condition_variable ckpt_cv_;
     bool ckpt_stop_ = false;
     std::vector<std::string> webhooks_;
+    bool log_enabled_ = true;
 };
 
 class sqlite_session final : public sql::session {
@@ -242,6 +245,7 @@ public:
     result<sql::stmt> prepare(const std::string& sql) override { return c_.prepare(sql); }
     sql::dialect which() const override { return sql::dialect::sqlite; }
     const std::vector<std::string>& webhooks() const override { return st_.webhooks(); }
+    bool log_enabled() const override { return st_.log_enabled(); }
     bool writable() const override { return writer_; }
     result<void> commit() override {
         if (!writer_) return exec(c_.db, "COMMIT", "committing");

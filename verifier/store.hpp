@@ -4,8 +4,8 @@
 // (pg_store.cpp); each has its own versioned migrations.
 //
 // The transaction interface is split by aggregate (verifier/store/*.hpp): enrollment, hosts, reports,
-// findings, fleet (sites, GPUs, compute), models and leases, location, and what replicas coordinate
-// through; store_tx is all of them in one transaction.
+// findings, fleet (sites, GPUs, compute), models and leases, location, what replicas coordinate
+// through, and the transparency log; store_tx is all of them in one transaction.
 #pragma once
 
 #include <filesystem>
@@ -20,6 +20,7 @@
 #include "verifier/store/fleet.hpp"
 #include "verifier/store/hosts.hpp"
 #include "verifier/store/location.hpp"
+#include "verifier/store/log.hpp"
 #include "verifier/store/models.hpp"
 #include "verifier/store/reports.hpp"
 
@@ -38,7 +39,8 @@ class store_tx : public enrollment_store,
                  public coordination_store,
                  public fleet_store,
                  public model_store,
-                 public location_store {
+                 public location_store,
+                 public log_store {
 public:
     virtual ~store_tx() = default;
     virtual result<void> commit() = 0;
@@ -61,6 +63,9 @@ public:
     // The webhook URLs every finding inserted from now on is queued for (none by default). Set once, before
     // transactions begin.
     virtual void set_webhooks(std::vector<std::string> urls) = 0;
+    // Whether events are queued for the transparency log (on by default; off only to measure what it
+    // costs). Set once, before transactions begin.
+    virtual void set_log_enabled(bool on) = 0;
 };
 
 // Opens (creating if needed) a SQLite database in WAL mode and runs pending migrations. `synchronous_full`

@@ -30,7 +30,7 @@ struct column {
 };
 
 // Tables a fresh target's migrations fill with one row (replaced by the source's).
-const std::set<std::string> seeded_tables = {"fleet_state", "leader"};
+const std::set<std::string> seeded_tables = {"fleet_state", "leader", "log_state"};
 
 std::string ident(const std::string& id) {
     std::string out = "\"";

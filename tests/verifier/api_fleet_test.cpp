@@ -227,7 +227,7 @@ TEST_F(FleetApi, ShowsOneHostWithClockGoldenValuesAndFindings) {
         h.restart_count = 1;
         h.golden_pcrs = R"({"sha256":{"0":")" + std::string(64, '0') + R"("}})";
         ASSERT_TRUE(tx->put_host(h).ok());
-        ASSERT_TRUE(tx->insert_appraisal({"h1", 1764000300, "contraindicated", "a.b.c"}).ok());
+        ASSERT_TRUE(tx->insert_appraisal({"h1", 1764000300, "contraindicated", "a.b.c", {}}).ok());
         report_record rep{"h1", 1, bytes(32, 1), bytes{'{', '}'}, bytes(64, 2), bytes(32, 3), 1764000301};
         ASSERT_TRUE(tx->insert_report(rep).ok());
         ASSERT_TRUE(tx->commit().ok());

@@ -86,12 +86,12 @@ protected:
 
 TEST_F(VerifierInit, WritesEveryFileWithPrivateModes) {
     ASSERT_TRUE(init_verifier_dir(o_).ok());
-    for (const char* d : {"", "ca", "keys", "tls", "operator"}) EXPECT_EQ(mode_of(at(d)), 0700u) << d;
-    for (const char* f : {"ca/ca.key", "tls/server.key", "keys/result.key", "keys/recipient.key", "operator/key.pem",
-                          "verifier.toml"})
+    for (const char* d : {"", "ca", "keys", "tls", "operator", "auditor"}) EXPECT_EQ(mode_of(at(d)), 0700u) << d;
+    for (const char* f : {"ca/ca.key", "tls/server.key", "keys/result.key", "keys/recipient.key", "keys/log.key",
+                          "operator/key.pem", "auditor/key.pem", "verifier.toml"})
         EXPECT_EQ(mode_of(at(f)), 0600u) << f;
-    for (const char* f : {"ca/ca.pem", "tls/server.pem", "keys/result.pub.pem", "keys/recipient.pub",
-                          "operator/cert.pem", "operator/ca.pem"})
+    for (const char* f : {"ca/ca.pem", "tls/server.pem", "keys/result.pub.pem", "keys/recipient.pub", "keys/log.pub",
+                          "operator/cert.pem", "operator/ca.pem", "auditor/cert.pem", "auditor/ca.pem"})
         EXPECT_EQ(mode_of(at(f)), 0644u) << f;
     EXPECT_TRUE(fs::is_regular_file(at("verifier.db")));
     EXPECT_FALSE(fs::exists(at("ek-ca.pem")));  // only when --ek-ca is given
@@ -99,7 +99,7 @@ TEST_F(VerifierInit, WritesEveryFileWithPrivateModes) {
     std::size_t files = 0;
     for (const auto& e : fs::recursive_directory_iterator(o_.dir))
         if (e.is_regular_file() && e.path().filename().string().rfind("verifier.db", 0) != 0) ++files;
-    EXPECT_EQ(files, 12u);
+    EXPECT_EQ(files, 17u);
     auto cfg = load_verifier_config(at("verifier.toml"));
     ASSERT_TRUE(cfg.ok()) << cfg.err().message;
     EXPECT_EQ(cfg->listen, "127.0.0.1:8443");
@@ -122,6 +122,11 @@ TEST_F(VerifierInit, CertificatesChainToTheCaWithTheirRoles) {
     EXPECT_TRUE(chains(server.get(), ca.get(), X509_PURPOSE_SSL_SERVER));
     EXPECT_TRUE(chains(op.get(), ca.get(), X509_PURPOSE_SSL_CLIENT));
     EXPECT_FALSE(chains(op.get(), ca.get(), X509_PURPOSE_SSL_SERVER));  // the operator cert is client-only
+    auto au = cert_at(at("auditor/cert.pem"));
+    EXPECT_TRUE(chains(au.get(), ca.get(), X509_PURPOSE_SSL_CLIENT));
+    EXPECT_EQ(x509::describe(au.get()).subject.ou, "auditor");
+    // The log key is named after the first server name (a C2SP origin).
+    EXPECT_EQ(read_text(at("keys/log.pub")).rfind("verifier.example/custos-log+", 0), 0u) << read_text(at("keys/log.pub"));
     const auto srv_id = x509::describe(server.get());
     EXPECT_EQ(srv_id.subject.cn, "custos-verifier");
     EXPECT_EQ(srv_id.subject.ou, "server");
@@ -236,6 +241,9 @@ TEST_F(VerifierInit, ForceReplacesKeysButKeepsTheDatabase) {
                           "operator/cert.pem"})
         EXPECT_NE(after.at(f).content, before.at(f).content) << f << " was not replaced";
     EXPECT_EQ(after.at("ek-ca.pem"), before.at("ek-ca.pem"));
+    // The transparency log keeps its key: auditors hold its public half.
+    EXPECT_EQ(after.at("keys/log.key"), before.at("keys/log.key"));
+    EXPECT_EQ(after.at("keys/log.pub"), before.at("keys/log.pub"));
     // The new server certificate chains to the new CA only.
     auto ca = cert_at(at("ca/ca.pem"));
     auto old_ca = x509::load_pem(as_bytes(before.at("ca/ca.pem").content));

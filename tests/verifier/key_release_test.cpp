@@ -29,7 +29,7 @@ protected:
         model_.id = "m1";
         f_.host = &host_;
         f_.model = &model_;
-        f_.latest = appraisal_record{"h1", 940, "affirming", ""};
+        f_.latest = appraisal_record{"h1", 940, "affirming", "", {}};
         f_.model_sites = {"dc1"};
         f_.site = site_record{"dc1", "acme", "KR", 37.5, 127.0, 50};
         f_.entity = entity_record{"acme", "KR", "uveu"};

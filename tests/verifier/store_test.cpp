@@ -151,7 +151,7 @@ TEST_P(Store, HostsRoundTripEveryFieldAndSurviveReopening) {
     ASSERT_TRUE(by_ek.ok() && by_ek->has_value());
     EXPECT_EQ((*by_ek)->id, "h1");
     EXPECT_FALSE(t->get_host("nope")->has_value());
-    EXPECT_EQ(db_->schema_version(), 6);
+    EXPECT_EQ(db_->schema_version(), 7);
 }
 
 TEST_P(Store, AnUncommittedTransactionLeavesNothing) {
@@ -312,8 +312,8 @@ TEST_P(Store, RetentionPrunesOnlyOldResolvedFindingsAndSupersededAppraisals) {
     for (const auto& f : *left) ids.insert(f.id);
     EXPECT_EQ(ids, (std::set<std::int64_t>{old_open, recent}));
     // Appraisals: h1's old ones go, its latest stays however old; h2's only one stays.
-    for (std::int64_t time : {10, 20, 30}) ASSERT_TRUE(t->insert_appraisal({"h1", time, "affirming", "t"}).ok());
-    ASSERT_TRUE(t->insert_appraisal({"h2", 5, "warning", "t"}).ok());
+    for (std::int64_t time : {10, 20, 30}) ASSERT_TRUE(t->insert_appraisal({"h1", time, "affirming", "t", {}}).ok());
+    ASSERT_TRUE(t->insert_appraisal({"h2", 5, "warning", "t", {}}).ok());
     EXPECT_EQ(*t->prune_appraisals(1000, 100), 2u);
     EXPECT_EQ(t->latest_appraisal("h1").value()->time, 30);
     EXPECT_EQ(t->latest_appraisal("h2").value()->time, 5);
@@ -709,7 +709,7 @@ TEST_P(Store, ADatabaseFromANewerBuildIsRefused) {
     auto s = pg() ? open_postgres_store({cluster_->dsn(), "", 8}) : open_sqlite_store(path());
     ASSERT_FALSE(s.ok());
     EXPECT_NE(s.err().message.find("schema version 999"), std::string::npos) << s.err().message;
-    EXPECT_NE(s.err().message.find("up to version 6"), std::string::npos) << s.err().message;
+    EXPECT_NE(s.err().message.find("up to version 7"), std::string::npos) << s.err().message;
 }
 
 TEST_P(SqliteStore, AVersion1DatabaseMigratesToVersion2KeepingItsHosts) {
@@ -728,6 +728,8 @@ TEST_P(SqliteStore, AVersion1DatabaseMigratesToVersion2KeepingItsHosts) {
                            "DROP TABLE gpu_counters; DROP TABLE compute; DROP TABLE models; DROP TABLE model_sites; "
                            "DROP TABLE leases; DROP TABLE site_landmarks; DROP TABLE landmarks; DROP TABLE host_locations; "
                            "DROP TABLE host_measurements; DROP TABLE outbox; DROP TABLE fleet_state; DROP TABLE leader; "
+                           "DROP TABLE log_pending; DROP TABLE log_entries; DROP TABLE log_hashes; DROP TABLE log_checkpoints; "
+                           "DROP TABLE log_state; ALTER TABLE appraisals DROP COLUMN round_evidence; "
                            "DROP INDEX findings_host_rule; DROP INDEX findings_subject; DROP INDEX hosts_live_ek; "
                            "ALTER TABLE findings DROP COLUMN repeats; ALTER TABLE findings DROP COLUMN last_at; "
                            "ALTER TABLE hosts DROP COLUMN last_quote_at; ALTER TABLE hosts DROP COLUMN quoted_head_seq; "

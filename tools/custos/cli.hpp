@@ -31,6 +31,7 @@ void register_gpu_commands(CLI::App& app, command_list& cmds);     // custos gpu
 void register_policy_commands(CLI::App& app, command_list& cmds);  // custos policy evaluate
 void register_location_commands(CLI::App& app, command_list& cmds);  // custos location check
 void register_measurement_commands(CLI::App& app, command_list& cmds);  // custos eventlog replay, ima replay
+void register_audit_commands(CLI::App& app, command_list& cmds);  // custos audit fetch, search
 // Leaf commands under `custos weights` (`weights` is the group's App).
 void register_weights_manifest_commands(CLI::App& weights, command_list& cmds);
 void register_weights_seal_commands(CLI::App& weights, command_list& cmds);

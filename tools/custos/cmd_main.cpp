@@ -21,6 +21,7 @@ int run(int argc, char** argv) {
     register_policy_commands(app, cmds);
     register_location_commands(app, cmds);
     register_measurement_commands(app, cmds);
+    register_audit_commands(app, cmds);
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {

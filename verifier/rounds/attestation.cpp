@@ -15,6 +15,7 @@
 #include "verifier/appraisal.hpp"
 #include "verifier/chain_integrity.hpp"
 #include "verifier/findings.hpp"
+#include "verifier/log_events.hpp"
 #include "verifier/measurement_appraisal.hpp"
 #include "verifier/rounds/location.hpp"
 
@@ -95,6 +96,7 @@ result<void> apply_round_quote(store_tx& tx, host_record& h, const verified_quot
     if (!a.new_golden.empty()) {
         h.golden_pcrs = a.new_golden;
         h.golden_from_operator = false;
+        CUSTOS_TRY_VOID(tx.append_log(golden_entry(h, now)));
         spdlog::info("host {}: golden PCR values taken from its first quote after approval", h.id);
     }
     record_clock(h, vq.info);

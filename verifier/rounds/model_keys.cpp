@@ -7,6 +7,7 @@
 #include "attest/tpm_public.hpp"
 #include "crypto/base64.hpp"
 #include "verifier/findings.hpp"
+#include "verifier/log_events.hpp"
 #include "weights/sealed_open.hpp"
 
 namespace custos::verifier {
@@ -26,6 +27,7 @@ result<outcome> deny(store_tx& tx, const host_record& h, const std::string& mode
     finding_record f = subject_finding("key-request-denied", h.id, "model", model,
                                        "host " + h.id + " asked for the key of model " + model + " and was refused: " + why, now);
     CUSTOS_TRY_VOID(raise_finding(tx, std::move(f), out.raised));
+    CUSTOS_TRY_VOID(tx.append_log(key_entry("key.refused", h.id, model, "", why, now)));
     spdlog::warn("key request denied: host {} model {}: {}", h.id, model, why);
     return out;
 }
@@ -106,6 +108,7 @@ result<outcome> release_model_key(service_context& ctx, store_tx& tx, const host
     const std::string key_name = kn ? to_hex(*kn) : "";
     lease_record l{random_id(), h.id, model, key_name, now, now + ctx.cfg.lease_ttl_s, 0, ""};
     CUSTOS_TRY_VOID(tx.insert_lease(l));
+    CUSTOS_TRY_VOID(tx.append_log(key_entry("key.released", h.id, model, l.id, key_name, now)));
     spdlog::info("model {} key released to host {} (lease {}, {} s, bound key {})", model, h.id, l.id, ctx.cfg.lease_ttl_s,
                  key_name.substr(0, 20));
     outcome out;
@@ -131,9 +134,11 @@ result<outcome> renew_lease(service_context& ctx, store_tx& tx, const host_recor
     CUSTOS_TRY(facts, gather_release_facts(ctx, tx, h, lease.model_id, mh, now));
     if (auto why = release_denial(facts)) {
         CUSTOS_TRY_VOID(tx.revoke_lease(lease.id, now, *why));
+        CUSTOS_TRY_VOID(tx.append_log(key_entry("lease.revoked", h.id, lease.model_id, lease.id, *why, now)));
         return deny(tx, h, lease.model_id, "renewal of lease " + lease.id + ": " + *why, now);
     }
     CUSTOS_TRY_VOID(tx.renew_lease(lease.id, now + ctx.cfg.lease_ttl_s));
+    CUSTOS_TRY_VOID(tx.append_log(key_entry("lease.renewed", h.id, lease.model_id, lease.id, "", now)));
     outcome out;
     out.answer["lease"] = lease.id;
     out.answer["expires_in_s"] = ctx.cfg.lease_ttl_s;

@@ -57,6 +57,10 @@ struct appraisal_record {
     std::int64_t time = 0;
     std::string status;
     std::string token;  // the signed JWT
+    // The round the appraisal answers, as kept for auditors (schema version 7): the attest request's nonce,
+    // evidence and quote, encoded as the agent sent them but without its logs; empty for appraisals that
+    // are not attestation rounds (a location round). Its SHA-256 is in the appraisal's log entry.
+    bytes round_evidence;
 };
 
 class host_store {

@@ -1,0 +1,298 @@
+// The transparency log end to end: the real agent and the real verifier make the events, the real
+// `custos audit fetch` mirrors and verifies the log, Go's sumdb packages check our checkpoints and
+// proofs independently, and an operator who rewrites history or edits the store is caught.
+#include <sqlite3.h>
+
+#include "crypto/base64.hpp"
+#include "tests/int/real_agent.hpp"
+#include "tlog/merkle.hpp"
+
+namespace custos::test {
+namespace {
+
+class RealAgentLog : public RealAgent {
+protected:
+    void edit_config(const fs::path& toml) override {
+        rewrite(toml, {{"checkpoint_interval_s = 2", "checkpoint_interval_s = 1"}});
+    }
+    // `custos audit ARGS...` as the auditor.
+    process_result audit(std::vector<std::string> args) {
+        args.insert(args.begin(), {CUSTOS_CLI_PATH, "audit"});
+        return run_process(args, {{"CUSTOS_VERIFIER", url_}, {"CUSTOS_CREDENTIAL", (vdir_ / "auditor").string()}});
+    }
+    process_result fetch() {
+        return audit({"fetch", "--state", mirror_.string(), "--log-key", (vdir_ / "keys/log.pub").string()});
+    }
+    json::array search(std::vector<std::string> args) {
+        args.insert(args.begin(), {"search", "--state", mirror_.string(), "--json"});
+        auto r = audit(args);
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        auto v = sjson::parse(r.out, "audit search");
+        return v && v->is_object() ? v->as_object().at("entries").as_array() : json::array{};
+    }
+    // Fetches until the mirror holds entries matching `args` (the sequencer and the checkpoint run every
+    // second or so); returns them.
+    json::array fetch_until(std::vector<std::string> args, std::size_t at_least = 1) {
+        json::array found;
+        wait_until(
+            [&] {
+                auto f = fetch();
+                EXPECT_EQ(f.exit_code, 0) << f.err;
+                found = search(args);
+                return f.exit_code != 0 || found.size() >= at_least;
+            },
+            30s);
+        return found;
+    }
+    static std::set<std::string> types(const json::array& es) {
+        std::set<std::string> out;
+        for (const auto& e : es) out.emplace(e.at("entry").at("type").as_string());
+        return out;
+    }
+    fs::path mirror_ = dir_.path() / "mirror";
+};
+
+class RealAgentLogOn : public RealAgentLog, public ::testing::WithParamInterface<std::string> {
+protected:
+    std::string backend() const override { return GetParam(); }
+};
+CUSTOS_ON_BOTH_BACKENDS(RealAgentLogOn);
+
+// What the verifier decided about a host, from enrollment to approval, every round's signed result and the
+// reports it took, is in the log; the operator's approval carries the operator's certificate; the
+// auditor's credential reads the log and nothing else.
+TEST_P(RealAgentLogOn, EveryDecisionAboutAHostIsLoggedAndTheAuditorsMirrorVerifiesIt) {
+    auto r = agent_once();
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    ASSERT_EQ(cli({"fleet", "entity", "add", "acme", "--hq", "US", "--status", "uveu"}).exit_code, 0);
+    ASSERT_EQ(cli({"fleet", "site", "add", "s1", "--entity", "acme", "--country", "US", "--lat", "37.4", "--lon", "-122.1",
+                   "--max-km", "50"}).exit_code, 0);
+    ASSERT_EQ(cli({"fleet", "approve", "gpu-r", "--site", "s1"}).exit_code, 0);
+    r = agent_once();
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+
+    const auto results = fetch_until({"--host", "gpu-r", "--type", "result"}, 2);
+    ASSERT_EQ(results.size(), 2u);
+    const auto about = search({"--host", "gpu-r"});
+    const auto seen = types(about);
+    for (const char* t : {"host.enrolled", "report_key.bound", "reports", "result", "operator"})
+        EXPECT_TRUE(seen.count(t)) << "no " << t << " entry about gpu-r";
+    // The approval names the operator's certificate.
+    bool approval = false;
+    for (const auto& e : search({"--type", "operator"})) {
+        const auto& o = e.at("entry").as_object();
+        if (o.at("action").as_string() != "host.approve") continue;
+        approval = true;
+        EXPECT_EQ(o.at("host").as_string(), "gpu-r");
+        EXPECT_EQ(o.at("subject").as_string(), "s1");
+        EXPECT_EQ(o.at("actor").at("role").as_string(), "operator");
+        EXPECT_EQ(o.at("actor").at("cert_sha256").as_string().size(), 64u);
+    }
+    EXPECT_TRUE(approval);
+    // Every report the verifier took is logged: the reports entries reach the host's chain head, and each
+    // result names the round's evidence it was computed from.
+    const auto head = get("/v1/hosts/gpu-r").at("chain_seq").to_number<std::int64_t>();
+    std::int64_t logged_head = 0;
+    EXPECT_TRUE(wait_until(
+        [&] {
+            (void)fetch();
+            for (const auto& e : search({"--host", "gpu-r", "--type", "reports"}))
+                logged_head = std::max(logged_head, e.at("entry").at("last_seq").as_int64());
+            return logged_head == head;
+        },
+        10s))
+        << logged_head << " logged, chain at " << head;
+    for (const auto& e : results) EXPECT_EQ(e.at("entry").at("round_sha256").as_string().size(), 64u);
+
+    // The auditor's credential reads the log only.
+    net::https_client_options o;
+    o.ca_file = (vdir_ / "auditor/ca.pem").string();
+    o.cert_file = (vdir_ / "auditor/cert.pem").string();
+    o.key_file = (vdir_ / "auditor/key.pem").string();
+    auto c = net::https_client::create(url_, o);
+    ASSERT_TRUE(c);
+    EXPECT_EQ((*c)->request("GET", "/v1/log/checkpoint")->status, 200u);
+    EXPECT_EQ((*c)->request("GET", "/v1/hosts")->status, 403u);
+    EXPECT_EQ((*c)->request("POST", "/v1/entities", R"({"id":"x","hq":"US","status":"none"})")->status, 403u);
+    // The store agrees with itself.
+    auto check = run_process({CUSTOS_VERIFIER_PATH, "check-log", "--config", (vdir_ / "verifier.toml").string(), "--json"});
+    EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+}
+
+// Go's golang.org/x/mod/sumdb/note and sumdb/tlog open our checkpoints with our key and check our
+// inclusion proofs (every entry) and a consistency proof between two checkpoints.
+TEST_F(RealAgentLog, GoSumdbOpensOurCheckpointsAndChecksOurProofs) {
+    auto r = agent_once();
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    ASSERT_FALSE(fetch_until({"--type", "result"}).empty());
+    const fs::path go_dir = dir_.path() / "go";
+    fs::create_directories(go_dir);
+    auto state = sjson::parse(read_text(mirror_ / "state.json"), "state.json");
+    ASSERT_TRUE(state);
+    std::ofstream(go_dir / "checkpoint.old") << std::string(state->at("checkpoint").as_string());
+    const std::int64_t old_size = state->at("size").as_int64();
+    ASSERT_EQ(cli({"fleet", "entity", "add", "acme", "--hq", "US", "--status", "uveu"}).exit_code, 0);
+    r = agent_once();
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    ASSERT_GE(fetch_until({"--type", "result"}, 2).size(), 2u);
+    state = sjson::parse(read_text(mirror_ / "state.json"), "state.json");
+    const std::int64_t size = state->at("size").as_int64();
+    ASSERT_GT(size, old_size);
+    std::ofstream(go_dir / "checkpoint.new") << std::string(state->at("checkpoint").as_string());
+    fs::copy_file(mirror_ / "entries.jsonl", go_dir / "entries.jsonl");
+    fs::copy_file(vdir_ / "keys/log.pub", go_dir / "log.pub");
+
+    net::https_client_options o;
+    o.ca_file = (vdir_ / "auditor/ca.pem").string();
+    o.cert_file = (vdir_ / "auditor/cert.pem").string();
+    o.key_file = (vdir_ / "auditor/key.pem").string();
+    auto c = net::https_client::create(url_, o);
+    ASSERT_TRUE(c);
+    json::array inclusion;
+    for (std::int64_t i = 0; i < size; ++i) {
+        auto p = (*c)->request("GET", "/v1/log/proof/inclusion?index=" + std::to_string(i) + "&size=" + std::to_string(size));
+        ASSERT_TRUE(p && p->status == 200) << (p ? p->body : p.err().message);
+        inclusion.push_back(*sjson::parse(p->body, "proof"));
+    }
+    std::ofstream(go_dir / "inclusion.json") << json::serialize(inclusion);
+    auto con = (*c)->request("GET", "/v1/log/proof/consistency?from=" + std::to_string(old_size) + "&size=" + std::to_string(size));
+    ASSERT_TRUE(con && con->status == 200);
+    std::ofstream(go_dir / "consistency.json") << con->body;
+
+    const fs::path gocache = dir_.path() / "gocache";
+    auto go = run_process({"go", "run", std::string(CUSTOS_SOURCE_DIR) + "/tests/interop/tlog_check.go", go_dir.string()},
+                          {{"GO111MODULE", "off"}, {"GOPATH", "/usr/share/gocode"}, {"GOCACHE", gocache.string()},
+                           {"GOFLAGS", ""}, {"HOME", dir_.path().string()}});
+    EXPECT_EQ(go.exit_code, 0) << go.out << go.err;
+    EXPECT_NE(go.out.find("ok: log"), std::string::npos) << go.out;
+}
+
+// The operator owns the database and the log key. Deleting a finding and rewriting the log without it
+// (entries renumbered, every hash recomputed, a new checkpoint signed with the real key) is caught by the
+// monitor: the new checkpoint is not consistent with the one it saved. The mirror still holds the finding.
+TEST_F(RealAgentLog, AMonitorCatchesAQuietlyDeletedFindingAndKeepsIt) {
+    auto r = agent_once();
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    tpm_->restart();
+    r = agent_once();
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto raised = fetch_until({"--rule", "reboot"});
+    ASSERT_FALSE(raised.empty()) << "the reboot finding is not in the log";
+    verifier_.reset();
+
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((vdir_ / "verifier.db").c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "DELETE FROM findings WHERE rule = 'reboot'", nullptr, nullptr, nullptr), SQLITE_OK);
+    // History rewritten as the verifier would have written it without the finding.
+    struct row {
+        std::string type, host, subject, body;
+        std::int64_t time;
+    };
+    std::vector<row> kept;
+    sqlite3_stmt* s = nullptr;
+    sqlite3_prepare_v2(db, "SELECT type, host, subject, time, body FROM log_entries ORDER BY idx", -1, &s, nullptr);
+    while (sqlite3_step(s) == SQLITE_ROW) {
+        row x{reinterpret_cast<const char*>(sqlite3_column_text(s, 0)), reinterpret_cast<const char*>(sqlite3_column_text(s, 1)),
+              reinterpret_cast<const char*>(sqlite3_column_text(s, 2)),
+              std::string(static_cast<const char*>(sqlite3_column_blob(s, 4)), static_cast<std::size_t>(sqlite3_column_bytes(s, 4))),
+              sqlite3_column_int64(s, 3)};
+        if (x.body.find("\"rule\":\"reboot\"") == std::string::npos) kept.push_back(std::move(x));
+    }
+    sqlite3_finalize(s);
+    ASSERT_EQ(sqlite3_exec(db, "BEGIN; DELETE FROM log_entries; DELETE FROM log_hashes; DELETE FROM log_checkpoints;", nullptr,
+                           nullptr, nullptr),
+              SQLITE_OK);
+    std::vector<tlog::hash> stored;
+    const tlog::hash_reader read = [&](std::span<const std::int64_t> idx) -> result<std::vector<tlog::hash>> {
+        std::vector<tlog::hash> out;
+        for (auto i : idx) out.push_back(stored.at(static_cast<std::size_t>(i)));
+        return out;
+    };
+    for (std::size_t i = 0; i < kept.size(); ++i) {
+        sqlite3_prepare_v2(db, "INSERT INTO log_entries (idx, type, host, subject, time, body) VALUES (?, ?, ?, ?, ?, ?)", -1, &s, nullptr);
+        sqlite3_bind_int64(s, 1, static_cast<sqlite3_int64>(i));
+        sqlite3_bind_text(s, 2, kept[i].type.c_str(), -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(s, 3, kept[i].host.c_str(), -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(s, 4, kept[i].subject.c_str(), -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(s, 5, kept[i].time);
+        sqlite3_bind_blob(s, 6, kept[i].body.data(), static_cast<int>(kept[i].body.size()), SQLITE_TRANSIENT);
+        ASSERT_EQ(sqlite3_step(s), SQLITE_DONE);
+        sqlite3_finalize(s);
+        auto hs = tlog::stored_hashes_for(static_cast<std::int64_t>(i), tlog::leaf_hash(as_bytes(kept[i].body)), read);
+        ASSERT_TRUE(hs);
+        stored.insert(stored.end(), hs->begin(), hs->end());
+    }
+    for (std::size_t i = 0; i < stored.size(); ++i) {
+        sqlite3_prepare_v2(db, "INSERT INTO log_hashes (idx, hash) VALUES (?, ?)", -1, &s, nullptr);
+        sqlite3_bind_int64(s, 1, static_cast<sqlite3_int64>(i));
+        sqlite3_bind_blob(s, 2, stored[i].data(), 32, SQLITE_TRANSIENT);
+        ASSERT_EQ(sqlite3_step(s), SQLITE_DONE);
+        sqlite3_finalize(s);
+    }
+    const std::string set_size = "UPDATE log_state SET size = " + std::to_string(kept.size()) + "; COMMIT;";
+    ASSERT_EQ(sqlite3_exec(db, set_size.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(db);
+    // The store is consistent with itself again: only a monitor's saved checkpoint can tell.
+    start_verifier();
+    auto check = run_process({CUSTOS_VERIFIER_PATH, "check-log", "--config", (vdir_ / "verifier.toml").string()});
+    EXPECT_EQ(check.exit_code, 0) << check.err;
+    EXPECT_TRUE(wait_until([&] { return get("/v1/findings?rule=reboot").at("findings").as_array().empty(); }, 5s));
+    process_result f;
+    // Until the restarted verifier has signed a checkpoint of the rewritten log (before that: exit 2, none).
+    ASSERT_TRUE(wait_until(
+        [&] {
+            f = fetch();
+            return f.exit_code != 2;
+        },
+        20s)) << f.err;
+    EXPECT_EQ(f.exit_code, 1) << f.out << f.err;
+    EXPECT_NE(f.err.find("FORK"), std::string::npos) << f.err;
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(f.err, m, std::regex("evidence saved in (\\S+)")));
+    const fs::path evidence = m[1].str();
+    EXPECT_TRUE(fs::exists(evidence / "checkpoint.saved"));
+    EXPECT_TRUE(fs::exists(evidence / "checkpoint.served"));
+    EXPECT_TRUE(std::regex_search(read_text(evidence / "problem.txt"), std::regex("rewritten|shrank|different roots")))
+        << read_text(evidence / "problem.txt");
+    // The mirror was not changed by the lie: the deleted finding is still there to show.
+    EXPECT_FALSE(search({"--rule", "reboot"}).empty());
+    EXPECT_EQ(fetch().exit_code, 1) << "a monitor keeps refusing the rewritten log";
+}
+
+// Edits to the store that leave the hashes as they were — an entry changed, removed, or two swapped — are
+// named by `custos-verifier check-log`, and the monitor refuses an edited entry it has not mirrored yet.
+TEST_F(RealAgentLog, CheckLogNamesAnEditedRemovedOrReorderedEntry) {
+    auto r = agent_once();
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    ASSERT_FALSE(fetch_until({"--type", "result"}).empty());
+    verifier_.reset();
+    const std::string toml = (vdir_ / "verifier.toml").string();
+    auto ok = run_process({CUSTOS_VERIFIER_PATH, "check-log", "--config", toml});
+    ASSERT_EQ(ok.exit_code, 0) << ok.err;
+    const auto tamper = [&](const std::string& sql) {
+        sqlite3* db = nullptr;
+        EXPECT_EQ(sqlite3_open((vdir_ / "verifier.db").c_str(), &db), SQLITE_OK);
+        char* err = nullptr;
+        EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
+        sqlite3_close(db);
+        return run_process({CUSTOS_VERIFIER_PATH, "check-log", "--config", toml});
+    };
+    const std::string undo = "UPDATE log_entries SET body = CAST(REPLACE(CAST(body AS TEXT), '\"status\":\"XX', '\"status\":\"') AS BLOB)";
+    auto edited = tamper("UPDATE log_entries SET body = CAST(REPLACE(CAST(body AS TEXT), '\"status\":\"', '\"status\":\"XX') AS BLOB) "
+                         "WHERE type = 'result'");
+    EXPECT_EQ(edited.exit_code, 1);
+    EXPECT_NE(edited.err.find("is not what its entries hash to"), std::string::npos) << edited.err;
+    ASSERT_EQ(tamper(undo).exit_code, 0);
+    const std::string swap = "UPDATE log_entries SET idx = -1 WHERE idx = 1; UPDATE log_entries SET idx = 1 WHERE idx = 2; "
+                             "UPDATE log_entries SET idx = 2 WHERE idx = -1";
+    auto swapped = tamper(swap);
+    EXPECT_EQ(swapped.exit_code, 1);
+    EXPECT_NE(swapped.err.find("stored hash"), std::string::npos) << swapped.err;
+    ASSERT_EQ(tamper(swap).exit_code, 0);
+    auto removed = tamper("DELETE FROM log_entries WHERE idx = 1");
+    EXPECT_EQ(removed.exit_code, 1);
+    EXPECT_NE(removed.err.find("log entry 1 is missing"), std::string::npos) << removed.err;
+}
+
+}  // namespace
+}  // namespace custos::test

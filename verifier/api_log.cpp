@@ -1,0 +1,122 @@
+// GET /v1/log/checkpoint, /v1/log/entries, /v1/log/proof/inclusion and /v1/log/proof/consistency: the
+// transparency log as auditors and monitors read it (operator or auditor role). Every answer is computed
+// from one read snapshot, so a proof always matches the tree it names.
+#include <boost/json.hpp>
+
+#include <charconv>
+
+#include "crypto/base64.hpp"
+#include "verifier/api_common.hpp"
+#include "verifier/service.hpp"
+#include "verifier/transparency_log.hpp"
+
+namespace custos::verifier {
+namespace json = boost::json;
+namespace {
+
+constexpr std::int64_t max_entries_per_request = 1000;
+
+result<std::int64_t> param(const std::map<std::string, std::string>& q, const std::string& key) {
+    const auto it = q.find(key);
+    if (it == q.end()) return make_error(errc::invalid_argument, "query parameter \"" + key + "\" is missing");
+    std::int64_t v = -1;
+    const auto& s = it->second;
+    if (s.empty() || s.size() > 18 || std::from_chars(s.data(), s.data() + s.size(), v).ptr != s.data() + s.size() || v < 0)
+        return make_error(errc::invalid_argument, "query parameter \"" + key + "\" is not a non-negative integer");
+    return v;
+}
+
+json::array hashes_json(const std::vector<tlog::hash>& p) {
+    json::array a;
+    for (const auto& h : p) a.push_back(json::string(to_base64(h)));
+    return a;
+}
+
+net::http_response checkpoint(service_context& ctx) {
+    auto tx = ctx.db->begin_read();
+    if (!tx) return error_reply(tx.err());
+    auto c = (*tx)->latest_checkpoint();
+    if (!c) return error_reply(c.err());
+    if (!*c) return net::json_error(404, "no-checkpoint", "the log has no signed checkpoint yet");
+    return net::http_response{200, "text/plain; charset=utf-8", (*c)->note};
+}
+
+net::http_response entries(service_context& ctx, const std::string& target) {
+    auto q = query_params(target, {"start", "end"});
+    if (!q) return error_reply(q.err());
+    auto start = param(*q, "start");
+    if (!start) return error_reply(start.err());
+    auto end = param(*q, "end");
+    if (!end) return error_reply(end.err());
+    if (*end <= *start) return net::json_error(400, "bad-request", "\"end\" must be greater than \"start\"");
+    auto tx = ctx.db->begin_read();
+    if (!tx) return error_reply(tx.err());
+    auto size = (*tx)->log_size();
+    if (!size) return error_reply(size.err());
+    if (*end > *size)
+        return net::json_error(400, "bad-request", "\"end\" is past the log's size " + std::to_string(*size));
+    const std::int64_t stop = std::min(*end, *start + max_entries_per_request);
+    auto es = (*tx)->log_entries(*start, stop);
+    if (!es) return error_reply(es.err());
+    json::array a;
+    for (const auto& e : *es) a.push_back(json::object{{"index", e.index}, {"body", to_base64(as_bytes(e.entry.body))}});
+    return json_reply(200, json::object{{"start", *start}, {"entries", std::move(a)}});
+}
+
+net::http_response inclusion(service_context& ctx, const std::string& target) {
+    auto q = query_params(target, {"index", "size"});
+    if (!q) return error_reply(q.err());
+    auto index = param(*q, "index");
+    if (!index) return error_reply(index.err());
+    auto size = param(*q, "size");
+    if (!size) return error_reply(size.err());
+    auto tx = ctx.db->begin_read();
+    if (!tx) return error_reply(tx.err());
+    auto have = (*tx)->log_size();
+    if (!have) return error_reply(have.err());
+    if (*size > *have || *index >= *size)
+        return net::json_error(400, "bad-request", "no entry " + std::to_string(*index) + " in a tree of size " +
+                                                       std::to_string(*size) + " (the log holds " + std::to_string(*have) + ")");
+    auto p = tlog::prove_record(*size, *index, log_hash_reader(**tx));
+    if (!p) return error_reply(p.err());
+    return json_reply(200, json::object{{"index", *index}, {"size", *size}, {"proof", hashes_json(*p)}});
+}
+
+net::http_response consistency(service_context& ctx, const std::string& target) {
+    auto q = query_params(target, {"from", "size"});
+    if (!q) return error_reply(q.err());
+    auto from = param(*q, "from");
+    if (!from) return error_reply(from.err());
+    auto size = param(*q, "size");
+    if (!size) return error_reply(size.err());
+    auto tx = ctx.db->begin_read();
+    if (!tx) return error_reply(tx.err());
+    auto have = (*tx)->log_size();
+    if (!have) return error_reply(have.err());
+    if (*size > *have || *from < 1 || *from > *size)
+        return net::json_error(400, "bad-request", "no consistency proof from size " + std::to_string(*from) + " to size " +
+                                                       std::to_string(*size) + " (the log holds " + std::to_string(*have) + ")");
+    auto p = tlog::prove_tree(*size, *from, log_hash_reader(**tx));
+    if (!p) return error_reply(p.err());
+    return json_reply(200, json::object{{"from", *from}, {"size", *size}, {"proof", hashes_json(*p)}});
+}
+
+}  // namespace
+
+void register_log_routes(net::https_server& srv, service_context& ctx) {
+    auto reader = [](auto fn) {
+        return [fn](const net::http_request& req, const net::request_context& rc) {
+            if (auto deny = require_operator_or_auditor(rc)) return *deny;
+            return fn(req);
+        };
+    };
+    srv.route("GET", "/v1/log/checkpoint", net::auth::client_cert, reader([&ctx](const net::http_request&) { return checkpoint(ctx); }));
+    srv.route("GET", "/v1/log/entries", net::auth::client_cert,
+              reader([&ctx](const net::http_request& r) { return entries(ctx, r.target); }));
+    srv.route("GET", "/v1/log/proof/inclusion", net::auth::client_cert,
+              reader([&ctx](const net::http_request& r) { return inclusion(ctx, r.target); }));
+    srv.route("GET", "/v1/log/proof/consistency", net::auth::client_cert,
+              reader([&ctx](const net::http_request& r) { return consistency(ctx, r.target); }));
+}
+
+}  // namespace custos::verifier

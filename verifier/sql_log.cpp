@@ -1,0 +1,197 @@
+#include "verifier/sql_log.hpp"
+
+#include <algorithm>
+#include <map>
+
+namespace custos::verifier::sql {
+
+// Portable SQL. log_state holds the number of sequenced entries; its row is what sequencers lock.
+const char* const log_migration_v7 = R"sql(
+CREATE TABLE log_pending (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    type TEXT NOT NULL,
+    host TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    time BIGINT NOT NULL,
+    body BLOB NOT NULL
+);
+CREATE TABLE log_entries (
+    idx BIGINT PRIMARY KEY,
+    type TEXT NOT NULL,
+    host TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    time BIGINT NOT NULL,
+    body BLOB NOT NULL
+);
+CREATE INDEX log_entries_host ON log_entries (host, idx);
+CREATE INDEX log_entries_subject ON log_entries (subject, idx);
+CREATE TABLE log_hashes (
+    idx BIGINT PRIMARY KEY,
+    hash BLOB NOT NULL
+);
+CREATE TABLE log_checkpoints (
+    size BIGINT PRIMARY KEY,
+    note TEXT NOT NULL,
+    time BIGINT NOT NULL
+);
+CREATE TABLE log_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    size BIGINT NOT NULL
+);
+INSERT INTO log_state (id, size) VALUES (1, 0);
+ALTER TABLE appraisals ADD COLUMN round_evidence BLOB;
+)sql";
+
+namespace {
+
+log_entry read_entry(stmt& s, int first) {
+    const bytes body = s.col_blob(first + 4);
+    return log_entry{s.col_text(first), s.col_text(first + 1), s.col_text(first + 2), s.col_i64(first + 3),
+                     std::string(body.begin(), body.end())};
+}
+
+}  // namespace
+
+result<void> log_tx::append(const log_entry& e) {
+    if (!s_.log_enabled()) return {};
+    CUSTOS_TRY(s, s_.prepare("INSERT INTO log_pending (type, host, subject, time, body) VALUES (?, ?, ?, ?, ?)"));
+    return s.text(e.type).text(e.host).text(e.subject).i64(e.time).blob(as_bytes(e.body)).run("queueing a log entry");
+}
+
+result<std::int64_t> log_tx::lock_size() {
+    CUSTOS_TRY(s, s_.prepare("SELECT size FROM log_state WHERE id = 1" + s_.lock_suffix()));
+    CUSTOS_TRY(row, s.step("reading the log's size"));
+    if (!row) return make_error(errc::structure, "the log_state row is missing");
+    return s.col_i64(0);
+}
+
+result<std::int64_t> log_tx::size() {
+    CUSTOS_TRY(s, s_.prepare("SELECT size FROM log_state WHERE id = 1"));
+    CUSTOS_TRY(row, s.step("reading the log's size"));
+    if (!row) return make_error(errc::structure, "the log_state row is missing");
+    return s.col_i64(0);
+}
+
+result<std::vector<pending_log_entry>> log_tx::pending(std::size_t limit) {
+    CUSTOS_TRY(s, s_.prepare("SELECT id, type, host, subject, time, body FROM log_pending ORDER BY id LIMIT ?"));
+    s.i64(static_cast<std::int64_t>(limit));
+    std::vector<pending_log_entry> out;
+    for (;;) {
+        CUSTOS_TRY(row, s.step("reading queued log entries"));
+        if (!row) break;
+        out.push_back(pending_log_entry{s.col_i64(0), read_entry(s, 1)});
+    }
+    return out;
+}
+
+result<std::vector<tlog::hash>> log_tx::hashes(std::span<const std::int64_t> indexes) {
+    // One range read covering every index asked (they are close together: a tree's frontier or a proof's
+    // path), then picked out in the order asked.
+    if (indexes.empty()) return std::vector<tlog::hash>{};
+    const auto [lo, hi] = std::minmax_element(indexes.begin(), indexes.end());
+    std::map<std::int64_t, tlog::hash> got;
+    if (*hi - *lo < 4096) {
+        CUSTOS_TRY(s, s_.prepare("SELECT idx, hash FROM log_hashes WHERE idx >= ? AND idx <= ?"));
+        s.i64(*lo).i64(*hi);
+        for (;;) {
+            CUSTOS_TRY(row, s.step("reading the log's hashes"));
+            if (!row) break;
+            const std::int64_t i = s.col_i64(0);
+            if (std::find(indexes.begin(), indexes.end(), i) == indexes.end()) continue;
+            const bytes h = s.col_blob(1);
+            if (h.size() != 32) return make_error(errc::structure, "the log's stored hash " + std::to_string(i) + " is not 32 bytes");
+            std::copy(h.begin(), h.end(), got[i].begin());
+        }
+    } else {
+        for (auto i : indexes) {
+            CUSTOS_TRY(s, s_.prepare("SELECT idx, hash FROM log_hashes WHERE idx = ?"));
+            s.i64(i);
+            CUSTOS_TRY(row, s.step("reading the log's hashes"));
+            if (!row) continue;
+            const bytes h = s.col_blob(1);
+            if (h.size() != 32) return make_error(errc::structure, "the log's stored hash " + std::to_string(i) + " is not 32 bytes");
+            std::copy(h.begin(), h.end(), got[i].begin());
+        }
+    }
+    std::vector<tlog::hash> out;
+    out.reserve(indexes.size());
+    for (auto i : indexes) {
+        const auto it = got.find(i);
+        if (it == got.end()) return make_error(errc::structure, "the log's stored hash " + std::to_string(i) + " is missing");
+        out.push_back(it->second);
+    }
+    return out;
+}
+
+result<void> log_tx::put_entry(std::int64_t index, const log_entry& e) {
+    CUSTOS_TRY(s, s_.prepare("INSERT INTO log_entries (idx, type, host, subject, time, body) VALUES (?, ?, ?, ?, ?, ?)"));
+    return s.i64(index).text(e.type).text(e.host).text(e.subject).i64(e.time).blob(as_bytes(e.body)).run("storing a log entry");
+}
+
+result<void> log_tx::put_hashes(std::int64_t first_index, std::span<const tlog::hash> hashes) {
+    for (std::size_t i = 0; i < hashes.size(); ++i) {
+        CUSTOS_TRY(s, s_.prepare("INSERT INTO log_hashes (idx, hash) VALUES (?, ?)"));
+        CUSTOS_TRY_VOID(s.i64(first_index + static_cast<std::int64_t>(i)).blob(hashes[i]).run("storing the log's hashes"));
+    }
+    return {};
+}
+
+result<void> log_tx::remove_pending(std::span<const std::int64_t> ids) {
+    for (auto id : ids) {
+        CUSTOS_TRY(s, s_.prepare("DELETE FROM log_pending WHERE id = ?"));
+        CUSTOS_TRY_VOID(s.i64(id).run("removing a sequenced log entry from the queue"));
+    }
+    return {};
+}
+
+result<void> log_tx::set_size(std::int64_t size) {
+    CUSTOS_TRY(s, s_.prepare("UPDATE log_state SET size = ? WHERE id = 1"));
+    return s.i64(size).run("recording the log's size");
+}
+
+result<std::size_t> log_tx::count_pending() {
+    CUSTOS_TRY(s, s_.prepare("SELECT COUNT(*) FROM log_pending"));
+    CUSTOS_TRY(row, s.step("counting queued log entries"));
+    return row ? static_cast<std::size_t>(s.col_i64(0)) : std::size_t{0};
+}
+
+result<std::vector<sequenced_log_entry>> log_tx::entries(std::int64_t start, std::int64_t end) {
+    CUSTOS_TRY(s, s_.prepare("SELECT idx, type, host, subject, time, body FROM log_entries WHERE idx >= ? AND idx < ? ORDER BY idx"));
+    s.i64(start).i64(end);
+    std::vector<sequenced_log_entry> out;
+    for (;;) {
+        CUSTOS_TRY(row, s.step("reading log entries"));
+        if (!row) break;
+        out.push_back(sequenced_log_entry{s.col_i64(0), read_entry(s, 1)});
+    }
+    return out;
+}
+
+result<std::vector<sequenced_log_entry>> log_tx::entries_about(const std::string& host, const std::string& subject,
+                                                               std::int64_t from, std::size_t limit) {
+    CUSTOS_TRY(s, s_.prepare(std::string("SELECT idx, type, host, subject, time, body FROM log_entries WHERE ") +
+                             (host.empty() ? "subject" : "host") + " = ? AND idx >= ? ORDER BY idx LIMIT ?"));
+    s.text(host.empty() ? subject : host).i64(from).i64(static_cast<std::int64_t>(limit));
+    std::vector<sequenced_log_entry> out;
+    for (;;) {
+        CUSTOS_TRY(row, s.step("reading log entries"));
+        if (!row) break;
+        out.push_back(sequenced_log_entry{s.col_i64(0), read_entry(s, 1)});
+    }
+    return out;
+}
+
+result<void> log_tx::put_checkpoint(const log_checkpoint& c) {
+    CUSTOS_TRY(s, s_.prepare("INSERT INTO log_checkpoints (size, note, time) VALUES (?, ?, ?) "
+                             "ON CONFLICT (size) DO NOTHING"));
+    return s.i64(c.size).text(c.note).i64(c.time).run("storing a log checkpoint");
+}
+
+result<std::optional<log_checkpoint>> log_tx::latest_checkpoint() {
+    CUSTOS_TRY(s, s_.prepare("SELECT size, note, time FROM log_checkpoints ORDER BY size DESC LIMIT 1"));
+    CUSTOS_TRY(row, s.step("reading the latest log checkpoint"));
+    if (!row) return std::optional<log_checkpoint>{};
+    return std::optional<log_checkpoint>(log_checkpoint{s.col_i64(0), s.col_text(1), s.col_i64(2)});
+}
+
+}  // namespace custos::verifier::sql
