@@ -354,21 +354,27 @@ net::http_response host_reports(store& db, const std::string& id, const std::str
     auto h = (*tx)->get_host(id);
     if (!h) return error_reply(h.err());
     if (!h.value()) return net::json_error(404, "not-found", "no host \"" + id + "\"");
+    auto out = report_chain_json(**tx, **h, from, limit);
+    if (!out) return error_reply(out.err());
+    return json_reply(200, *out);
+}
+
+}  // namespace
+
+result<json::object> report_chain_json(store_tx& tx, const host_record& h, std::uint64_t from, std::size_t limit) {
     // One more than asked says whether a next page exists, without a count over the whole chain.
-    auto rs = (*tx)->list_reports(id, from, limit + 1);
-    if (!rs) return error_reply(rs.err());
-    const bool more = rs->size() > limit;
-    if (more) rs->pop_back();
-    auto keys = (*tx)->list_report_keys(id);
-    if (!keys) return error_reply(keys.err());
+    CUSTOS_TRY(rs, tx.list_reports(h.id, from, limit + 1));
+    const bool more = rs.size() > limit;
+    if (more) rs.pop_back();
+    CUSTOS_TRY(keys, tx.list_report_keys(h.id));
     json::array reports;
-    for (const auto& r : *rs)
+    for (const auto& r : rs)
         reports.push_back(json::object{{"seq", r.seq},
                                        {"report", to_base64(r.body)},
                                        {"sig", to_base64(r.signature)},
                                        {"received_at", r.received_at}});
     json::array ks;
-    for (const auto& k : *keys)
+    for (const auto& k : keys)
         ks.push_back(json::object{{"key", to_base64(k.key)},
                                   {"from_seq", k.from_seq},
                                   {"until_seq", k.current() ? json::value(nullptr) : json::value(k.until_seq)},
@@ -377,18 +383,15 @@ net::http_response host_reports(store& db, const std::string& id, const std::str
                                   {"retired_at", k.retired_at},
                                   {"retire_reason", k.retire_reason},
                                   {"binding", k.binding}});
-    json::object out{{"host", id},
-                     {"ak_public", to_base64((*h)->ak_public)},
-                     {"ek_sha256", (*h)->ek_sha256},
-                     {"chain_seq", (*h)->chain_seq},
-                     {"from_seq", from},
-                     {"reports", std::move(reports)},
-                     {"keys", std::move(ks)},
-                     {"next_from_seq", more ? json::value(rs->back().seq + 1) : json::value(nullptr)}};
-    return json_reply(200, out);
+    return json::object{{"host", h.id},
+                        {"ak_public", to_base64(h.ak_public)},
+                        {"ek_sha256", h.ek_sha256},
+                        {"chain_seq", h.chain_seq},
+                        {"from_seq", from},
+                        {"reports", std::move(reports)},
+                        {"keys", std::move(ks)},
+                        {"next_from_seq", more ? json::value(rs.back().seq + 1) : json::value(nullptr)}};
 }
-
-}  // namespace
 
 void register_fleet_routes(net::https_server& srv, store& db) {
     auto op = [](auto fn) {

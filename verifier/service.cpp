@@ -239,6 +239,7 @@ result<void> service::start() {
     register_policy_routes(*server_, *ctx_);
     register_location_routes(*server_, *ctx_);
     register_log_routes(*server_, *ctx_);
+    register_export_routes(*server_, *ctx_);
     // For a load balancer's health check: healthy only while the database takes a write transaction (a
     // replica that cannot write can answer no agent). No credential, and nothing about the fleet.
     server_->route("GET", "/healthz", net::auth::none, [&ctx](const net::http_request&, const net::request_context&) {

@@ -93,6 +93,7 @@ void register_model_routes(net::https_server& srv, service_context& ctx);   // m
 void register_policy_routes(net::https_server& srv, service_context& ctx);  // snapshot, policy, landmarks
 void register_location_routes(net::https_server& srv, service_context& ctx);  // location proofs (agents)
 void register_log_routes(net::https_server& srv, service_context& ctx);  // transparency log (operator, auditor)
+void register_export_routes(net::https_server& srv, service_context& ctx);  // evidence bundles (operator, auditor)
 
 // Status, signed result, appraisal row, its log entry, host row, commit; then publish: the answer an agent
 // gets for an appraisal (status_code, with `extra` and status, result and findings added). `round_evidence`

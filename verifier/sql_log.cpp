@@ -168,10 +168,13 @@ result<std::vector<sequenced_log_entry>> log_tx::entries(std::int64_t start, std
 }
 
 result<std::vector<sequenced_log_entry>> log_tx::entries_about(const std::string& host, const std::string& subject,
-                                                               std::int64_t from, std::size_t limit) {
+                                                               const std::string& type, std::int64_t from, std::size_t limit) {
     CUSTOS_TRY(s, s_.prepare(std::string("SELECT idx, type, host, subject, time, body FROM log_entries WHERE ") +
-                             (host.empty() ? "subject" : "host") + " = ? AND idx >= ? ORDER BY idx LIMIT ?"));
-    s.text(host.empty() ? subject : host).i64(from).i64(static_cast<std::int64_t>(limit));
+                             (host.empty() ? "subject" : "host") + " = ?" + (type.empty() ? "" : " AND type = ?") +
+                             " AND idx >= ? ORDER BY idx LIMIT ?"));
+    s.text(host.empty() ? subject : host);
+    if (!type.empty()) s.text(type);
+    s.i64(from).i64(static_cast<std::int64_t>(limit));
     std::vector<sequenced_log_entry> out;
     for (;;) {
         CUSTOS_TRY(row, s.step("reading log entries"));

@@ -26,7 +26,7 @@ public:
     result<std::size_t> count_pending();
     result<std::vector<sequenced_log_entry>> entries(std::int64_t start, std::int64_t end);
     result<std::vector<sequenced_log_entry>> entries_about(const std::string& host, const std::string& subject,
-                                                           std::int64_t from, std::size_t limit);
+                                                           const std::string& type, std::int64_t from, std::size_t limit);
     result<void> put_checkpoint(const log_checkpoint& c);
     result<std::optional<log_checkpoint>> latest_checkpoint();
 

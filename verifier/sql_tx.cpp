@@ -471,6 +471,19 @@ public:
         else s.blob(a.round_evidence);
         return s.run("storing an appraisal");
     }
+    result<std::vector<appraisal_record>> list_appraisals(const std::string& host_id, std::int64_t since, std::int64_t until,
+                                                          std::size_t limit) override {
+        CUSTOS_TRY(s, s_.prepare(std::string("SELECT host_id, time, status, token, round_evidence FROM appraisals WHERE host_id = ? "
+                                             "AND time >= ? AND time <= ? ORDER BY time, ") + row_order() + " LIMIT ?"));
+        s.text(host_id).i64(since).i64(until).i64(static_cast<std::int64_t>(limit));
+        std::vector<appraisal_record> out;
+        for (;;) {
+            CUSTOS_TRY(row, s.step("listing appraisals"));
+            if (!row) break;
+            out.push_back(appraisal_record{s.col_text(0), s.col_i64(1), s.col_text(2), s.col_text(3), s.col_null(4) ? bytes{} : s.col_blob(4)});
+        }
+        return out;
+    }
     result<std::optional<appraisal_record>> latest_appraisal(const std::string& host_id) override {
         CUSTOS_TRY(s, s_.prepare(std::string("SELECT host_id, time, status, token, round_evidence FROM appraisals WHERE host_id = ? "
                                              "ORDER BY time DESC, ") + row_order() + " DESC LIMIT 1"));
@@ -568,8 +581,9 @@ public:
         return log_.entries(start, end);
     }
     result<std::vector<sequenced_log_entry>> log_entries_about(const std::string& host, const std::string& subject,
-                                                               std::int64_t from, std::size_t limit) override {
-        return log_.entries_about(host, subject, from, limit);
+                                                               const std::string& type, std::int64_t from,
+                                                               std::size_t limit) override {
+        return log_.entries_about(host, subject, type, from, limit);
     }
     result<void> put_checkpoint(const log_checkpoint& c) override { return log_.put_checkpoint(c); }
     result<std::optional<log_checkpoint>> latest_checkpoint() override { return log_.latest_checkpoint(); }

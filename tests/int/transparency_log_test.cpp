@@ -296,3 +296,82 @@ TEST_F(RealAgentLog, CheckLogNamesAnEditedRemovedOrReorderedEntry) {
 
 }  // namespace
 }  // namespace custos::test
+
+namespace custos::test {
+namespace {
+
+// A host's evidence bundle, exported with the auditor's credential, verifies offline from the TPM makers'
+// CA and the log key alone; a bundle with one quote, report, result, entry or proof altered, or checked
+// against another log key or CA, fails naming what failed.
+TEST_F(RealAgentLog, AnExportedBundleVerifiesOfflineAndEveryAlterationIsNamed) {
+    auto r = agent_once();
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    r = agent_once();
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    ASSERT_GE(fetch_until({"--host", "gpu-r", "--type", "result"}, 2).size(), 2u);
+    const fs::path bundle = dir_.path() / "gpu-r.bundle.json";
+    auto ex = run_process({CUSTOS_CLI_PATH, "fleet", "export", "--host", "gpu-r", "--out", bundle.string()},
+                          {{"CUSTOS_VERIFIER", url_}, {"CUSTOS_CREDENTIAL", (vdir_ / "auditor").string()}});
+    ASSERT_EQ(ex.exit_code, 0) << ex.err;
+    const std::string ek_ca = (dir_.path() / "ek-ca.pem").string(), log_pub = (vdir_ / "keys/log.pub").string();
+    const auto verify = [&](const fs::path& b, const std::string& key = {}, const std::string& ca = {}) {
+        return run_process({CUSTOS_CLI_PATH, "audit", "verify", b.string(), "--ek-ca", ca.empty() ? ek_ca : ca, "--log-key",
+                            key.empty() ? log_pub : key});
+    };
+    auto ok = verify(bundle);
+    ASSERT_EQ(ok.exit_code, 0) << ok.out << ok.err;
+    EXPECT_NE(ok.out.find("bundle: valid (host gpu-r)"), std::string::npos) << ok.out;
+    EXPECT_NE(ok.out.find("EK certificate chains to the TPM makers' CA bundle"), std::string::npos) << ok.out;
+    EXPECT_NE(ok.out.find("2 rounds: each quote signed by the AK"), std::string::npos) << ok.out;
+    EXPECT_NE(ok.out.find("rests on the verifier's word"), std::string::npos) << ok.out;
+
+    const auto original = sjson::parse(read_text(bundle), "bundle");
+    ASSERT_TRUE(original);
+    int n = 0;
+    const auto altered = [&](const std::function<void(json::object&)>& change, const std::string& expect) {
+        json::value v = *original;
+        change(v.as_object());
+        const fs::path f = dir_.path() / ("altered-" + std::to_string(++n) + ".json");
+        std::ofstream(f) << json::serialize(v);
+        auto res = verify(f);
+        EXPECT_EQ(res.exit_code, 1) << expect << ": " << res.out << res.err;
+        EXPECT_NE(res.err.find(expect), std::string::npos) << res.err;
+    };
+    const auto flip_b64 = [](json::value& s, std::size_t at) {
+        auto b = *from_base64(s.as_string());
+        b[at % b.size()] ^= 0x01;
+        s = to_base64(b);
+    };
+    altered([&](json::object& b) { flip_b64(b["rounds"].as_array()[1].as_object()["round"], 300); },
+            "round 1: its nonce, evidence or quote is not what log entry");
+    altered([&](json::object& b) { flip_b64(b["chain"].as_object()["reports"].as_array()[1].as_object()["report"], 40); },
+            "report chain: report 2");
+    altered([&](json::object& b) {
+        auto& t = b["rounds"].as_array()[0].as_object()["token"];
+        std::string s(t.as_string());
+        s[s.size() - 5] = s[s.size() - 5] == 'A' ? 'B' : 'A';
+        t = s;
+    }, "round 0: its signed result is not in the log");
+    altered([&](json::object& b) { flip_b64(b["entries"].as_array()[2].as_object()["proof"].as_array()[0], 3); },
+            "its inclusion proof does not verify against the checkpoint");
+    altered([&](json::object& b) {
+        auto& e = b["entries"].as_array()[1].as_object()["body"];
+        auto body = *from_base64(e.as_string());
+        std::string s(body.begin(), body.end());
+        s.insert(s.size() - 1, ",\"note\":\"edited\"");
+        e = to_base64(as_bytes(s));
+    }, "its inclusion proof does not verify against the checkpoint");
+    altered([&](json::object& b) { b["host"].as_object()["ak_public"] = to_base64(as_bytes("not an AK")); }, "AK public area");
+    // Other roots: another log's key, another maker's CA.
+    auto other = run_process({CUSTOS_VERIFIER_PATH, "init", "--dir", (dir_.path() / "other").string()});
+    ASSERT_EQ(other.exit_code, 0) << other.err;
+    auto wrong_key = verify(bundle, (dir_.path() / "other/keys/log.pub").string());
+    EXPECT_EQ(wrong_key.exit_code, 1);
+    EXPECT_NE(wrong_key.err.find("checkpoint:"), std::string::npos) << wrong_key.err;
+    auto wrong_ca = verify(bundle, {}, (dir_.path() / "other/ca/ca.pem").string());
+    EXPECT_EQ(wrong_ca.exit_code, 1);
+    EXPECT_NE(wrong_ca.err.find("EK certificate chain"), std::string::npos) << wrong_ca.err;
+}
+
+}  // namespace
+}  // namespace custos::test

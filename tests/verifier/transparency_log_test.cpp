@@ -159,7 +159,7 @@ TEST_P(TransparencyLog, FindingsAndGpuPlacementsAreLoggedByTheStoreItself) {
     EXPECT_EQ(resolved->time, 600);
     EXPECT_EQ(resolved->members.at("id"), raised->members.at("id"));
     auto tx = db_->begin_read();
-    auto about = (*tx)->log_entries_about("", "GPU-1", 0, 10);
+    auto about = (*tx)->log_entries_about("", "GPU-1", "", 0, 10);
     ASSERT_TRUE(about);
     ASSERT_EQ(about->size(), 1u);
     EXPECT_EQ((*about)[0].index, 1);

@@ -1,10 +1,10 @@
 // custos audit: the auditor's side of the transparency log. `fetch` is a monitor (it talks to the
-// verifier, with an auditor or operator credential); `search` works offline on the verified mirror.
+// verifier, with an auditor or operator credential); `search` works offline on the verified mirror;
+// `verify` checks an evidence bundle offline.
 // Exit 0 ok, 1 the log was caught contradicting itself (fork; evidence saved), 2 usage or unreachable.
 #include <boost/json.hpp>
 
 #include <cstdio>
-#include <ctime>
 #include <memory>
 #include <string>
 #include <vector>
@@ -14,6 +14,8 @@
 #include "net/https_client.hpp"
 #include "tlog/entry.hpp"
 #include "tools/custos/audit_mirror.hpp"
+#include "tools/custos/audit_verify.hpp"
+#include "attest/ek_cert.hpp"
 #include "tools/custos/cli.hpp"
 #include "tools/custos/cli_support.hpp"
 #include "tools/custos/fleet_support.hpp"
@@ -77,19 +79,6 @@ struct https_log {
     }
 };
 
-// "2026-03-01", "2026-03-01T12:00:00Z" or Unix seconds.
-result<std::int64_t> parse_time(const std::string& s, const char* option) {
-    if (!s.empty() && s.find_first_not_of("0123456789") == std::string::npos) return std::stoll(s);
-    std::tm tm{};
-    const char* end = strptime(s.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    if (!end || *end) {
-        tm = {};
-        end = strptime(s.c_str(), "%Y-%m-%d", &tm);
-    }
-    if (!end || *end) return make_error(errc::invalid_argument, std::string(option) + ": \"" + s + "\" is not a date (YYYY-MM-DD[THH:MM:SSZ]) or Unix seconds");
-    return static_cast<std::int64_t>(timegm(&tm));
-}
-
 struct search_options {
     std::string state, host, gpu, model, rule, type, from, to;
     bool json_out = false;
@@ -148,12 +137,12 @@ int run_search(const search_options& o) {
     if (!info) return fail("audit search", info.err());
     std::int64_t from = 0, to = INT64_MAX;
     if (!o.from.empty()) {
-        auto t = parse_time(o.from, "--from");
+        auto t = unix_time_option(o.from, "--from");
         if (!t) return fail("audit search", t.err());
         from = *t;
     }
     if (!o.to.empty()) {
-        auto t = parse_time(o.to, "--to");
+        auto t = unix_time_option(o.to, "--to");
         if (!t) return fail("audit search", t.err());
         to = *t;
     }
@@ -180,6 +169,63 @@ int run_search(const search_options& o) {
         if (rows.size() == 1) std::printf("no entries match\n");
         else print_table(rows);
     }
+    return exit_ok;
+}
+
+struct verify_options {
+    std::string bundle, ek_ca, log_key;
+    bool json_out = false;
+};
+
+// Exit 0: every check passed; 1: one failed (named); 2: unreadable inputs or a malformed bundle.
+int run_verify(const verify_options& o) {
+    auto b = read_input("BUNDLE", o.bundle, std::size_t(4) << 30);
+    if (!b) return fail("audit verify", b.err());
+    auto ca = read_input("--ek-ca", o.ek_ca, 4u << 20);
+    if (!ca) return fail("audit verify", ca.err());
+    auto store = attest::load_ca_bundle(*ca);
+    if (!store) return fail("audit verify: --ek-ca", store.err());
+    auto k = read_input("--log-key", o.log_key, 4096);
+    if (!k) return fail("audit verify", k.err());
+    std::string ktext(k->begin(), k->end());
+    while (!ktext.empty() && (ktext.back() == '\n' || ktext.back() == '\r')) ktext.pop_back();
+    auto key = tlog::parse_verifier_key(ktext);
+    if (!key) return fail("audit verify: --log-key", key.err());
+    auto r = verify_bundle(std::string_view(reinterpret_cast<const char*>(b->data()), b->size()), store->get(), *key);
+    if (!r) {
+        const auto c = r.err().code;
+        if (c == errc::parse || c == errc::structure || c == errc::invalid_argument || c == errc::unsupported)
+            return fail("audit verify: " + o.bundle, r.err());
+        if (o.json_out) print_json(json::object{{"valid", false}, {"failed", r.err().message}});
+        std::fprintf(stderr, "custos: audit verify: FAILED: %s\n", r.err().message.c_str());
+        return exit_failed;
+    }
+    const auto list = [](const std::vector<std::string>& v) {
+        json::array a;
+        for (const auto& s : v) a.push_back(json::string(s));
+        return a;
+    };
+    if (o.json_out) {
+        print_json(json::object{{"valid", true},
+                                {"subject", r->subject},
+                                {"checkpoint_size", r->checkpoint_size},
+                                {"entries", r->entries},
+                                {"rounds", r->rounds},
+                                {"results", r->results},
+                                {"reports", r->reports},
+                                {"chain_heads", r->chain_heads},
+                                {"proven_by_hardware", list(r->hardware)},
+                                {"proven_by_log", list(r->log)},
+                                {"rests_on_the_verifier", list(r->verifier_word)}});
+        return exit_ok;
+    }
+    std::printf("bundle: valid (%s)\n", r->subject.c_str());
+    std::printf("proven by hardware roots (TPM makers' CAs, the host's TPM):\n");
+    for (const auto& s : r->hardware) std::printf("  - %s\n", s.c_str());
+    std::printf("proven by the log (its key, and consistency with what your monitor saw):\n");
+    for (const auto& s : r->log) std::printf("  - %s\n", s.c_str());
+    std::printf("rests on the verifier's word:\n");
+    for (const auto& s : r->verifier_word) std::printf("  - %s\n", s.c_str());
     return exit_ok;
 }
 
@@ -255,6 +301,14 @@ void register_audit_commands(CLI::App& app, command_list& cmds) {
     search->add_option("--to", so->to, "Up to this time (inclusive)");
     search->add_flag("--json", so->json_out, "Print the matching entries as JSON");
     cmds.push_back({search, [so] { return run_search(*so); }});
+
+    auto vo = std::make_shared<verify_options>();
+    auto* verify = audit->add_subcommand("verify", "Check an evidence bundle (custos fleet export) offline");
+    verify->add_option("BUNDLE", vo->bundle, "The bundle file")->required();
+    verify->add_option("--ek-ca", vo->ek_ca, "PEM bundle of the TPM makers' CAs")->required();
+    verify->add_option("--log-key", vo->log_key, "The log's public key (the verifier's keys/log.pub)")->required();
+    verify->add_flag("--json", vo->json_out, "Print the outcome as JSON");
+    cmds.push_back({verify, [vo] { return run_verify(*vo); }});
 }
 
 }  // namespace custos::cli

@@ -4,6 +4,7 @@
 #include <boost/json.hpp>
 
 #include <cstdio>
+#include <tuple>
 #include <iostream>
 #include <memory>
 
@@ -12,6 +13,7 @@
 #include "crypto/base64.hpp"
 #include "crypto/file_io.hpp"
 #include "crypto/strict_json.hpp"
+#include "tools/custos/chain_check.hpp"
 #include "tools/custos/cli.hpp"
 #include "tools/custos/cli_support.hpp"
 #include "tools/custos/fleet_support.hpp"
@@ -65,6 +67,35 @@ int export_reports(const fleet_options& o, const export_args& a) {
     return exit_ok;
 }
 
+struct bundle_args {
+    std::string host, model, from, to, out;
+};
+
+int export_bundle(const fleet_options& o, const bundle_args& a) {
+    if (a.host.empty() == a.model.empty()) return fail_usage("fleet export: give exactly one of --host and --model");
+    std::string target = "/v1/export?" + (a.host.empty() ? "model=" + url_encode(a.model) : "host=" + url_encode(a.host));
+    for (const auto& [value, option, key] : {std::tuple{a.from, "--from", "&from="}, std::tuple{a.to, "--to", "&to="}}) {
+        if (value.empty()) continue;
+        auto t = unix_time_option(value, option);
+        if (!t) return fail("fleet export", t.err());
+        target += key + std::to_string(*t);
+    }
+    json::value bundle;
+    const int rc = call(o, "GET", target, "", bundle);
+    if (rc != exit_ok) return rc;
+    const std::string text = json::serialize(bundle) + "\n";
+    if (auto w = write_file_atomic(a.out, text, 0644); !w) return fail("fleet export", w.err());
+    const auto& b = bundle.as_object();
+    std::fprintf(stderr, "evidence bundle for %s written to %s: %zu log entries, %zu rounds, %zu reports\n",
+                 a.host.empty() ? ("model " + a.model).c_str() : ("host " + a.host).c_str(), a.out.c_str(),
+                 b.contains("entries") && b.at("entries").is_array() ? b.at("entries").as_array().size() : std::size_t{0},
+                 b.contains("rounds") && b.at("rounds").is_array() ? b.at("rounds").as_array().size() : std::size_t{0},
+                 b.contains("chain") && b.at("chain").is_object() && b.at("chain").as_object().contains("reports")
+                     ? b.at("chain").at("reports").as_array().size()
+                     : std::size_t{0});
+    return exit_ok;
+}
+
 struct verify_args {
     std::string file;
     bool json_out = false;
@@ -76,79 +107,22 @@ int verify_reports(const verify_args& a) {
     if (!text) return fail("report verify", text.err());
     auto v = sjson::parse(std::string_view(reinterpret_cast<const char*>(text->data()), text->size()), a.file, 8);
     if (!v) return fail("report verify", v.err());
-    auto o = sjson::object_reader::of(*v, a.file);
-    if (!o) return fail("report verify", o.err());
-    auto host = o->str("host");
-    auto ak_b = o->b64("ak_public");
-    auto from = o->u64("from_seq");
-    auto rs = o->arr("reports");
-    auto ks = o->arr("keys");
-    for (const error* e : {host ? nullptr : &host.err(), ak_b ? nullptr : &ak_b.err(), from ? nullptr : &from.err(),
-                           rs ? nullptr : &rs.err(), ks ? nullptr : &ks.err()})
-        if (e) return fail("report verify", *e);
-    if (*from != 1) return fail_usage("report verify: " + a.file + " starts at report " + std::to_string(*from) +
-                                      "; export the whole chain (custos fleet reports HOST --out FILE)");
-    auto ak_pub = attest::unmarshal_public(*ak_b);
-    if (!ak_pub) return fail("report verify: ak_public", ak_pub.err());
-    auto ak = attest::public_to_pkey(ak_pub->publicArea);
-    if (!ak) return fail("report verify: ak_public", ak.err());
-
-    std::vector<attest::chain_key> keys;
-    for (std::size_t i = 0; i < (*ks)->size(); ++i) {
-        auto k = sjson::object_reader::of((**ks)[i], "keys[" + std::to_string(i) + "]");
-        if (!k) return fail("report verify", k.err());
-        attest::chain_key c;
-        auto key = k->b64("key");
-        auto f = k->u64("from_seq");
-        auto b = k->str("binding");
-        if (!key || !f || !b) return fail("report verify", !key ? key.err() : !f ? f.err() : b.err());
-        c.key = std::move(*key);
-        c.from_seq = *f;
-        c.binding = std::move(*b);
-        if (const auto* u = k->raw().if_contains("until_seq"); u && !u->is_null()) {
-            auto until = k->u64("until_seq");
-            if (!until) return fail("report verify", until.err());
-            c.until_seq = *until;
-        }
-        keys.push_back(std::move(c));
-    }
-    std::vector<attest::signed_report> reports;
-    for (std::size_t i = 0; i < (*rs)->size(); ++i) {
-        auto r = sjson::object_reader::of((**rs)[i], "reports[" + std::to_string(i) + "]");
-        if (!r) return fail("report verify", r.err());
-        auto body = r->b64("report");
-        auto sig = r->b64("sig");
-        if (!body || !sig) return fail("report verify", !body ? body.err() : sig.err());
-        reports.push_back({std::move(*body), std::move(*sig)});
-    }
-    // Keys first: a report signed by a key whose binding does not verify proves nothing.
-    std::size_t unbound = 0;
-    for (const auto& k : keys) {
-        if (auto b = attest::verify_key_binding(k, ak->get()); !b) {
-            std::cerr << "custos: report verify: binding: " << b.err().message << "\n";
-            if (b.err().code != errc::structure || !k.binding.empty()) return exit_failed;
-            ++unbound;  // bound before bindings were recorded: said below, not silently trusted
-        }
-    }
-    auto chain = attest::verify_report_chain(*host, 0, bytes(32, 0), reports, keys);
+    auto chain = check_chain_export(*v, a.file);
     if (!chain) {
-        std::cerr << "custos: report verify: chain: " << chain.err().message << "\n";
-        return exit_failed;
-    }
-    if (unbound) {
-        std::cerr << "custos: report verify: " << unbound
-                  << " key(s) carry no binding quote (bound before schema 5): their reports rest on the verifier's word\n";
+        if (chain.err().code == errc::structure || chain.err().code == errc::parse || chain.err().code == errc::invalid_argument)
+            return fail("report verify", chain.err());
+        std::cerr << "custos: report verify: " << chain.err().message << "\n";
         return exit_failed;
     }
     if (a.json_out) {
-        print_json(json::object{{"host", *host}, {"reports", chain->reports}, {"last_seq", chain->last_seq},
-                                {"head", to_hex(chain->head)}, {"keys", keys.size()}, {"valid", true}});
+        print_json(json::object{{"host", chain->host}, {"reports", chain->summary.reports}, {"last_seq", chain->summary.last_seq},
+                                {"head", to_hex(chain->summary.head)}, {"keys", chain->keys}, {"valid", true}});
         return exit_ok;
     }
     std::printf("chain: valid\nhost: %s\nreports: %zu (1 to %llu)\nhead: %s\nkeys: %zu, each bound by a quote of the host's AK\n"
                 "rests on the verifier for: the AK (its enrollment) and that each binding's nonce was one it issued\n",
-                host->c_str(), chain->reports, static_cast<unsigned long long>(chain->last_seq), to_hex(chain->head).c_str(),
-                keys.size());
+                chain->host.c_str(), chain->summary.reports, static_cast<unsigned long long>(chain->summary.last_seq),
+                to_hex(chain->summary.head).c_str(), chain->keys);
     return exit_ok;
 }
 
@@ -160,6 +134,16 @@ void register_report_commands(CLI::App& app, CLI::App& fleet, const std::shared_
     exp->add_option("HOST", ea->host, "Host id")->required();
     exp->add_option("--out", ea->out, "File to write (default: standard output)");
     cmds.push_back({exp, [opts, ea] { return export_reports(*opts, *ea); }});
+
+    auto ba = std::make_shared<bundle_args>();
+    auto* bundle = fleet.add_subcommand("export", "Write an evidence bundle for one host or model (operator or auditor credential); "
+                                                  "custos audit verify checks it offline");
+    bundle->add_option("--host", ba->host, "The host: its log entries, rounds, results, report chain, EK certificate and AK");
+    bundle->add_option("--model", ba->model, "The model: its log entries (registration, approvals, key releases, refusals, leases)");
+    bundle->add_option("--from", ba->from, "From this time: YYYY-MM-DD[THH:MM:SSZ] or Unix seconds");
+    bundle->add_option("--to", ba->to, "Up to this time (inclusive)");
+    bundle->add_option("--out", ba->out, "The bundle file to write")->required();
+    cmds.push_back({bundle, [opts, ba] { return export_bundle(*opts, *ba); }});
 
     auto va = std::make_shared<verify_args>();
     auto* report = app.add_subcommand("report", "Signed report chains");

@@ -16,6 +16,20 @@ std::string env_or(const char* name, const char* fallback) {
     return v && *v ? v : fallback;
 }
 
+result<std::int64_t> unix_time_option(const std::string& s, const char* option) {
+    if (!s.empty() && s.size() <= 18 && s.find_first_not_of("0123456789") == std::string::npos) return std::stoll(s);
+    std::tm tm{};
+    const char* end = strptime(s.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (!end || *end) {
+        tm = {};
+        end = strptime(s.c_str(), "%Y-%m-%d", &tm);
+    }
+    if (!end || *end)
+        return make_error(errc::invalid_argument,
+                          std::string(option) + ": \"" + s + "\" is not a date (YYYY-MM-DD[THH:MM:SSZ]) or Unix seconds");
+    return static_cast<std::int64_t>(timegm(&tm));
+}
+
 std::string when(std::int64_t t) {
     if (t == 0) return "never";
     char buf[32];

@@ -23,6 +23,8 @@ struct fleet_options {
 
 std::string env_or(const char* name, const char* fallback);
 std::string when(std::int64_t t);  // "2026-12-01 08:00:00" (UTC) or "never"
+// A time option: "YYYY-MM-DD", "YYYY-MM-DDTHH:MM:SSZ" (UTC) or Unix seconds; the error names the option.
+result<std::int64_t> unix_time_option(const std::string& s, const char* option);
 std::string str(const boost::json::value* v);
 std::string field(const boost::json::object& o, std::string_view key);
 std::int64_t time_field(const boost::json::object& o, std::string_view key);

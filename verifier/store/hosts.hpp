@@ -75,6 +75,9 @@ public:
                                               std::int64_t last_seen) = 0;
     virtual result<void> insert_appraisal(const appraisal_record& a) = 0;
     virtual result<std::optional<appraisal_record>> latest_appraisal(const std::string& host_id) = 0;
+    // A host's appraisals with since <= time <= until, oldest first, at most `limit`.
+    virtual result<std::vector<appraisal_record>> list_appraisals(const std::string& host_id, std::int64_t since,
+                                                                  std::int64_t until, std::size_t limit) = 0;
     // Retention: deletes up to `limit` appraisals older than `before` that are not their host's latest;
     // returns how many.
     virtual result<std::size_t> prune_appraisals(std::int64_t before, std::size_t limit) = 0;

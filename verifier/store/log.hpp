@@ -57,13 +57,15 @@ public:
     virtual result<void> remove_pending_log(std::span<const std::int64_t> ids) = 0;
     virtual result<void> set_log_size(std::int64_t size) = 0;
 
-    // Reads: the size, entries [start, end), a host's or subject's entries (index order, from `from`, at
-    // most `limit`), and checkpoints.
+    // Reads: the size, entries [start, end), a host's or subject's entries (index order, from index `from`,
+    // at most `limit`), and checkpoints.
     virtual result<std::int64_t> log_size() = 0;
     virtual result<std::size_t> count_pending_log() = 0;
     virtual result<std::vector<sequenced_log_entry>> log_entries(std::int64_t start, std::int64_t end) = 0;
+    // The entries about `host` (or, when it is empty, about `subject`), of `type` when it is not empty.
     virtual result<std::vector<sequenced_log_entry>> log_entries_about(const std::string& host, const std::string& subject,
-                                                                       std::int64_t from, std::size_t limit) = 0;
+                                                                       const std::string& type, std::int64_t from,
+                                                                       std::size_t limit) = 0;
     virtual result<void> put_checkpoint(const log_checkpoint& c) = 0;
     virtual result<std::optional<log_checkpoint>> latest_checkpoint() = 0;
 
