@@ -5,6 +5,8 @@
 #   sqlite-full      [database] sqlite_synchronous_full = true (every acknowledged report survives power loss)
 #   postgresql x1    one replica on a private PostgreSQL cluster with its durable defaults (fsync, synchronous_commit)
 #   postgresql x2    two replicas on that cluster, the connections split between them
+#   *-nolog          SQLite and PostgreSQL x1 again with [log] enabled = false: what the transparency log costs
+#                    (each report request queues one log entry in its transaction; the leader sequences them)
 # beside `openssl speed ed25519` (one core's verify rate: every report's signature is checked once), with
 # reports/s, request p50/p99 and each figure's ratio to SQLite's. All of it shares this machine's cores
 # with the load generator.
@@ -70,16 +72,33 @@ printf 'openssl speed ed25519 (one core): %.0f verifies/s; %s cores; %s connecti
 "$verifier" init --dir "$work/lite" >/dev/null
 "$verifier" init --dir "$work/full" >/dev/null
 "$verifier" init --dir "$work/pg" >/dev/null
-if [[ -n $threads ]]; then sed -i "s/^threads = [0-9]*/threads = $threads/" "$work"/{lite,full,pg}/verifier.toml; fi
+"$verifier" init --dir "$work/lite-nolog" >/dev/null
+"$verifier" init --dir "$work/pg-nolog" >/dev/null
+if [[ -n $threads ]]; then sed -i "s/^threads = [0-9]*/threads = $threads/" "$work"/{lite,full,pg,lite-nolog,pg-nolog}/verifier.toml; fi
+sed -i 's/^enabled = true/enabled = false/' "$work"/{lite-nolog,pg-nolog}/verifier.toml
+grep -q '^enabled = false' "$work/lite-nolog/verifier.toml" || { echo "reports.sh: cannot turn the log off" >&2; exit 1; }
 sed -i 's/^sqlite_synchronous_full = false/sqlite_synchronous_full = true/' "$work/full/verifier.toml"
 grep -q '^sqlite_synchronous_full = true' "$work/full/verifier.toml" || { echo "reports.sh: cannot set sqlite_synchronous_full" >&2; exit 1; }
 dsn=$(CUSTOS_PG_DURABLE=${PG_DURABLE:-1} pg_up "$pgdir" "$work/pg/db-password")
 pg_store "$work/pg/verifier.toml" "$dsn" db-password
 sed -i 's|^pool_size = [0-9]*|pool_size = 16|' "$work/pg/verifier.toml"
+# The same database (each run's hosts have their own prefix, as the x1 and x2 runs share it too).
+cp "$work/pg/db-password" "$work/pg-nolog/db-password"
+pg_store "$work/pg-nolog/verifier.toml" "$dsn" db-password
+sed -i 's|^pool_size = [0-9]*|pool_size = 16|' "$work/pg-nolog/verifier.toml"
 
+# Each log-off run right after its log-on run, so that both see the machine in the same state.
 for batch in 1 16; do
     run sqlite "$work/lite" 1 "$batch"
+    run sqlite-nolog "$work/lite-nolog" 1 "$batch"
     run sqlite-full "$work/full" 1 "$batch"
     run "postgresql-x1" "$work/pg" 1 "$batch"
+    run "postgresql-nolog" "$work/pg-nolog" 1 "$batch"
     run "postgresql-x2" "$work/pg" 2 "$batch"
+done
+for batch in 1 16; do
+    python3 -c 'import sys; on, off = map(float, sys.argv[2:]); print(f"transparency log on/off, batch {sys.argv[1]:>2}: SQLite x{on and off and on / off:.2f}", end="")' \
+        "$batch" "${rate[sqlite-$batch]}" "${rate[sqlite-nolog-$batch]}"
+    python3 -c 'import sys; on, off = map(float, sys.argv[1:]); print(f", PostgreSQL x1 x{on / off:.2f}")' \
+        "${rate[postgresql-x1-$batch]}" "${rate[postgresql-nolog-$batch]}"
 done

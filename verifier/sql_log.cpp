@@ -123,25 +123,55 @@ result<std::vector<tlog::hash>> log_tx::hashes(std::span<const std::int64_t> ind
     return out;
 }
 
-result<void> log_tx::put_entry(std::int64_t index, const log_entry& e) {
-    CUSTOS_TRY(s, s_.prepare("INSERT INTO log_entries (idx, type, host, subject, time, body) VALUES (?, ?, ?, ?, ?, ?)"));
-    return s.i64(index).text(e.type).text(e.host).text(e.subject).i64(e.time).blob(as_bytes(e.body)).run("storing a log entry");
+namespace {
+
+// The sequencer writes a batch at a time: rows go `rows_per_statement` to a statement (one round trip on
+// PostgreSQL instead of one each), the remainder one by one, so only two statement shapes are prepared.
+constexpr std::size_t rows_per_statement = 64;
+
+std::string repeated(const char* head, const char* group, const char* sep, std::size_t n, const char* tail = "") {
+    std::string sql = head;
+    for (std::size_t i = 0; i < n; ++i) sql += (i ? sep : "") + std::string(group);
+    return sql + tail;
+}
+
+template <class Bind>
+result<void> in_chunks(statements& st, std::size_t count, const char* head, const char* group, const char* sep, const char* tail,
+                       const char* what, Bind bind) {
+    std::size_t i = 0;
+    for (; i + rows_per_statement <= count; i += rows_per_statement) {
+        CUSTOS_TRY(s, st.prepare(repeated(head, group, sep, rows_per_statement, tail)));
+        for (std::size_t k = i; k < i + rows_per_statement; ++k) bind(s, k);
+        CUSTOS_TRY_VOID(s.run(what));
+    }
+    for (; i < count; ++i) {
+        CUSTOS_TRY(s, st.prepare(repeated(head, group, sep, 1, tail)));
+        bind(s, i);
+        CUSTOS_TRY_VOID(s.run(what));
+    }
+    return {};
+}
+
+}  // namespace
+
+result<void> log_tx::put_entries(std::int64_t first_index, std::span<const log_entry> es) {
+    return in_chunks(s_, es.size(), "INSERT INTO log_entries (idx, type, host, subject, time, body) VALUES ", "(?, ?, ?, ?, ?, ?)",
+                     ", ", "", "storing log entries", [&](stmt& s, std::size_t k) {
+                         const auto& e = es[k];
+                         s.i64(first_index + static_cast<std::int64_t>(k)).text(e.type).text(e.host).text(e.subject).i64(e.time)
+                             .blob(as_bytes(e.body));
+                     });
 }
 
 result<void> log_tx::put_hashes(std::int64_t first_index, std::span<const tlog::hash> hashes) {
-    for (std::size_t i = 0; i < hashes.size(); ++i) {
-        CUSTOS_TRY(s, s_.prepare("INSERT INTO log_hashes (idx, hash) VALUES (?, ?)"));
-        CUSTOS_TRY_VOID(s.i64(first_index + static_cast<std::int64_t>(i)).blob(hashes[i]).run("storing the log's hashes"));
-    }
-    return {};
+    return in_chunks(s_, hashes.size(), "INSERT INTO log_hashes (idx, hash) VALUES ", "(?, ?)", ", ", "",
+                     "storing the log's hashes",
+                     [&](stmt& s, std::size_t k) { s.i64(first_index + static_cast<std::int64_t>(k)).blob(hashes[k]); });
 }
 
 result<void> log_tx::remove_pending(std::span<const std::int64_t> ids) {
-    for (auto id : ids) {
-        CUSTOS_TRY(s, s_.prepare("DELETE FROM log_pending WHERE id = ?"));
-        CUSTOS_TRY_VOID(s.i64(id).run("removing a sequenced log entry from the queue"));
-    }
-    return {};
+    return in_chunks(s_, ids.size(), "DELETE FROM log_pending WHERE id IN (", "?", ", ", ")",
+                     "removing sequenced log entries from the queue", [&](stmt& s, std::size_t k) { s.i64(ids[k]); });
 }
 
 result<void> log_tx::set_size(std::int64_t size) {

@@ -18,7 +18,7 @@ public:
     result<std::int64_t> lock_size();
     result<std::vector<pending_log_entry>> pending(std::size_t limit);
     result<std::vector<tlog::hash>> hashes(std::span<const std::int64_t> indexes);
-    result<void> put_entry(std::int64_t index, const log_entry& e);
+    result<void> put_entries(std::int64_t first_index, std::span<const log_entry> es);
     result<void> put_hashes(std::int64_t first_index, std::span<const tlog::hash> hashes);
     result<void> remove_pending(std::span<const std::int64_t> ids);
     result<void> set_size(std::int64_t size);

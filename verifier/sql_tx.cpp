@@ -571,7 +571,7 @@ public:
     result<std::int64_t> lock_log_size() override { return log_.lock_size(); }
     result<std::vector<pending_log_entry>> pending_log(std::size_t limit) override { return log_.pending(limit); }
     result<std::vector<tlog::hash>> log_hashes(std::span<const std::int64_t> idx) override { return log_.hashes(idx); }
-    result<void> put_log_entry(std::int64_t index, const log_entry& e) override { return log_.put_entry(index, e); }
+    result<void> put_log_entries(std::int64_t first, std::span<const log_entry> es) override { return log_.put_entries(first, es); }
     result<void> put_log_hashes(std::int64_t first, std::span<const tlog::hash> h) override { return log_.put_hashes(first, h); }
     result<void> remove_pending_log(std::span<const std::int64_t> ids) override { return log_.remove_pending(ids); }
     result<void> set_log_size(std::int64_t size) override { return log_.set_size(size); }

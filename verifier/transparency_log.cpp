@@ -108,14 +108,16 @@ result<std::size_t> sequence_log(store& db, std::size_t limit) {
         return out;
     };
     std::vector<std::int64_t> ids;
+    std::vector<log_entry> entries;
     std::int64_t n = size;
-    for (const auto& p : pending) {
+    for (auto& p : pending) {
         CUSTOS_TRY(hs, tlog::stored_hashes_for(n, tlog::leaf_hash(as_bytes(p.entry.body)), read));
         fresh.insert(fresh.end(), hs.begin(), hs.end());
-        CUSTOS_TRY_VOID(tx->put_log_entry(n, p.entry));
         ids.push_back(p.id);
+        entries.push_back(std::move(p.entry));
         ++n;
     }
+    CUSTOS_TRY_VOID(tx->put_log_entries(size, entries));
     if (first_hash + static_cast<std::int64_t>(fresh.size()) != tlog::stored_hash_count(n))
         return make_error(errc::structure, "the log's stored hashes do not add up after sequencing");
     CUSTOS_TRY_VOID(tx->put_log_hashes(first_hash, fresh));

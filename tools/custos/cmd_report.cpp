@@ -81,7 +81,7 @@ int export_bundle(const fleet_options& o, const bundle_args& a) {
         target += key + std::to_string(*t);
     }
     json::value bundle;
-    const int rc = call(o, "GET", target, "", bundle);
+    const int rc = call(o, "GET", target, "", bundle, std::size_t(4) << 30);
     if (rc != exit_ok) return rc;
     const std::string text = json::serialize(bundle) + "\n";
     if (auto w = write_file_atomic(a.out, text, 0644); !w) return fail("fleet export", w.err());

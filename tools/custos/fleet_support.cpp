@@ -1,6 +1,7 @@
 #include "tools/custos/fleet_support.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
@@ -88,7 +89,7 @@ void print_table(const std::vector<std::vector<std::string>>& rows) {
 
 // One request; prints the verifier's refusal and maps it to the exit code.
 int call(const fleet_options& o, const std::string& method, const std::string& target, const std::string& body,
-         json::value& out) {
+         json::value& out, std::size_t body_limit) {
     if (o.credential.empty())
         return fail_usage("fleet: no operator credential: pass --credential DIR (the verifier's DIR/operator) or set "
                           "CUSTOS_CREDENTIAL");
@@ -96,6 +97,10 @@ int call(const fleet_options& o, const std::string& method, const std::string& t
     co.ca_file = o.credential + "/ca.pem";
     co.cert_file = o.credential + "/cert.pem";
     co.key_file = o.credential + "/key.pem";
+    if (body_limit) {
+        co.body_limit = body_limit;
+        co.timeout = std::chrono::seconds(300);
+    }
     auto c = net::https_client::create(o.verifier, co);
     if (!c) return fail_usage("fleet: " + c.err().message);
     auto r = (*c)->request(method, target, body);

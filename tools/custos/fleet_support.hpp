@@ -34,8 +34,9 @@ std::string url_encode(const std::string& s);
 // Columns padded to their widest cell, two spaces apart; the last column is not padded.
 void print_table(const std::vector<std::vector<std::string>>& rows);
 // One request; prints the verifier's refusal and maps it to the exit code.
+// `body_limit` (0: the client's default, 4 MiB) is the largest answer taken: an evidence bundle is larger.
 int call(const fleet_options& o, const std::string& method, const std::string& target, const std::string& body,
-         boost::json::value& out);
+         boost::json::value& out, std::size_t body_limit = 0);
 boost::json::array array_at(const boost::json::value& v, std::string_view key);
 
 // Runs a call and prints the verifier's JSON (--json) or the human form.

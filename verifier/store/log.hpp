@@ -52,7 +52,7 @@ public:
     virtual result<std::int64_t> lock_log_size() = 0;
     virtual result<std::vector<pending_log_entry>> pending_log(std::size_t limit) = 0;
     virtual result<std::vector<tlog::hash>> log_hashes(std::span<const std::int64_t> indexes) = 0;
-    virtual result<void> put_log_entry(std::int64_t index, const log_entry& e) = 0;
+    virtual result<void> put_log_entries(std::int64_t first_index, std::span<const log_entry> es) = 0;
     virtual result<void> put_log_hashes(std::int64_t first_index, std::span<const tlog::hash> hashes) = 0;
     virtual result<void> remove_pending_log(std::span<const std::int64_t> ids) = 0;
     virtual result<void> set_log_size(std::int64_t size) = 0;
