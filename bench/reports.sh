@@ -6,7 +6,8 @@
 #   postgresql x1    one replica on a private PostgreSQL cluster with its durable defaults (fsync, synchronous_commit)
 #   postgresql x2    two replicas on that cluster, the connections split between them
 #   *-nolog          SQLite and PostgreSQL x1 again with [log] enabled = false: what the transparency log costs
-#                    (each report request queues one log entry in its transaction; the leader sequences them)
+#                    ingestion (reports have no entries of their own: the results of rounds name chain heads; a
+#                    report request logs only the findings and GPU placements it raises)
 # beside `openssl speed ed25519` (one core's verify rate: every report's signature is checked once), with
 # reports/s, request p50/p99 and each figure's ratio to SQLite's. All of it shares this machine's cores
 # with the load generator.

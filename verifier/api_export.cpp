@@ -73,8 +73,12 @@ net::http_response export_bundle(service_context& ctx, const std::string& target
     if (!cp) return error_reply(cp.err());
     if (!*cp) return net::json_error(409, "no-checkpoint", "the log has no signed checkpoint yet; try again in a few seconds");
     const std::int64_t size = (*cp)->size;
-    auto about = (*tx)->log_entries_about(host, model, "", 0, max_entries);
+    // One more than the most a bundle holds: past that the answer would be a truncated list.
+    auto about = (*tx)->log_entries_about(host, model, "", 0, max_entries + 1);
     if (!about) return error_reply(about.err());
+    if (about->size() > max_entries)
+        return net::json_error(413, "too-large", "more than " + std::to_string(max_entries) + " log entries are about " +
+                                                     (host.empty() ? model : host) + "; export a window at a time (from=, to=)");
     auto started = (*tx)->log_entries_about("", "", "verifier.started", 0, max_entries);
     if (!started) return error_reply(started.err());
     auto entries = proven(**tx, *about, size, *from, *to);
@@ -94,8 +98,11 @@ net::http_response export_bundle(service_context& ctx, const std::string& target
         if (!h) return error_reply(h.err());
         if (!*h) return net::json_error(404, "not-found", "no host \"" + host + "\"");
         out["host"] = json::object{{"id", host}, {"ek_cert", to_base64((*h)->ek_cert)}, {"ak_public", to_base64((*h)->ak_public)}};
-        auto rounds = (*tx)->list_appraisals(host, *from, *to, max_rounds);
+        auto rounds = (*tx)->list_appraisals(host, *from, *to, max_rounds + 1);
         if (!rounds) return error_reply(rounds.err());
+        if (rounds->size() > max_rounds)
+            return net::json_error(413, "too-large", "more than " + std::to_string(max_rounds) + " rounds of " + host +
+                                                         " fall in the window; export a shorter one (from=, to=)");
         // Only rounds whose result the checkpoint covers: the rest are proven by the next export.
         std::set<std::string> logged;
         for (const auto& e : *about)

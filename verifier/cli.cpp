@@ -20,6 +20,7 @@
 #include "verifier/api_common.hpp"
 #include "verifier/config.hpp"
 #include "verifier/init.hpp"
+#include "verifier/log_events.hpp"
 #include "verifier/service.hpp"
 #include "verifier/store_copy.hpp"
 #include "verifier/transparency_log.hpp"
@@ -76,6 +77,13 @@ int cmd_enroll_token(const std::string& config, const std::string& host_id, unsi
     auto tx = (*db)->begin();
     if (!tx) return fail(exit_failed, tx.err().message);
     if (auto x = (*tx)->insert_token(t); !x) return fail(exit_failed, x.err().message);
+    // Issued on the verifier's machine, not over the API: the log names the host and when it expires.
+    actor who{"custos-verifier enroll-token", "operator", ""};
+    if (auto x = (*tx)->append_log(operator_entry(who, "enroll_token.issue", host_id, "",
+                                                  boost::json::object{{"expires_at", t.expires_at}},
+                                                  now));
+        !x)
+        return fail(exit_failed, x.err().message);
     if (auto c = (*tx)->commit(); !c) return fail(exit_failed, c.err().message);
     if (as_json) {
         boost::json::object o{{"host_id", host_id}, {"token", token}, {"expires_at", t.expires_at}};

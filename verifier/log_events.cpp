@@ -46,14 +46,6 @@ log_entry result_entry(const host_record& h, std::int64_t now, std::string_view 
     return make("result", h.id, "", now, w);
 }
 
-log_entry reports_entry(const std::string& host, std::uint64_t first_seq, std::uint64_t last_seq, byte_view head_hash,
-                        std::int64_t now) {
-    tlog::entry_writer w("reports", now);
-    w.str("host", host).num("first_seq", static_cast<std::int64_t>(first_seq)).num("last_seq", static_cast<std::int64_t>(last_seq))
-        .hex("head_hash", head_hash);
-    return make("reports", host, "", now, w);
-}
-
 log_entry enrollment_entry(const host_record& h, std::int64_t now) {
     tlog::entry_writer w("host.enrolled", now);
     w.str("host", h.id).str("ek_sha256", h.ek_sha256).str("ak_name", h.ak_name).hex("ak_public_sha256", sha256(h.ak_public))

@@ -29,10 +29,9 @@ log_entry finding_resolved_entry(const finding_record& f);  // f as closed (reso
 log_entry gpu_event_entry(const gpu_event_record& e);
 // A signed attestation result: the token's SHA-256, the host's status and chain head, and the SHA-256 of
 // the round's evidence (nonce, evidence, quote as kept beside the appraisal) when a round produced it.
+// Reports get no entries of their own: the chain head each result names fixes every report before it
+// through the chain's own hashes, at one entry per round rather than one per report.
 log_entry result_entry(const host_record& h, std::int64_t now, std::string_view token, byte_view round_evidence);
-// Reports accepted into a host's chain: the seqs and the head's hash.
-log_entry reports_entry(const std::string& host, std::uint64_t first_seq, std::uint64_t last_seq, byte_view head_hash,
-                        std::int64_t now);
 // A host enrolled (its identity as the TPM proved it) or its report key bound.
 log_entry enrollment_entry(const host_record& h, std::int64_t now);
 log_entry report_key_entry(const std::string& host, byte_view key, std::uint64_t prev_seq, std::int64_t now);

@@ -203,9 +203,9 @@ result<bundle_report> verify_bundle(std::string_view bundle, X509_STORE* ek_cas,
         if (!equal_ct(chain_ak, ak_bytes)) return failed("the report chain's AK is not the host's");
     }
     for (const auto& e : entries) {
-        if (e.e.type != "reports" && e.e.type != "result") continue;
-        const auto* seq_v = e.e.members.if_contains(e.e.type == "reports" ? "last_seq" : "chain_seq");
-        const std::string head = e.e.text(e.e.type == "reports" ? "head_hash" : "chain_hash");
+        if (e.e.type != "result") continue;
+        const auto* seq_v = e.e.members.if_contains("chain_seq");
+        const std::string head = e.e.text("chain_hash");
         if (!seq_v || !seq_v->is_int64()) return failed("log entry " + std::to_string(e.index) + ": no chain position");
         const auto seq = seq_v->as_int64();
         if (seq == 0) continue;
@@ -220,7 +220,7 @@ result<bundle_report> verify_bundle(std::string_view bundle, X509_STORE* ek_cas,
     rep.keys = chain->keys;
     rep.hardware.push_back(std::to_string(rep.reports) + " reports signed by " + std::to_string(rep.keys) +
                            " report keys, each bound by a quote of the AK");
-    rep.log.push_back(std::to_string(rep.chain_heads) + " chain heads the log recorded, each on the chain");
+    rep.log.push_back(std::to_string(rep.chain_heads) + " chain heads the logged results recorded, each on the chain");
     (void)logged_results;
     return rep;
 }

@@ -117,7 +117,10 @@ bool matches(const search_options& o, const tlog::parsed_entry& e, std::int64_t 
 std::string summary(const tlog::parsed_entry& e) {
     if (e.type == "finding.raised") return e.text("severity") + " " + e.text("rule") + ": " + e.text("detail");
     if (e.type == "finding.resolved") return e.text("rule") + " resolved";
-    if (e.type == "result") return "status " + e.text("status");
+    if (e.type == "result") {
+        const auto* seq = e.members.if_contains("chain_seq");
+        return "status " + e.text("status") + (seq && seq->is_int64() ? ", reports to " + std::to_string(seq->as_int64()) : "");
+    }
     if (e.type == "operator") {
         const auto* a = e.members.if_contains("actor");
         const std::string who = a && a->is_object() && a->as_object().contains("name") && a->as_object().at("name").is_string()
@@ -127,8 +130,6 @@ std::string summary(const tlog::parsed_entry& e) {
     }
     if (e.type.rfind("gpu.", 0) == 0) return e.text("serial") + ": " + e.text("detail");
     if (e.type.rfind("key.", 0) == 0 || e.type.rfind("lease.", 0) == 0) return e.text("model") + " " + e.text("lease") + " " + e.text("detail");
-    if (e.type == "reports")
-        return "seq " + std::to_string(e.members.at("first_seq").as_int64()) + ".." + std::to_string(e.members.at("last_seq").as_int64());
     return "";
 }
 

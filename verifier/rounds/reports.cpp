@@ -10,7 +10,6 @@
 #include "verifier/chain_integrity.hpp"
 #include "verifier/findings.hpp"
 #include "verifier/gpu_registry.hpp"
-#include "verifier/log_events.hpp"
 
 namespace custos::verifier {
 namespace json = boost::json;
@@ -155,9 +154,6 @@ result<outcome> ingest_reports(service_context& ctx, store_tx& tx, host_record& 
         h.chain_hash = hash;
         results.push_back(result_json(seq, "accepted"));
     }
-    // One log entry per request for what the chain gained: the head it reached binds every report before it.
-    if (!accepted.empty())
-        CUSTOS_TRY_VOID(tx.append_log(reports_entry(h.id, accepted.front()->seq, accepted.back()->seq, h.chain_hash, now)));
     CUSTOS_TRY(gpu_changed, apply_gpu_reports(ctx, tx, h, accepted, now, raised));
     bool status_changed = !raised.empty() || gpu_changed;
     // Reports a round's quote claimed have all arrived: the claim is settled (and its gap, if one was raised).
