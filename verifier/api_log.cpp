@@ -63,42 +63,36 @@ net::http_response entries(service_context& ctx, const std::string& target) {
     return json_reply(200, json::object{{"start", *start}, {"entries", std::move(a)}});
 }
 
-net::http_response inclusion(service_context& ctx, const std::string& target) {
-    auto q = query_params(target, {"index", "size"});
-    if (!q) return error_reply(q.err());
-    auto index = param(*q, "index");
-    if (!index) return error_reply(index.err());
-    auto size = param(*q, "size");
-    if (!size) return error_reply(size.err());
-    auto tx = ctx.db->begin_read();
-    if (!tx) return error_reply(tx.err());
-    auto have = (*tx)->log_size();
-    if (!have) return error_reply(have.err());
-    if (*size > *have || *index >= *size)
-        return net::json_error(400, "bad-request", "no entry " + std::to_string(*index) + " in a tree of size " +
-                                                       std::to_string(*size) + " (the log holds " + std::to_string(*have) + ")");
-    auto p = tlog::prove_record(*size, *index, log_hash_reader(**tx));
-    if (!p) return error_reply(p.err());
-    return json_reply(200, json::object{{"index", *index}, {"size", *size}, {"proof", hashes_json(*p)}});
-}
+// An inclusion proof (…/inclusion?index=I&size=N) or a consistency proof (…/consistency?from=M&size=N):
+// both numbers checked against the log's size, and the proof, from one snapshot.
+struct proof_kind {
+    const char* first;  // "index" or "from"
+    bool (*fits)(std::int64_t first, std::int64_t size);
+    result<std::vector<tlog::hash>> (*prove)(std::int64_t size, std::int64_t first, const tlog::hash_reader&);
+    const char* refusal;  // "no inclusion proof of entry", "no consistency proof from size"
+};
+constexpr proof_kind inclusion_proof{"index", [](std::int64_t i, std::int64_t n) { return i < n; }, tlog::prove_record,
+                                     "no inclusion proof of entry"};
+constexpr proof_kind consistency_proof{"from", [](std::int64_t m, std::int64_t n) { return m >= 1 && m <= n; }, tlog::prove_tree,
+                                       "no consistency proof from size"};
 
-net::http_response consistency(service_context& ctx, const std::string& target) {
-    auto q = query_params(target, {"from", "size"});
+net::http_response proof(service_context& ctx, const std::string& target, const proof_kind& k) {
+    auto q = query_params(target, {k.first, "size"});
     if (!q) return error_reply(q.err());
-    auto from = param(*q, "from");
-    if (!from) return error_reply(from.err());
+    auto first = param(*q, k.first);
+    if (!first) return error_reply(first.err());
     auto size = param(*q, "size");
     if (!size) return error_reply(size.err());
     auto tx = ctx.db->begin_read();
     if (!tx) return error_reply(tx.err());
     auto have = (*tx)->log_size();
     if (!have) return error_reply(have.err());
-    if (*size > *have || *from < 1 || *from > *size)
-        return net::json_error(400, "bad-request", "no consistency proof from size " + std::to_string(*from) + " to size " +
+    if (*size > *have || !k.fits(*first, *size))
+        return net::json_error(400, "bad-request", std::string(k.refusal) + " " + std::to_string(*first) + " in a tree of size " +
                                                        std::to_string(*size) + " (the log holds " + std::to_string(*have) + ")");
-    auto p = tlog::prove_tree(*size, *from, log_hash_reader(**tx));
+    auto p = k.prove(*size, *first, log_hash_reader(**tx));
     if (!p) return error_reply(p.err());
-    return json_reply(200, json::object{{"from", *from}, {"size", *size}, {"proof", hashes_json(*p)}});
+    return json_reply(200, json::object{{k.first, *first}, {"size", *size}, {"proof", hashes_json(*p)}});
 }
 
 }  // namespace
@@ -114,9 +108,9 @@ void register_log_routes(net::https_server& srv, service_context& ctx) {
     srv.route("GET", "/v1/log/entries", net::auth::client_cert,
               reader([&ctx](const net::http_request& r) { return entries(ctx, r.target); }));
     srv.route("GET", "/v1/log/proof/inclusion", net::auth::client_cert,
-              reader([&ctx](const net::http_request& r) { return inclusion(ctx, r.target); }));
+              reader([&ctx](const net::http_request& r) { return proof(ctx, r.target, inclusion_proof); }));
     srv.route("GET", "/v1/log/proof/consistency", net::auth::client_cert,
-              reader([&ctx](const net::http_request& r) { return consistency(ctx, r.target); }));
+              reader([&ctx](const net::http_request& r) { return proof(ctx, r.target, consistency_proof); }));
 }
 
 }  // namespace custos::verifier

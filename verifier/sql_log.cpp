@@ -58,15 +58,8 @@ result<void> log_tx::append(const log_entry& e) {
     return s.text(e.type).text(e.host).text(e.subject).i64(e.time).blob(as_bytes(e.body)).run("queueing a log entry");
 }
 
-result<std::int64_t> log_tx::lock_size() {
-    CUSTOS_TRY(s, s_.prepare("SELECT size FROM log_state WHERE id = 1" + s_.lock_suffix()));
-    CUSTOS_TRY(row, s.step("reading the log's size"));
-    if (!row) return make_error(errc::structure, "the log_state row is missing");
-    return s.col_i64(0);
-}
-
-result<std::int64_t> log_tx::size() {
-    CUSTOS_TRY(s, s_.prepare("SELECT size FROM log_state WHERE id = 1"));
+result<std::int64_t> log_tx::size(bool lock) {
+    CUSTOS_TRY(s, s_.prepare("SELECT size FROM log_state WHERE id = 1" + (lock ? s_.lock_suffix() : std::string())));
     CUSTOS_TRY(row, s.step("reading the log's size"));
     if (!row) return make_error(errc::structure, "the log_state row is missing");
     return s.col_i64(0);

@@ -15,14 +15,13 @@ public:
     explicit log_tx(statements& s) : s_(s) {}
 
     result<void> append(const log_entry& e);
-    result<std::int64_t> lock_size();
     result<std::vector<pending_log_entry>> pending(std::size_t limit);
     result<std::vector<tlog::hash>> hashes(std::span<const std::int64_t> indexes);
     result<void> put_entries(std::int64_t first_index, std::span<const log_entry> es);
     result<void> put_hashes(std::int64_t first_index, std::span<const tlog::hash> hashes);
     result<void> remove_pending(std::span<const std::int64_t> ids);
     result<void> set_size(std::int64_t size);
-    result<std::int64_t> size();
+    result<std::int64_t> size(bool lock = false);  // lock: the row locked for the sequencer
     result<std::size_t> count_pending();
     result<std::vector<sequenced_log_entry>> entries(std::int64_t start, std::int64_t end);
     result<std::vector<sequenced_log_entry>> entries_about(const std::string& host, const std::string& subject,

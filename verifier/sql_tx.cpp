@@ -568,7 +568,7 @@ public:
 
     // The transparency log: sql_log.cpp.
     result<void> append_log(const log_entry& e) override { return log_.append(e); }
-    result<std::int64_t> lock_log_size() override { return log_.lock_size(); }
+    result<std::int64_t> lock_log_size() override { return log_.size(true); }
     result<std::vector<pending_log_entry>> pending_log(std::size_t limit) override { return log_.pending(limit); }
     result<std::vector<tlog::hash>> log_hashes(std::span<const std::int64_t> idx) override { return log_.hashes(idx); }
     result<void> put_log_entries(std::int64_t first, std::span<const log_entry> es) override { return log_.put_entries(first, es); }

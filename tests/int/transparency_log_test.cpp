@@ -49,6 +49,16 @@ protected:
         for (const auto& e : es) out.emplace(e.at("entry").at("type").as_string());
         return out;
     }
+    // An HTTPS client with the auditor's credential.
+    std::unique_ptr<net::https_client> auditor_client() {
+        net::https_client_options o;
+        o.ca_file = (vdir_ / "auditor/ca.pem").string();
+        o.cert_file = (vdir_ / "auditor/cert.pem").string();
+        o.key_file = (vdir_ / "auditor/key.pem").string();
+        auto c = net::https_client::create(url_, o);
+        EXPECT_TRUE(c);
+        return c ? std::move(c).value() : nullptr;
+    }
     fs::path mirror_ = dir_.path() / "mirror";
 };
 
@@ -97,15 +107,11 @@ TEST_P(RealAgentLogOn, EveryDecisionAboutAHostIsLoggedAndTheAuditorsMirrorVerifi
     EXPECT_LE(last_head, get("/v1/hosts/gpu-r").at("chain_seq").to_number<std::int64_t>());
 
     // The auditor's credential reads the log only.
-    net::https_client_options o;
-    o.ca_file = (vdir_ / "auditor/ca.pem").string();
-    o.cert_file = (vdir_ / "auditor/cert.pem").string();
-    o.key_file = (vdir_ / "auditor/key.pem").string();
-    auto c = net::https_client::create(url_, o);
+    auto c = auditor_client();
     ASSERT_TRUE(c);
-    EXPECT_EQ((*c)->request("GET", "/v1/log/checkpoint")->status, 200u);
-    EXPECT_EQ((*c)->request("GET", "/v1/hosts")->status, 403u);
-    EXPECT_EQ((*c)->request("POST", "/v1/entities", R"({"id":"x","hq":"US","status":"none"})")->status, 403u);
+    EXPECT_EQ(c->request("GET", "/v1/log/checkpoint")->status, 200u);
+    EXPECT_EQ(c->request("GET", "/v1/hosts")->status, 403u);
+    EXPECT_EQ(c->request("POST", "/v1/entities", R"({"id":"x","hq":"US","status":"none"})")->status, 403u);
     // The store agrees with itself.
     auto check = run_process({CUSTOS_VERIFIER_PATH, "check-log", "--config", (vdir_ / "verifier.toml").string(), "--json"});
     EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
@@ -134,20 +140,16 @@ TEST_F(RealAgentLog, GoSumdbOpensOurCheckpointsAndChecksOurProofs) {
     fs::copy_file(mirror_ / "entries.jsonl", go_dir / "entries.jsonl");
     fs::copy_file(vdir_ / "keys/log.pub", go_dir / "log.pub");
 
-    net::https_client_options o;
-    o.ca_file = (vdir_ / "auditor/ca.pem").string();
-    o.cert_file = (vdir_ / "auditor/cert.pem").string();
-    o.key_file = (vdir_ / "auditor/key.pem").string();
-    auto c = net::https_client::create(url_, o);
+    auto c = auditor_client();
     ASSERT_TRUE(c);
     json::array inclusion;
     for (std::int64_t i = 0; i < size; ++i) {
-        auto p = (*c)->request("GET", "/v1/log/proof/inclusion?index=" + std::to_string(i) + "&size=" + std::to_string(size));
+        auto p = c->request("GET", "/v1/log/proof/inclusion?index=" + std::to_string(i) + "&size=" + std::to_string(size));
         ASSERT_TRUE(p && p->status == 200) << (p ? p->body : p.err().message);
         inclusion.push_back(*sjson::parse(p->body, "proof"));
     }
     std::ofstream(go_dir / "inclusion.json") << json::serialize(inclusion);
-    auto con = (*c)->request("GET", "/v1/log/proof/consistency?from=" + std::to_string(old_size) + "&size=" + std::to_string(size));
+    auto con = c->request("GET", "/v1/log/proof/consistency?from=" + std::to_string(old_size) + "&size=" + std::to_string(size));
     ASSERT_TRUE(con && con->status == 200);
     std::ofstream(go_dir / "consistency.json") << con->body;
 
