@@ -13,6 +13,10 @@ std::string encode(byte_view b, int variant) {
 }
 
 result<bytes> decode(std::string_view s, int variant, const char* what) {
+    // libsodium classifies characters with arithmetic meant for 0..127: a byte past 0x7f (a negative char)
+    // can come out as an alphabet character. None is one, so they are refused before it looks.
+    for (char c : s)
+        if (static_cast<unsigned char>(c) >= 0x80) return make_error(errc::parse, std::string("not valid ") + what);
     bytes out(s.size() / 4 * 3 + 3);
     std::size_t len = 0;
     const char* end = nullptr;

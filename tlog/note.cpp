@@ -162,6 +162,10 @@ result<std::string> note_signer::sign(std::string_view text) const {
         return make_error(errc::invalid_argument, "a note's text must be UTF-8 ending in a newline");
     if (text.find("\n\n") != std::string_view::npos)
         return make_error(errc::invalid_argument, "a note's text must not hold a blank line");
+    // What open_note would refuse is not signed either.
+    for (char c : text)
+        if (static_cast<unsigned char>(c) < 0x20 && c != '\n')
+            return make_error(errc::invalid_argument, "a note's text must not hold control characters");
     std::uint8_t sig[4 + crypto_sign_BYTES];
     sig[0] = static_cast<std::uint8_t>(v_.key_hash >> 24);
     sig[1] = static_cast<std::uint8_t>(v_.key_hash >> 16);

@@ -57,6 +57,21 @@ TEST(Base64, UrlIsStrictAndUnpadded) {
     }
 }
 
+// Found by fuzz_tlog_note: libsodium's arithmetic took a byte past 0x7f for an alphabet character, so
+// "…t\xC2o=" decoded and a checkpoint's root had two spellings.
+TEST(Base64, NoByteOutsideAsciiIsTakenForAnAlphabetCharacter) {
+    const std::string good = to_base64(bytes(32, 0xAB));
+    for (int c = 0x80; c <= 0xFF; ++c) {
+        std::string bad = good;
+        bad[good.size() - 3] = static_cast<char>(c);
+        EXPECT_FALSE(from_base64(bad)) << "byte 0x" << std::hex << c;
+        std::string bad_url = to_base64url(bytes(32, 0xAB));
+        bad_url[5] = static_cast<char>(c);
+        EXPECT_FALSE(from_base64url(bad_url)) << "byte 0x" << std::hex << c;
+    }
+    EXPECT_FALSE(from_base64("sj/xrGRs7xDoJGkVYVFON9AlsCtisMuZe8YePxymt\xC2o="));
+}
+
 TEST(Base64, EveryByteValueRoundTrips) {
     bytes all(256);
     for (std::size_t i = 0; i < all.size(); ++i) all[i] = static_cast<std::uint8_t>(i);
