@@ -149,6 +149,17 @@ TEST_F(AuditMirror, AFetchCutShortIsUndoneAtTheNextRun) {
     auto f = fetch_log(state_, log_.as_reader(), "");
     ASSERT_TRUE(f && f->problem.empty()) << (f ? f->problem : f.err().message);
     EXPECT_EQ(mirrored(), log_.entries);
+    // An entry changed in the mirror on disk is not searched as if it were verified.
+    {
+        auto lines = test::read_text(state_ / "entries.jsonl");
+        lines.replace(lines.find(entry(4)), entry(4).size(), entry(44));
+        std::ofstream(state_ / "entries.jsonl") << lines;
+        auto r = for_each_entry(state_, [](std::int64_t, const std::string&) { return true; });
+        ASSERT_FALSE(r);
+        EXPECT_NE(r.err().message.find("entry 4 is not the one verified"), std::string::npos) << r.err().message;
+        lines.replace(lines.find(entry(44)), entry(44).size(), entry(4));
+        std::ofstream(state_ / "entries.jsonl") << lines;
+    }
     // A state.json edited by hand is not believed either.
     auto text = test::read_text(state_ / "state.json");
     text.replace(text.find("\"size\":7"), 8, "\"size\":6");

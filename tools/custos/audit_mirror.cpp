@@ -127,10 +127,20 @@ result<void> for_each_entry(const fs::path& state, const std::function<bool(std:
     CUSTOS_TRY(s, read_state(state, key));
     std::ifstream in(state / "entries.jsonl", std::ios::binary);
     if (!in && s.size > 0) return make_error(errc::io, "reading " + (state / "entries.jsonl").string());
+    const fs::path hashes_path = state / "hashes.bin";
+    const int hfd = ::open(hashes_path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (hfd < 0 && s.size > 0) return make_error(errc::io, "reading " + hashes_path.string() + ": " + std::strerror(errno));
+    fd_guard guard(hfd);
     std::string line;
     for (std::int64_t i = 0; i < s.size; ++i) {
         if (!std::getline(in, line))
             return make_error(errc::structure, (state / "entries.jsonl").string() + " ends before entry " + std::to_string(i));
+        // The mirror on disk is checked too: each entry against the leaf hash the verified tree holds.
+        tlog::hash stored;
+        if (::pread(hfd, stored.data(), 32, static_cast<off_t>(tlog::stored_hash_index(0, i) * 32)) != 32 ||
+            stored != tlog::leaf_hash(as_bytes(line)))
+            return make_error(errc::mismatch, "the mirror's entry " + std::to_string(i) + " is not the one verified (" +
+                                                  (state / "entries.jsonl").string() + " was changed on disk)");
         if (!fn(i, line)) break;
     }
     return {};
