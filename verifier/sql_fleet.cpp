@@ -136,17 +136,6 @@ counter_record read_counter(const stmt& s, int first) {
                           static_cast<std::uint64_t>(s.col_i64(first + 3))};
 }
 
-template <class T, class F>
-result<std::vector<T>> collect(stmt& s, const char* what, F read) {
-    std::vector<T> out;
-    for (;;) {
-        CUSTOS_TRY(row, s.step(what));
-        if (!row) break;
-        out.push_back(read(s));
-    }
-    return out;
-}
-
 }  // namespace
 
 result<std::optional<gpu_record>> fleet_tx::get_gpu(const std::string& serial) {

@@ -50,6 +50,8 @@ log_entry read_entry(stmt& s, int first) {
                      std::string(body.begin(), body.end())};
 }
 
+sequenced_log_entry read_sequenced(stmt& s) { return sequenced_log_entry{s.col_i64(0), read_entry(s, 1)}; }
+
 }  // namespace
 
 result<void> log_tx::append(const log_entry& e) {
@@ -68,13 +70,8 @@ result<std::int64_t> log_tx::size(bool lock) {
 result<std::vector<pending_log_entry>> log_tx::pending(std::size_t limit) {
     CUSTOS_TRY(s, s_.prepare("SELECT id, type, host, subject, time, body FROM log_pending ORDER BY id LIMIT ?"));
     s.i64(static_cast<std::int64_t>(limit));
-    std::vector<pending_log_entry> out;
-    for (;;) {
-        CUSTOS_TRY(row, s.step("reading queued log entries"));
-        if (!row) break;
-        out.push_back(pending_log_entry{s.col_i64(0), read_entry(s, 1)});
-    }
-    return out;
+    return collect<pending_log_entry>(s, "reading queued log entries",
+                                      [](stmt& st) { return pending_log_entry{st.col_i64(0), read_entry(st, 1)}; });
 }
 
 result<std::vector<tlog::hash>> log_tx::hashes(std::span<const std::int64_t> indexes) {
@@ -181,13 +178,7 @@ result<std::size_t> log_tx::count_pending() {
 result<std::vector<sequenced_log_entry>> log_tx::entries(std::int64_t start, std::int64_t end) {
     CUSTOS_TRY(s, s_.prepare("SELECT idx, type, host, subject, time, body FROM log_entries WHERE idx >= ? AND idx < ? ORDER BY idx"));
     s.i64(start).i64(end);
-    std::vector<sequenced_log_entry> out;
-    for (;;) {
-        CUSTOS_TRY(row, s.step("reading log entries"));
-        if (!row) break;
-        out.push_back(sequenced_log_entry{s.col_i64(0), read_entry(s, 1)});
-    }
-    return out;
+    return collect<sequenced_log_entry>(s, "reading log entries", read_sequenced);
 }
 
 result<std::vector<sequenced_log_entry>> log_tx::entries_about(const std::string& host, const std::string& subject,
@@ -198,13 +189,7 @@ result<std::vector<sequenced_log_entry>> log_tx::entries_about(const std::string
     s.text(host.empty() ? subject : host);
     if (!type.empty()) s.text(type);
     s.i64(from).i64(static_cast<std::int64_t>(limit));
-    std::vector<sequenced_log_entry> out;
-    for (;;) {
-        CUSTOS_TRY(row, s.step("reading log entries"));
-        if (!row) break;
-        out.push_back(sequenced_log_entry{s.col_i64(0), read_entry(s, 1)});
-    }
-    return out;
+    return collect<sequenced_log_entry>(s, "reading log entries", read_sequenced);
 }
 
 result<void> log_tx::put_checkpoint(const log_checkpoint& c) {

@@ -92,6 +92,18 @@ private:
     int i_ = 0;
 };
 
+// Every row a statement gives, each made into a T by read(stmt).
+template <class T, class F>
+result<std::vector<T>> collect(stmt& s, const char* what, F read) {
+    std::vector<T> out;
+    for (;;) {
+        CUSTOS_TRY(row, s.step(what));
+        if (!row) break;
+        out.push_back(read(s));
+    }
+    return out;
+}
+
 // What a transaction's statements need from the connection it runs on: statements prepared once per
 // connection and cached, which SQL dialect it speaks, and the webhook URLs findings are queued for.
 class statements {
