@@ -7,6 +7,7 @@
 
 #include "crypto/base64.hpp"
 #include "crypto/digest.hpp"
+#include "crypto/file_io.hpp"
 
 namespace custos::tlog {
 namespace {
@@ -108,6 +109,16 @@ result<note_verifier> parse_verifier_key(std::string_view vkey) {
     v.name = std::move(k.name);
     v.key_hash = k.hash;
     std::copy(k.key.begin() + 1, k.key.end(), v.public_key.begin());
+    return v;
+}
+
+result<note_verifier> read_verifier_key(const std::filesystem::path& file) {
+    auto b = read_file(file, 4096);
+    if (!b) return std::move(b).err();
+    std::string_view k(reinterpret_cast<const char*>(b->data()), b->size());
+    while (!k.empty() && (k.back() == '\n' || k.back() == '\r')) k.remove_suffix(1);
+    auto v = parse_verifier_key(k);
+    if (!v) return with_context(std::move(v).err(), file.string());
     return v;
 }
 

@@ -10,6 +10,7 @@
 
 #include <array>
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,6 +32,8 @@ struct note_verifier {
 };
 // Parses a verifier key; a hash that does not match the name and key is refused.
 result<note_verifier> parse_verifier_key(std::string_view vkey);
+// A verifier key file (the verifier's keys/log.pub): one key, trailing newlines allowed; errors name the file.
+result<note_verifier> read_verifier_key(const std::filesystem::path& file);
 
 class note_signer {
 public:

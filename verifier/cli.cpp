@@ -173,12 +173,8 @@ int cmd_migrate_store(const std::string& from, const std::string& to, const std:
 int cmd_check_log(const std::string& config, bool as_json) {
     auto cfg = load_verifier_config(config);
     if (!cfg) return fail(exit_usage, cfg.err().message);
-    auto pub = read_file(cfg->resolve(cfg->log_pub), 4096);
-    if (!pub) return fail(exit_usage, "the log's public key: " + pub.err().message);
-    std::string k(pub->begin(), pub->end());
-    while (!k.empty() && (k.back() == '\n' || k.back() == '\r')) k.pop_back();
-    auto key = tlog::parse_verifier_key(k);
-    if (!key) return fail(exit_usage, cfg->resolve(cfg->log_pub).string() + ": " + key.err().message);
+    auto key = tlog::read_verifier_key(cfg->resolve(cfg->log_pub));
+    if (!key) return fail(exit_usage, "the log's public key: " + key.err().message);
     auto db = open_configured_store(*cfg);
     if (!db) return fail(exit_failed, db.err().message);
     auto r = check_log(**db, *key);

@@ -105,6 +105,12 @@ void service_context::publish(const std::vector<finding_record>& raised) {
     }
 }
 
+namespace {
+// A [policy] profiles name with a slash or a .toml ending is a file (relative to the config's directory);
+// any other is a built-in profile.
+bool profile_names_a_file(const std::string& name) { return name.find('/') != std::string::npos || name.ends_with(".toml"); }
+}  // namespace
+
 result<std::unique_ptr<service>> service::create(verifier_config cfg, std::string listen) {
     auto ctx = std::make_unique<service_context>();
     ctx->cfg = std::move(cfg);
@@ -128,9 +134,7 @@ result<std::unique_ptr<service>> service::create(verifier_config cfg, std::strin
         ctx->chips = &*ctx->loaded_chips;
     }
     for (const auto& name : c.policy_profiles) {
-        // A name with a slash or a .toml ending is a file (relative to the config's directory).
-        const bool file = name.find('/') != std::string::npos || name.ends_with(".toml");
-        auto p = policy::load_profile(file ? c.resolve(name).string() : name);
+        auto p = policy::load_profile(profile_names_a_file(name) ? c.resolve(name).string() : name);
         if (!p) return with_context(std::move(p).err(), "[policy] profiles");
         ctx->profiles.push_back(std::move(p).value());
     }
@@ -190,8 +194,7 @@ result<std::unique_ptr<service>> service::create(verifier_config cfg, std::strin
         if (!c.runtime_policy.empty()) CUSTOS_TRY_VOID(digest_of("runtime_policy", c.runtime_policy));
         if (!c.chip_table.empty()) CUSTOS_TRY_VOID(digest_of("chip_table", c.chip_table));
         for (const auto& name : c.policy_profiles) {
-            const bool file = name.find('/') != std::string::npos || name.ends_with(".toml");
-            if (file) CUSTOS_TRY_VOID(digest_of("profile:" + name, name));
+            if (profile_names_a_file(name)) CUSTOS_TRY_VOID(digest_of("profile:" + name, name));
             else in.digests.emplace_back("profile:" + name, "builtin");
         }
         CUSTOS_TRY(tx, ctx->db->begin());

@@ -69,11 +69,8 @@ result<tlog::note_signer> load_or_create_log_key(const fs::path& key_file, const
     auto signer = tlog::note_signer::parse(std::string_view(reinterpret_cast<const char*>(held.data()), held.size()));
     if (!signer) return with_context(std::move(signer).err(), key_file.string());
     if (fs::exists(pub_file, ec)) {
-        auto pub = read_file(pub_file, 4096);
-        if (!pub) return with_context(std::move(pub).err(), "the log's public key");
-        std::string p(pub->begin(), pub->end());
-        while (!p.empty() && (p.back() == '\n' || p.back() == '\r')) p.pop_back();
-        if (p != signer->verifier().to_string())
+        CUSTOS_TRY(pub, tlog::read_verifier_key(pub_file));
+        if (pub.to_string() != signer->verifier().to_string())
             return make_error(errc::mismatch, pub_file.string() + " is not the public half of " + key_file.string());
     } else {
         CUSTOS_TRY_VOID(write_file_atomic(pub_file, signer->verifier().to_string() + "\n", 0644));

@@ -30,12 +30,7 @@ struct saved_state {
     tlog::checkpoint cp;
 };
 
-result<tlog::note_verifier> read_key(const fs::path& state) {
-    CUSTOS_TRY(b, read_file(state / "log.pub", 4096));
-    std::string k = text_of(b);
-    while (!k.empty() && (k.back() == '\n' || k.back() == '\r')) k.pop_back();
-    return tlog::parse_verifier_key(k);
-}
+result<tlog::note_verifier> read_key(const fs::path& state) { return tlog::read_verifier_key(state / "log.pub"); }
 
 result<saved_state> read_state(const fs::path& state, const tlog::note_verifier& key) {
     saved_state s;
@@ -113,6 +108,19 @@ fs::path save_evidence(const fs::path& state, const std::string& problem, const 
 }
 
 }  // namespace
+
+result<std::vector<tlog::hash>> proof_from_json(const json::array& a, const std::string& what) {
+    std::vector<tlog::hash> out;
+    for (const auto& h : a) {
+        auto b = h.is_string() ? from_base64(h.as_string()) : result<bytes>(make_error(errc::parse, ""));
+        if (!b || b->size() != 32)
+            return make_error(errc::structure, what + ": its proof holds something that is not a base64 SHA-256 hash");
+        tlog::hash x;
+        std::copy(b->begin(), b->end(), x.begin());
+        out.push_back(x);
+    }
+    return out;
+}
 
 result<mirror_info> open_mirror(const fs::path& state) {
     auto key = read_key(state);

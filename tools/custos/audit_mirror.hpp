@@ -9,6 +9,8 @@
 // are cut back to what state.json covers on the next run).
 #pragma once
 
+#include <boost/json/array.hpp>
+
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -21,6 +23,10 @@
 #include "tlog/note.hpp"
 
 namespace custos::cli {
+
+// A proof as the log endpoints and bundles carry it: an array of base64 SHA-256 hashes (errc::structure
+// naming `what` for anything else).
+result<std::vector<tlog::hash>> proof_from_json(const boost::json::array& a, const std::string& what);
 
 // How the monitor reads a log: the latest signed checkpoint, entries from `start` (up to `end`, at least
 // one when start < end), and a consistency proof between two sizes.

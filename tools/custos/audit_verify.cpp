@@ -16,6 +16,7 @@
 #include "crypto/ossl.hpp"
 #include "crypto/strict_json.hpp"
 #include "tlog/entry.hpp"
+#include "tools/custos/audit_mirror.hpp"
 #include "tools/custos/chain_check.hpp"
 
 namespace custos::cli {
@@ -41,14 +42,7 @@ result<std::vector<proven_entry>> check_entries(const json::array& a, const std:
         CUSTOS_TRY(index, o.i64("index"));
         CUSTOS_TRY(body, o.b64("body"));
         CUSTOS_TRY(p, o.arr("proof"));
-        std::vector<tlog::hash> proof;
-        for (const auto& h : *p) {
-            auto b = h.is_string() ? from_base64(h.as_string()) : result<bytes>(make_error(errc::parse, ""));
-            if (!b || b->size() != 32) return make_error(errc::structure, at + ": its proof holds something that is not a base64 hash");
-            tlog::hash x;
-            std::copy(b->begin(), b->end(), x.begin());
-            proof.push_back(x);
-        }
+        CUSTOS_TRY(proof, proof_from_json(*p, at));
         if (!tlog::check_record(proof, cp.size, cp.root, index, tlog::leaf_hash(body)))
             return failed("log entry " + std::to_string(index) + ": its inclusion proof does not verify against the checkpoint (size " +
                           std::to_string(cp.size) + "): the entry or its proof was altered");

@@ -41,15 +41,7 @@ struct https_log {
         CUSTOS_TRY(v, sjson::parse(body, "a proof"));
         CUSTOS_TRY(o, sjson::object_reader::of(v, "a proof"));
         CUSTOS_TRY(a, o.arr("proof"));
-        std::vector<tlog::hash> out;
-        for (const auto& h : *a) {
-            auto b = h.is_string() ? from_base64(h.as_string()) : result<bytes>(make_error(errc::parse, ""));
-            if (!b || b->size() != 32) return make_error(errc::parse, "a proof holds something that is not a base64 SHA-256 hash");
-            tlog::hash x;
-            std::copy(b->begin(), b->end(), x.begin());
-            out.push_back(x);
-        }
-        return out;
+        return proof_from_json(*a, "a proof");
     }
     log_reader reader() {
         log_reader r;
@@ -186,11 +178,7 @@ int run_verify(const verify_options& o) {
     if (!ca) return fail("audit verify", ca.err());
     auto store = attest::load_ca_bundle(*ca);
     if (!store) return fail("audit verify: --ek-ca", store.err());
-    auto k = read_input("--log-key", o.log_key, 4096);
-    if (!k) return fail("audit verify", k.err());
-    std::string ktext(k->begin(), k->end());
-    while (!ktext.empty() && (ktext.back() == '\n' || ktext.back() == '\r')) ktext.pop_back();
-    auto key = tlog::parse_verifier_key(ktext);
+    auto key = tlog::read_verifier_key(o.log_key);
     if (!key) return fail("audit verify: --log-key", key.err());
     auto r = verify_bundle(std::string_view(reinterpret_cast<const char*>(b->data()), b->size()), store->get(), *key);
     if (!r) {
@@ -252,10 +240,9 @@ void register_audit_commands(CLI::App& app, command_list& cmds) {
     cmds.push_back({fetch, [fo, state, key_file] {
                         std::string key;
                         if (!key_file->empty()) {
-                            auto b = read_input("--log-key", *key_file, 4096);
-                            if (!b) return fail("audit fetch", b.err());
-                            key.assign(b->begin(), b->end());
-                            while (!key.empty() && (key.back() == '\n' || key.back() == '\r')) key.pop_back();
+                            auto k = tlog::read_verifier_key(*key_file);
+                            if (!k) return fail("audit fetch: --log-key", k.err());
+                            key = k->to_string();
                         }
                         if (fo->credential.empty())
                             return fail_usage("audit fetch: no credential: pass --credential DIR (the verifier's DIR/auditor) "
