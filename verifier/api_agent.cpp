@@ -48,7 +48,7 @@ net::http_response attest_round(service_context& ctx, const net::http_request& r
     attest::attest_request kept{msg->nonce, msg->evidence, msg->quote, std::nullopt, std::nullopt, {}};
     const std::string round = attest::encode_attest_request(kept);
     return finish_appraisal(ctx, std::move(agent.tx), agent.host, out->raised, now, code, std::move(out->answer),
-                            as_bytes(round));
+                            as_bytes(round), "attest");
 }
 
 // POST /v1/report-key {"report_key","prev_seq","prev_hash","nonce","quote"} (rounds/attestation.hpp).
@@ -99,14 +99,14 @@ result<std::string> sign_result(const service_context& ctx, const host_record& h
 // Status, signed result, appraisal row, host row, commit; then publish. The answer for the agent.
 net::http_response finish_appraisal(service_context& ctx, std::unique_ptr<store_tx> tx, host_record& h,
                                     std::vector<finding_record>& raised, std::int64_t now, unsigned status_code,
-                                    json::object extra, byte_view round_evidence) {
+                                    json::object extra, byte_view round_evidence, std::string_view round_kind) {
     auto open = refresh_status(*tx, h, now, raised, ctx.overdue_window_s());
     if (!open) return error_reply(open.err());
     auto token = sign_result(ctx, h, *open, now);
     if (!token) return error_reply(token.err());
     if (auto x = tx->insert_appraisal({h.id, now, h.status, *token, bytes(round_evidence.begin(), round_evidence.end())}); !x)
         return error_reply(x.err());
-    if (auto x = tx->append_log(result_entry(h, now, *token, round_evidence)); !x) return error_reply(x.err());
+    if (auto x = tx->append_log(result_entry(h, now, *token, round_evidence, round_kind)); !x) return error_reply(x.err());
     if (auto x = tx->put_host(h); !x) return error_reply(x.err());
     if (auto c = tx->commit(); !c) return error_reply(c.err());
     ctx.stats.count_appraisal(h.status);

@@ -22,7 +22,8 @@ net::http_response post_location(service_context& ctx, const net::http_request& 
     auto out = take_location_proof(ctx, *agent.tx, agent.host, *msg, now);
     if (!out) return error_reply(out.err());
     if (out->refused) return finish_refusal(ctx, std::move(agent.tx), *out);
-    return finish_appraisal(ctx, std::move(agent.tx), agent.host, out->raised, now, 200, std::move(out->answer));
+    return finish_appraisal(ctx, std::move(agent.tx), agent.host, out->raised, now, 200, std::move(out->answer),
+                            as_bytes(out->round_evidence), out->round_kind);
 }
 
 }  // namespace

@@ -38,10 +38,11 @@ log_entry gpu_event_entry(const gpu_event_record& e) {
     return make("gpu." + e.event, e.host_id, e.serial, e.time, w);
 }
 
-log_entry result_entry(const host_record& h, std::int64_t now, std::string_view token, byte_view round_evidence) {
+log_entry result_entry(const host_record& h, std::int64_t now, std::string_view token, byte_view round_evidence,
+                       std::string_view round_kind) {
     tlog::entry_writer w("result", now);
     w.str("host", h.id).str("status", h.status).hex("token_sha256", sha256(as_bytes(token)));
-    if (!round_evidence.empty()) w.hex("round_sha256", sha256(round_evidence));
+    if (!round_evidence.empty()) w.hex("round_sha256", sha256(round_evidence)).str("round_kind", round_kind);
     w.num("chain_seq", static_cast<std::int64_t>(h.chain_seq)).hex("chain_hash", h.chain_hash);
     return make("result", h.id, "", now, w);
 }

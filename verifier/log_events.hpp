@@ -31,7 +31,9 @@ log_entry gpu_event_entry(const gpu_event_record& e);
 // the round's evidence (nonce, evidence, quote as kept beside the appraisal) when a round produced it.
 // Reports get no entries of their own: the chain head each result names fixes every report before it
 // through the chain's own hashes, at one entry per round rather than one per report.
-log_entry result_entry(const host_record& h, std::int64_t now, std::string_view token, byte_view round_evidence);
+// `round_kind` names what the evidence is ("attest" or "location").
+log_entry result_entry(const host_record& h, std::int64_t now, std::string_view token, byte_view round_evidence,
+                       std::string_view round_kind);
 // A host enrolled (its identity as the TPM proved it) or its report key bound.
 log_entry enrollment_entry(const host_record& h, std::int64_t now);
 log_entry report_key_entry(const std::string& host, byte_view key, std::uint64_t prev_seq, std::int64_t now);

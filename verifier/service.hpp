@@ -97,10 +97,12 @@ void register_export_routes(net::https_server& srv, service_context& ctx);  // e
 
 // Status, signed result, appraisal row, its log entry, host row, commit; then publish: the answer an agent
 // gets for an appraisal (status_code, with `extra` and status, result and findings added). `round_evidence`
-// is the attestation round as kept for auditors (appraisal_record), empty for other appraisals.
+// is the round as kept for auditors (appraisal_record), of `round_kind` ("attest": nonce, evidence, quote;
+// "location": the proof and the verdict's inputs), empty for other appraisals.
 net::http_response finish_appraisal(service_context& ctx, std::unique_ptr<store_tx> tx, host_record& h,
                                     std::vector<finding_record>& raised, std::int64_t now, unsigned status_code,
-                                    boost::json::object extra, byte_view round_evidence = {});
+                                    boost::json::object extra, byte_view round_evidence = {},
+                                    std::string_view round_kind = {});
 // A use case's refusal answered (rounds/outcome.hpp): its writes committed and its findings published when
 // it keeps them, rolled back otherwise; the answer is refusal_reply's.
 net::http_response finish_refusal(service_context& ctx, std::unique_ptr<store_tx> tx, const outcome& out);

@@ -5,9 +5,12 @@
 // and the lease lapses, after which nothing more is served.
 #include <unistd.h>
 
+#include <regex>
+
 #include "tests/int/real_agent.hpp"
 #include "tests/support/files.hpp"
 #include "crypto/base64.hpp"
+#include "crypto/strict_json.hpp"
 #include "tools/custos-landmark/landmark_server.hpp"
 
 namespace custos::test {
@@ -102,6 +105,86 @@ protected:
         return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     }
 
+    // `custos fleet export` with the auditor's credential, then `custos audit verify` of the file.
+    process_result export_bundle(const std::string& flag, const std::string& id, const fs::path& out) {
+        return run_process({CUSTOS_CLI_PATH, "fleet", "export", flag, id, "--out", out.string()},
+                           {{"CUSTOS_VERIFIER", url_}, {"CUSTOS_CREDENTIAL", (vdir_ / "auditor").string()}});
+    }
+    process_result audit_verify(const fs::path& bundle, const fs::path& landmarks) {
+        return run_process({CUSTOS_CLI_PATH, "audit", "verify", bundle.string(), "--ek-ca", (dir_.path() / "ek-ca.pem").string(),
+                            "--log-key", (vdir_ / "keys/log.pub").string(), "--landmarks", landmarks.string()});
+    }
+
+    // The auditor's view, offline: the model's bundle holds gpu-r's evidence for every hand-out, and its
+    // location rounds replay to `within` from the landmark's own key; a statement altered, the landmark's
+    // key swapped in the auditor's list, or the key holder's evidence left out, is named.
+    void audit_bundles() {
+        const fs::path model = dir_.path() / "m1.bundle.json", host = dir_.path() / "gpu-r.bundle.json";
+        const fs::path lms = dir_.path() / "landmarks.json", wrong = dir_.path() / "wrong-landmarks.json";
+        std::ofstream(lms) << "[{\"id\":\"lm-1\",\"lat\":37.56,\"lon\":126.97,\"public_key\":\"" << read_text(dir_.path() / "lm.pub").substr(0, 44)
+                           << "\"}]";
+        std::ofstream(wrong) << "[{\"id\":\"lm-1\",\"lat\":37.56,\"lon\":126.97,\"public_key\":\"" << to_base64(bytes(32, 9)) << "\"}]";
+        // Exported once the checkpoint covers a hand-out.
+        ASSERT_TRUE(wait_until(
+            [&] {
+                if (export_bundle("--model", "m1", model).exit_code != 0) return false;
+                const std::string text = read_text(model);
+                return text.find("\"hosts\":[{") != std::string::npos;
+            },
+            20s))
+            << read_text(model);
+        auto ok = audit_verify(model, lms);
+        ASSERT_EQ(ok.exit_code, 0) << ok.out << ok.err;
+        EXPECT_NE(ok.out.find("bundle: valid (model m1)"), std::string::npos) << ok.out;
+        EXPECT_NE(ok.out.find("key releases and renewals, each to a host whose evidence is here"), std::string::npos) << ok.out;
+        EXPECT_EQ(ok.out.find(" 0 key releases"), std::string::npos) << ok.out;
+        EXPECT_NE(ok.out.find("by light in vacuum:"), std::string::npos) << ok.out;
+        EXPECT_NE(ok.out.find("the landmarks' keys and places: yours (--landmarks)"), std::string::npos) << ok.out;
+
+        ASSERT_EQ(export_bundle("--host", "gpu-r", host).exit_code, 0);
+        auto hv = audit_verify(host, lms);
+        ASSERT_EQ(hv.exit_code, 0) << hv.out << hv.err;
+        EXPECT_TRUE(std::regex_search(hv.out, std::regex("[1-9][0-9]* location rounds: [1-9][0-9]* landmark statements"))) << hv.out;
+        EXPECT_NE(hv.out.find(" within"), std::string::npos) << hv.out;
+        EXPECT_EQ(hv.out.find(" outside"), std::string::npos) << hv.out;
+
+        auto swapped = audit_verify(host, wrong);
+        EXPECT_EQ(swapped.exit_code, 1) << swapped.out;
+        EXPECT_NE(swapped.err.find("landmark lm-1: the verifier's key or place for it is not the one in your landmark list"),
+                  std::string::npos) << swapped.err;
+
+        // One byte of a landmark's statement changed in the bundle.
+        auto v = sjson::parse(read_text(host), "bundle");
+        ASSERT_TRUE(v);
+        bool altered = false;
+        for (auto& r : v->as_object()["rounds"].as_array()) {
+            auto& round = r.as_object()["round"];
+            if (altered || !round.is_string()) continue;
+            auto b = *from_base64(round.as_string());
+            std::string text(b.begin(), b.end());
+            const auto at = text.find("\"statement\":\"");
+            if (at == std::string::npos) continue;
+            char& c = text[at + 20];
+            c = c == 'A' ? 'B' : 'A';
+            round = to_base64(as_bytes(text));
+            altered = true;
+        }
+        ASSERT_TRUE(altered) << "no location round in the host's bundle";
+        std::ofstream(dir_.path() / "altered.json") << json::serialize(*v);
+        auto bad = audit_verify(dir_.path() / "altered.json", lms);
+        EXPECT_EQ(bad.exit_code, 1) << bad.out;
+        EXPECT_NE(bad.err.find("its evidence is not what log entry"), std::string::npos) << bad.err;
+
+        // The key holder's evidence left out of the model's bundle.
+        auto m = sjson::parse(read_text(model), "bundle");
+        ASSERT_TRUE(m);
+        m->as_object()["hosts"] = json::array{};
+        std::ofstream(dir_.path() / "no-hosts.json") << json::serialize(*m);
+        auto none = audit_verify(dir_.path() / "no-hosts.json", lms);
+        EXPECT_EQ(none.exit_code, 1) << none.out;
+        EXPECT_NE(none.err.find("to host gpu-r): the bundle holds no evidence of that host"), std::string::npos) << none.err;
+    }
+
     std::unique_ptr<landmark::server> landmark_;
     std::unique_ptr<daemon_process> agent_;
     fs::path socket_ = dir_.path() / "weights.sock";
@@ -142,6 +225,8 @@ TEST_F(RealAgentModels, TheAgentProvesItsPlaceGetsServesRenewsAndDropsTheModelKe
         },
         20s))
         << agent_->log();
+
+    audit_bundles();
 
     // Revoked by the operator: the agent drops the key at its next renewal, then asks again and, still
     // passing, is given a new lease.

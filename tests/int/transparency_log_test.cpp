@@ -337,7 +337,7 @@ TEST_F(RealAgentLog, AnExportedBundleVerifiesOfflineAndEveryAlterationIsNamed) {
         s = to_base64(b);
     };
     altered([&](json::object& b) { flip_b64(b["rounds"].as_array()[1].as_object()["round"], 300); },
-            "round 1: its nonce, evidence or quote is not what log entry");
+            "round 1: its evidence is not what log entry");
     altered([&](json::object& b) { flip_b64(b["chain"].as_object()["reports"].as_array()[1].as_object()["report"], 40); },
             "report chain: report 2");
     altered([&](json::object& b) {

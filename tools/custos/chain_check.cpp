@@ -52,7 +52,7 @@ result<chain_check> check_chain_export(const boost::json::value& v, const std::s
             return make_error(b.err().code == errc::structure ? errc::mismatch : b.err().code, "binding: " + b.err().message);
     auto chain = attest::verify_report_chain(host, 0, bytes(32, 0), reports, keys);
     if (!chain) return make_error(chain.err().code == errc::structure ? errc::mismatch : chain.err().code, "chain: " + chain.err().message);
-    chain_check out{host, std::move(chain).value(), keys.size(), {}};
+    chain_check out{host, std::move(chain).value(), keys.size(), {}, std::move(keys)};
     out.hashes.reserve(reports.size());
     for (const auto& r : reports) out.hashes.push_back(attest::report_hash(r.body));
     return out;

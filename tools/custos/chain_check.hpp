@@ -18,6 +18,7 @@ struct chain_check {
     attest::chain_summary summary;
     std::size_t keys = 0;
     std::vector<bytes> hashes;  // hashes[i]: the hash of report i + 1
+    std::vector<attest::chain_key> bound;  // the report keys, each bound by a quote that verified
 };
 
 // errc::structure for a malformed export, errc::signature / mismatch for a binding or chain that fails

@@ -166,7 +166,7 @@ int run_search(const search_options& o) {
 }
 
 struct verify_options {
-    std::string bundle, ek_ca, log_key;
+    std::string bundle, ek_ca, log_key, landmarks;
     bool json_out = false;
 };
 
@@ -180,7 +180,16 @@ int run_verify(const verify_options& o) {
     if (!store) return fail("audit verify: --ek-ca", store.err());
     auto key = tlog::read_verifier_key(o.log_key);
     if (!key) return fail("audit verify: --log-key", key.err());
-    auto r = verify_bundle(std::string_view(reinterpret_cast<const char*>(b->data()), b->size()), store->get(), *key);
+    std::optional<std::map<std::string, landmark_fact>> lms;
+    if (!o.landmarks.empty()) {
+        auto text = read_input("--landmarks", o.landmarks, 16u << 20);
+        if (!text) return fail("audit verify", text.err());
+        auto l = parse_landmark_list(std::string_view(reinterpret_cast<const char*>(text->data()), text->size()));
+        if (!l) return fail("audit verify: --landmarks", l.err());
+        lms = std::move(l).value();
+    }
+    auto r = verify_bundle(std::string_view(reinterpret_cast<const char*>(b->data()), b->size()), store->get(), *key,
+                           lms ? &*lms : nullptr);
     if (!r) {
         const auto c = r.err().code;
         if (c == errc::parse || c == errc::structure || c == errc::invalid_argument || c == errc::unsupported)
@@ -203,6 +212,9 @@ int run_verify(const verify_options& o) {
                                 {"results", r->results},
                                 {"reports", r->reports},
                                 {"chain_heads", r->chain_heads},
+                                {"hosts", r->hosts},
+                                {"location_rounds", r->location_rounds},
+                                {"releases", r->releases},
                                 {"proven_by_hardware", list(r->hardware)},
                                 {"proven_by_log", list(r->log)},
                                 {"rests_on_the_verifier", list(r->verifier_word)}});
@@ -295,6 +307,9 @@ void register_audit_commands(CLI::App& app, command_list& cmds) {
     verify->add_option("BUNDLE", vo->bundle, "The bundle file")->required();
     verify->add_option("--ek-ca", vo->ek_ca, "PEM bundle of the TPM makers' CAs")->required();
     verify->add_option("--log-key", vo->log_key, "The log's public key (the verifier's keys/log.pub)")->required();
+    verify->add_option("--landmarks", vo->landmarks,
+                       "The landmarks' own list (JSON: [{id, lat, lon, public_key}], as custos fleet landmark list --json "
+                       "prints): their keys and places replace the log's");
     verify->add_flag("--json", vo->json_out, "Print the outcome as JSON");
     cmds.push_back({verify, [vo] { return run_verify(*vo); }});
 }

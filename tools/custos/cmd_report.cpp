@@ -85,14 +85,25 @@ int export_bundle(const fleet_options& o, const bundle_args& a) {
     if (rc != exit_ok) return rc;
     const std::string text = json::serialize(bundle) + "\n";
     if (auto w = write_file_atomic(a.out, text, 0644); !w) return fail("fleet export", w.err());
+    // What it holds, counted over the bundle and (for a model) each of its hosts.
+    std::size_t entries = 0, rounds = 0, reports = 0, hosts = 0;
+    const auto count = [&](const json::object& part) {
+        const auto size = [&](const json::value* v) { return v && v->is_array() ? v->as_array().size() : std::size_t{0}; };
+        entries += size(part.if_contains("entries"));
+        rounds += size(part.if_contains("rounds"));
+        if (const auto* c = part.if_contains("chain"); c && c->is_object()) reports += size(c->as_object().if_contains("reports"));
+    };
     const auto& b = bundle.as_object();
-    std::fprintf(stderr, "evidence bundle for %s written to %s: %zu log entries, %zu rounds, %zu reports\n",
-                 a.host.empty() ? ("model " + a.model).c_str() : ("host " + a.host).c_str(), a.out.c_str(),
-                 b.contains("entries") && b.at("entries").is_array() ? b.at("entries").as_array().size() : std::size_t{0},
-                 b.contains("rounds") && b.at("rounds").is_array() ? b.at("rounds").as_array().size() : std::size_t{0},
-                 b.contains("chain") && b.at("chain").is_object() && b.at("chain").as_object().contains("reports")
-                     ? b.at("chain").at("reports").as_array().size()
-                     : std::size_t{0});
+    count(b);
+    if (const auto* hs = b.if_contains("hosts"); hs && hs->is_array())
+        for (const auto& h : hs->as_array())
+            if (h.is_object()) {
+                count(h.as_object());
+                ++hosts;
+            }
+    std::fprintf(stderr, "evidence bundle for %s written to %s: %zu log entries, %zu rounds, %zu reports%s\n",
+                 a.host.empty() ? ("model " + a.model).c_str() : ("host " + a.host).c_str(), a.out.c_str(), entries, rounds, reports,
+                 a.host.empty() ? (", from " + std::to_string(hosts) + " key-holding host(s)").c_str() : "");
     return exit_ok;
 }
 

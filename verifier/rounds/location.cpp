@@ -59,7 +59,8 @@ location_judgement judge_location(const location_facts& f, const attest::locatio
     std::map<std::string, landmark_tally> tally;
     for (const auto& l : *f.landmarks) tally[l.id].lm = &l;
     std::vector<std::string> rejected;
-    for (const auto& p : msg.proofs) {
+    for (std::size_t i = 0; i < msg.proofs.size(); ++i) {
+        const auto& p = msg.proofs[i];
         auto parsed = policy::parse_landmark_statement(p.statement);
         if (!parsed) {
             rejected.push_back(parsed.err().message);
@@ -89,6 +90,7 @@ location_judgement judge_location(const location_facts& f, const attest::locatio
                                " s from the verifier's clock (at most " + std::to_string(f.window_s) + ")");
             continue;
         }
+        j.accepted.push_back(i);
         auto& tl = t->second;
         tl.min_rtt_ms = tl.samples ? std::min(tl.min_rtt_ms, s->rtt_ms) : s->rtt_ms;
         ++tl.samples;
@@ -189,6 +191,24 @@ result<outcome> take_location_proof(service_context& ctx, store_tx& tx, host_rec
         }
     }
     spdlog::info("host {}: location {} ({})", h.id, j.record.verdict, j.why);
+    // What an auditor replays (docs/transparency-log.md, "Location rounds"): the proof as the agent sent it
+    // and every input the verdict followed, hashed into the round's log entry.
+    json::array used;
+    for (const auto& l : lms)
+        used.push_back(json::object{{"id", l.id}, {"lat", l.lat}, {"lon", l.lon}, {"public_key", to_base64(l.public_key)}});
+    json::array accepted;
+    for (auto i : j.accepted) accepted.push_back(i);
+    auto opt_km = [](const std::optional<double>& v) { return v ? json::value(*v) : json::value(nullptr); };
+    out.round_kind = "location";
+    out.round_evidence = json::serialize(json::object{
+        {"request", json::parse(attest::encode_location_proof_request(msg))},
+        {"site", json::object{{"id", site->id}, {"lat", site->lat}, {"lon", site->lon}, {"max_km", site->max_km}}},
+        {"landmarks", std::move(used)},
+        {"speed_km_per_ms", f.speed_km_per_ms},
+        {"accepted", std::move(accepted)},
+        {"verdict", j.record.verdict},
+        {"max_km_from_site", opt_km(j.record.max_km)},
+        {"min_km_from_site", opt_km(j.record.min_km)}});
     out.answer["verdict"] = j.record.verdict;
     out.answer["max_km_from_site"] = j.record.max_km ? json::value(*j.record.max_km) : json::value(nullptr);
     out.answer["min_km_from_site"] = j.record.min_km ? json::value(*j.record.min_km) : json::value(nullptr);

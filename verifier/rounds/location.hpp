@@ -36,6 +36,7 @@ struct location_judgement {
     std::string rule;                  // the finding the verdict raises ("" for within)
     std::string why;                   // its detail: the bound, the first refused statement, the agent's error
     std::size_t refused = 0;           // statements refused
+    std::vector<std::size_t> accepted;  // indices into the request's proofs of the statements counted
     boost::json::array landmarks;      // per landmark: samples, rtt_ms, radius_km, km_from_site
 };
 // The proof, statement by statement, then the bound. Pure: no store, no clock but facts.now.

@@ -36,6 +36,9 @@ struct outcome {
     bool keep_writes = true;
     boost::json::object answer;          // the fields of the reply
     std::vector<finding_record> raised;  // published by the handler after its commit
+    // The round as kept for auditors beside its appraisal (appraisal_record::round_evidence) and the kind
+    // its result's log entry names; empty when the use case keeps none.
+    std::string round_evidence, round_kind;
 };
 
 inline outcome refused(refusal_kind kind, std::string code, std::string detail, bool keep_writes) {
