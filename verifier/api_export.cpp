@@ -4,7 +4,8 @@
 // key and policy digests in force), and the logged registrations of the sites and landmarks involved. For
 // a host it adds what the entries commit to: the EK certificate and AK public area, each round kept
 // (attestation: nonce, evidence, quote; location: the landmarks' statements and the verdict's inputs) with
-// its signed result, and the whole report chain with the quotes that bound its keys. A model's bundle adds
+// its signed result, and the report chain over the window — from the head the last logged result before it
+// recorded (its "anchor", included among the entries) — with the quotes that bound its keys. A model's bundle adds
 // the same for every host that received or renewed its key in the window.
 // `custos audit verify` checks all of it offline (docs/transparency-log.md, "Evidence bundles").
 #include <boost/json.hpp>
@@ -29,6 +30,7 @@ namespace {
 
 constexpr std::size_t max_entries = 1'000'000;
 constexpr std::size_t max_rounds = 100'000;
+constexpr std::size_t max_reports = 2'000'000;
 constexpr std::size_t max_chain_page = 10'000;
 // A model's key holders are exported from this long before the window: the release decision looked at
 // the host's latest appraisal and location proof, which came before it.
@@ -54,10 +56,11 @@ public:
 
     // Entries with their inclusion proofs against the checkpoint's tree. Enrollments and operator writes
     // about a host are kept whatever the window: they are what the window's evidence is checked against.
-    std::optional<json::array> proven(const std::vector<sequenced_log_entry>& es, std::int64_t from, std::int64_t to) {
+    std::optional<json::array> proven(const std::vector<sequenced_log_entry>& es, std::int64_t from, std::int64_t to,
+                                      std::int64_t also = -1) {
         json::array out;
         for (const auto& e : es) {
-            const bool always = e.entry.type == "host.enrolled" || e.entry.type == "operator";
+            const bool always = e.entry.type == "host.enrolled" || e.entry.type == "operator" || e.index == also;
             if (e.index >= size_ || (!always && (e.entry.time < from || e.entry.time > to))) continue;
             if (++entries_ > max_entries) return fail(net::json_error(413, "too-large", "more than " + std::to_string(max_entries) +
                                                                                        " log entries; export a window at a time (from=, to=)"));
@@ -87,17 +90,29 @@ public:
         if (!*h) return fail(net::json_error(404, "not-found", "no host \"" + id + "\""));
         auto es = about(id, "", "");
         if (!es) return std::nullopt;
-        auto entries = proven(*es, from, to);
-        if (!entries) return std::nullopt;
-        // Only rounds whose result the checkpoint covers: the rest are proven by the next export.
+        // Only rounds whose result the checkpoint covers: the rest are proven by the next export. The chain
+        // runs from the head the last logged result before the window recorded (the anchor) to the head the
+        // first one after it recorded: every head a result in the window names lies between.
         std::set<std::string> logged;
+        std::int64_t anchor = -1;
+        std::uint64_t first_seq = 1, last_seq = UINT64_MAX;
         for (const auto& e : *es) {
             if (e.index >= size_) continue;
             auto p = tlog::parse_entry(e.entry.body);
             if (!p) continue;
-            if (e.entry.type == "result") logged.insert(member(*p, "token_sha256"));
             if (e.entry.type == "operator" && member(*p, "action") == "host.approve") sites.insert(e.entry.subject);
+            if (e.entry.type != "result") continue;
+            logged.insert(member(*p, "token_sha256"));
+            const auto* seq = p->members.if_contains("chain_seq");
+            const std::uint64_t at = seq && seq->is_int64() && seq->as_int64() > 0 ? static_cast<std::uint64_t>(seq->as_int64()) : 0;
+            if (e.entry.time < from && at > 0) {
+                anchor = e.index;
+                first_seq = at + 1;
+            }
+            if (e.entry.time > to && last_seq == UINT64_MAX) last_seq = std::max<std::uint64_t>(at, first_seq - 1);
         }
+        auto entries = proven(*es, from, to, anchor);
+        if (!entries) return std::nullopt;
         auto rounds = tx_.list_appraisals(id, from, to, max_rounds + 1);
         if (!rounds) return fail(error_reply(rounds.err()));
         rounds_ += rounds->size();
@@ -109,8 +124,9 @@ public:
             if (logged.count(to_hex(sha256(as_bytes(a.token)))))
                 rs.push_back(json::object{{"time", a.time}, {"status", a.status}, {"token", a.token},
                                           {"round", a.round_evidence.empty() ? json::value(nullptr) : json::value(to_base64(a.round_evidence))}});
-        auto chain = whole_chain(**h);
+        auto chain = chain_window(**h, first_seq, last_seq);
         if (!chain) return std::nullopt;
+        (*chain)["anchor"] = anchor < 0 ? json::value(nullptr) : json::value(anchor);
         return json::object{{"host", json::object{{"id", id}, {"ek_cert", to_base64((*h)->ek_cert)}, {"ak_public", to_base64((*h)->ak_public)}}},
                             {"entries", std::move(*entries)},
                             {"rounds", std::move(rs)},
@@ -160,23 +176,32 @@ private:
         return std::nullopt;
     }
 
-    // The whole chain: every report the log's entries name follows from report 1.
-    std::optional<json::object> whole_chain(const host_record& h) {
+    // Reports first..last of the chain (last: UINT64_MAX for the head), with every key and its binding.
+    std::optional<json::object> chain_window(const host_record& h, std::uint64_t first, std::uint64_t last) {
         json::array reports;
         json::object chain;
-        for (std::uint64_t seq = 1;;) {
+        for (std::uint64_t seq = first; seq <= last;) {
             auto page = report_chain_json(tx_, h, seq, max_chain_page);
             if (!page) return fail(error_reply(page.err()));
-            for (auto& r : page->at("reports").as_array()) reports.push_back(std::move(r));
+            for (auto& r : page->at("reports").as_array()) {
+                if (r.at("seq").to_number<std::uint64_t>() > last) break;
+                if (++reports_ > max_reports)
+                    return fail(net::json_error(413, "too-large", "more than " + std::to_string(max_reports) +
+                                                                      " reports fall in the window; export a shorter one (from=, to=)"));
+                reports.push_back(std::move(r));
+            }
             const auto& next = page->at("next_from_seq");
             if (chain.empty()) chain = *page;
-            if (next.is_null()) {
-                chain["keys"] = page->at("keys");
-                break;
-            }
+            chain["keys"] = page->at("keys");
+            if (next.is_null()) break;
             seq = next.to_number<std::uint64_t>();
         }
-        chain["from_seq"] = 1;
+        if (chain.empty()) {
+            auto page = report_chain_json(tx_, h, first, 1);
+            if (!page) return fail(error_reply(page.err()));
+            chain = *page;
+        }
+        chain["from_seq"] = first;
         chain["reports"] = std::move(reports);
         chain["next_from_seq"] = nullptr;
         return chain;
@@ -184,7 +209,7 @@ private:
 
     store_tx& tx_;
     std::int64_t size_;
-    std::size_t entries_ = 0, rounds_ = 0;
+    std::size_t entries_ = 0, rounds_ = 0, reports_ = 0;
 };
 
 net::http_response export_bundle(service_context& ctx, const std::string& target) {

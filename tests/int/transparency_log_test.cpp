@@ -369,3 +369,63 @@ TEST_F(RealAgentLog, AnExportedBundleVerifiesOfflineAndEveryAlterationIsNamed) {
 
 }  // namespace
 }  // namespace custos::test
+
+namespace custos::test {
+namespace {
+
+// A bundle for a window holds the report chain from the head the last logged result before the window
+// recorded (the anchor, itself among the proven entries), not the whole chain from report 1; it verifies,
+// and a chain that starts elsewhere, an anchor that is not that result, or a report left out, is named.
+TEST_F(RealAgentLog, AWindowedBundleStartsItsChainAtTheLastLoggedHeadBeforeIt) {
+    for (int i = 0; i < 2; ++i) {
+        auto r = agent_once();
+        ASSERT_EQ(r.exit_code, 0) << r.err;
+    }
+    std::this_thread::sleep_for(1100ms);
+    const auto from = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    auto r = agent_once();
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    ASSERT_GE(fetch_until({"--host", "gpu-r", "--type", "result"}, 3).size(), 3u);
+    const fs::path bundle = dir_.path() / "window.json";
+    auto ex = run_process({CUSTOS_CLI_PATH, "fleet", "export", "--host", "gpu-r", "--from", std::to_string(from), "--out", bundle.string()},
+                          {{"CUSTOS_VERIFIER", url_}, {"CUSTOS_CREDENTIAL", (vdir_ / "auditor").string()}});
+    ASSERT_EQ(ex.exit_code, 0) << ex.err;
+    const auto verify = [&](const fs::path& b) {
+        return run_process({CUSTOS_CLI_PATH, "audit", "verify", b.string(), "--ek-ca", (dir_.path() / "ek-ca.pem").string(),
+                            "--log-key", (vdir_ / "keys/log.pub").string()});
+    };
+    auto ok = verify(bundle);
+    ASSERT_EQ(ok.exit_code, 0) << ok.out << ok.err;
+    EXPECT_NE(ok.out.find("1 rounds: each quote signed by the AK"), std::string::npos) << ok.out;
+
+    const auto original = sjson::parse(read_text(bundle), "bundle");
+    ASSERT_TRUE(original);
+    const auto& chain = original->at("chain").as_object();
+    ASSERT_TRUE(chain.at("anchor").is_int64()) << json::serialize(chain);
+    const auto first = chain.at("from_seq").to_number<std::uint64_t>();
+    EXPECT_GT(first, 1u) << "the chain before the window is not in the bundle";
+    ASSERT_FALSE(chain.at("reports").as_array().empty());
+    EXPECT_EQ(chain.at("reports").as_array()[0].at("seq").to_number<std::uint64_t>(), first);
+
+    int n = 0;
+    const auto altered = [&](const std::function<void(json::object&)>& change, const std::string& expect) {
+        json::value v = *original;
+        change(v.as_object()["chain"].as_object());
+        const fs::path f = dir_.path() / ("window-" + std::to_string(++n) + ".json");
+        std::ofstream(f) << json::serialize(v);
+        auto res = verify(f);
+        EXPECT_EQ(res.exit_code, 1) << expect << ": " << res.out << res.err;
+        EXPECT_NE(res.err.find(expect), std::string::npos) << res.err;
+    };
+    // The window's first report left out: the next one does not link to the anchor's head.
+    altered([](json::object& c) {
+        auto& rs = c["reports"].as_array();
+        rs.erase(rs.begin());
+        c["from_seq"] = rs.empty() ? 0 : rs[0].at("seq").to_number<std::uint64_t>();
+    }, "not after report");
+    altered([&](json::object& c) { c["anchor"] = c["anchor"].as_int64() + 1; }, "which is not a result in the bundle");
+    altered([](json::object& c) { c["anchor"] = nullptr; }, "with no logged result before it to link it to");
+}
+
+}  // namespace
+}  // namespace custos::test

@@ -198,9 +198,32 @@ result<host_facts> verify_host(const context& cx, const sjson::object_reader& o,
         return failed(in + "AK: it is not the AK host " + host + " enrolled with (log entry " + std::to_string(enrolled->index) + ")");
     CUSTOS_TRY(ak_key, attest::public_to_pkey(ak->publicArea));
 
-    // The report chain first: a location round's statements must be answered by a key it binds.
+    // The report chain first: a location round's statements must be answered by a key it binds. A window of
+    // it starts after the head a logged result (its anchor, among the entries) recorded before the window.
     CUSTOS_TRY(cv, o.value("chain"));
-    auto chain = check_chain_export(*cv, "chain");
+    std::optional<chain_anchor> anchor;
+    {
+        CUSTOS_TRY(co, sjson::object_reader::of(*cv, "chain"));
+        const auto* av = co.raw().if_contains("anchor");
+        if (av && !av->is_null()) {
+            CUSTOS_TRY(ai, co.i64("anchor"));
+            const proven_entry* a = nullptr;
+            for (const auto& e : entries)
+                if (e.index == ai && e.e.type == "result") a = &e;
+            if (!a) return failed(in + "the report chain starts after log entry " + std::to_string(ai) + ", which is not a result in the bundle");
+            const auto* seq_v = a->e.members.if_contains("chain_seq");
+            auto hash = from_hex(a->e.text("chain_hash"));
+            if (!seq_v || !seq_v->is_int64() || seq_v->as_int64() <= 0 || !hash || hash->size() != 32)
+                return failed(in + "log entry " + std::to_string(ai) + " records no chain head to start the report chain from");
+            anchor = chain_anchor{static_cast<std::uint64_t>(seq_v->as_int64()), std::move(*hash)};
+        } else {
+            CUSTOS_TRY(from_seq, co.u64("from_seq"));
+            if (from_seq != 1)
+                return failed(in + "the report chain starts at report " + std::to_string(from_seq) +
+                              " with no logged result before it to link it to");
+        }
+    }
+    auto chain = check_chain_export(*cv, "chain", anchor ? &*anchor : nullptr);
     if (!chain) return chain.err().code == errc::mismatch || chain.err().code == errc::signature
                            ? failed(in + "report " + chain.err().message)
                            : chain.err();
@@ -223,9 +246,11 @@ result<host_facts> verify_host(const context& cx, const sjson::object_reader& o,
         const auto seq = seq_v->as_int64();
         facts.results[e.index] = result_fact{e.e.time, e.e.text("status"), e.e.text("round_kind"), false, {}};
         if (seq == 0) continue;
-        if (static_cast<std::size_t>(seq) > chain->hashes.size())
+        const auto useq = static_cast<std::uint64_t>(seq);
+        if (anchor && useq == anchor->seq && head == to_hex(anchor->hash)) continue;  // the anchor, or a round with no reports since
+        if (useq < chain->first_seq || useq - chain->first_seq >= chain->hashes.size())
             return failed(in + "log entry " + std::to_string(e.index) + ": report " + std::to_string(seq) + " is not in the chain");
-        if (to_hex(chain->hashes[static_cast<std::size_t>(seq - 1)]) != head)
+        if (to_hex(chain->hashes[useq - chain->first_seq]) != head)
             return failed(in + "log entry " + std::to_string(e.index) + ": report " + std::to_string(seq) +
                           " in the chain is not the one the log recorded");
         ++rep.chain_heads;

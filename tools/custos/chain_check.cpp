@@ -8,14 +8,17 @@
 
 namespace custos::cli {
 
-result<chain_check> check_chain_export(const boost::json::value& v, const std::string& where) {
+result<chain_check> check_chain_export(const boost::json::value& v, const std::string& where, const chain_anchor* anchor) {
     CUSTOS_TRY(o, sjson::object_reader::of(v, where));
     CUSTOS_TRY(host, o.str("host"));
     CUSTOS_TRY(ak_b, o.b64("ak_public"));
     CUSTOS_TRY(from, o.u64("from_seq"));
     CUSTOS_TRY(rs, o.arr("reports"));
     CUSTOS_TRY(ks, o.arr("keys"));
-    if (from != 1)
+    if (anchor && from != anchor->seq + 1)
+        return make_error(errc::mismatch, where + " starts at report " + std::to_string(from) + ", not after report " +
+                                              std::to_string(anchor->seq) + " the log recorded before the window");
+    if (!anchor && from != 1)
         return make_error(errc::invalid_argument, where + " starts at report " + std::to_string(from) +
                                                       "; export the whole chain (custos fleet reports HOST --out FILE)");
     auto ak_pub = attest::unmarshal_public(ak_b);
@@ -50,9 +53,10 @@ result<chain_check> check_chain_export(const boost::json::value& v, const std::s
     for (const auto& k : keys)
         if (auto b = attest::verify_key_binding(k, ak.get()); !b)
             return make_error(b.err().code == errc::structure ? errc::mismatch : b.err().code, "binding: " + b.err().message);
-    auto chain = attest::verify_report_chain(host, 0, bytes(32, 0), reports, keys);
+    auto chain = anchor ? attest::verify_report_chain(host, anchor->seq, anchor->hash, reports, keys)
+                        : attest::verify_report_chain(host, 0, bytes(32, 0), reports, keys);
     if (!chain) return make_error(chain.err().code == errc::structure ? errc::mismatch : chain.err().code, "chain: " + chain.err().message);
-    chain_check out{host, std::move(chain).value(), keys.size(), {}, std::move(keys)};
+    chain_check out{host, std::move(chain).value(), keys.size(), {}, from, std::move(keys)};
     out.hashes.reserve(reports.size());
     for (const auto& r : reports) out.hashes.push_back(attest::report_hash(r.body));
     return out;
