@@ -15,16 +15,13 @@
 #include "crypto/base64.hpp"
 #include "policy/geo.hpp"
 #include "policy/location_proof.hpp"
+#include "tests/support/landmark_statements.hpp"
 
 namespace custos::cli {
 namespace {
 namespace json = boost::json;
 
-struct keypair {
-    bytes pk = bytes(crypto_sign_PUBLICKEYBYTES);
-    secret_bytes sk{crypto_sign_SECRETKEYBYTES};
-    keypair() { crypto_sign_keypair(pk.data(), sk.data()); }
-};
+using keypair = test::ed25519_keypair;
 
 constexpr std::int64_t now = 1'800'000'000;
 const site_fact seoul{"s1", 37.5665, 126.978, 50};
@@ -51,19 +48,7 @@ protected:
     // A statement of landmark `id` for the round, answered by `agent`, with a round trip of `rtt_ms`.
     attest::location_proof_request::proof statement(const std::string& id, double rtt_ms, const keypair* agent = nullptr,
                                                     std::int64_t at = now) {
-        const keypair& a = agent ? *agent : agent_;
-        policy::landmark_statement s;
-        s.landmark_id = id;
-        s.round_nonce = round_;
-        s.landmark_nonce = bytes(32, 7);
-        s.agent_key = a.pk;
-        s.agent_sig = bytes(64);
-        const bytes m = policy::location_answer_message(round_, s.landmark_nonce);
-        crypto_sign_detached(s.agent_sig.data(), nullptr, m.data(), m.size(), a.sk.data());
-        s.t_send_us = static_cast<std::uint64_t>(at) * 1'000'000;
-        s.t_recv_us = s.t_send_us + static_cast<std::uint64_t>(rtt_ms * 1000);
-        const bytes b = policy::encode_landmark_statement(s);
-        return {b, policy::sign_statement(b, lm_.at(id).keys.sk)};
+        return test::signed_statement(lm_.at(id).keys, agent ? *agent : agent_, id, round_, rtt_ms, at);
     }
 
     // The round as the verifier keeps it, judged honestly (or with `speed`) from the statements at `accepted`.

@@ -6,6 +6,7 @@
 
 #include "attest/wire.hpp"
 #include "policy/location_proof.hpp"
+#include "tests/support/landmark_statements.hpp"
 #include "verifier/rounds/attestation.hpp"
 #include "verifier/rounds/location.hpp"
 #include "verifier/rounds/reports.hpp"
@@ -13,11 +14,7 @@
 namespace custos::verifier {
 namespace {
 
-struct keypair {
-    bytes pk = bytes(32);
-    secret_bytes sk = secret_bytes(64);
-    keypair() { crypto_sign_keypair(pk.data(), sk.data()); }
-};
+using keypair = test::ed25519_keypair;
 
 host_record host_at(std::uint64_t seq, bytes head) {
     host_record h;
@@ -189,18 +186,7 @@ protected:
     // A statement of `lm` answered by `agent`, sent at `t_s` with a round trip of `rtt_ms`.
     attest::location_proof_request::proof statement(const keypair& lm, const keypair& agent, const std::string& id,
                                                     double rtt_ms, std::int64_t t_s) const {
-        policy::landmark_statement s;
-        s.landmark_id = id;
-        s.round_nonce = round_;
-        s.landmark_nonce = bytes(32, 0x77);
-        s.agent_key = agent.pk;
-        s.agent_sig = bytes(64);
-        const bytes m = policy::location_answer_message(round_, s.landmark_nonce);
-        crypto_sign_detached(s.agent_sig.data(), nullptr, m.data(), m.size(), agent.sk.data());
-        s.t_send_us = static_cast<std::uint64_t>(t_s) * 1000000;
-        s.t_recv_us = s.t_send_us + static_cast<std::uint64_t>(rtt_ms * 1000);
-        const bytes b = policy::encode_landmark_statement(s);
-        return {b, policy::sign_statement(b, lm.sk)};
+        return test::signed_statement(lm, agent, id, round_, rtt_ms, t_s);
     }
     location_judgement judge(std::vector<attest::location_proof_request::proof> proofs) const {
         attest::location_proof_request msg;

@@ -325,6 +325,15 @@ result<host_facts> verify_host(const context& cx, const sjson::object_reader& o,
     return facts;
 }
 
+// The latest result of a round of `kind` logged before index `before`.
+const result_fact* latest_round(const std::map<std::int64_t, result_fact>& results, std::int64_t before, std::string_view kind) {
+    for (auto it = results.lower_bound(before); it != results.begin();) {
+        --it;
+        if (it->second.kind == kind) return &it->second;
+    }
+    return nullptr;
+}
+
 // A model's key went only where it was allowed: for every release and renewal in the bundle, the host's
 // evidence is there and verified, its latest result before it was affirming or warning (and its round
 // verified), its site was one the model was approved for, and where that site had landmarks, its latest
@@ -343,14 +352,7 @@ result<void> check_releases(const std::vector<proven_entry>& entries, const std:
         const auto h = hosts.find(host);
         if (h == hosts.end()) return failed(at + ": the bundle holds no evidence of that host");
         const auto* r = latest_before(h->second.results, e.index);
-        const result_fact* attest_r = nullptr;
-        for (auto it = h->second.results.lower_bound(e.index); it != h->second.results.begin();) {
-            --it;
-            if (it->second.kind == "attest") {
-                attest_r = &it->second;
-                break;
-            }
-        }
+        const result_fact* attest_r = latest_round(h->second.results, e.index, "attest");
         if (!r || !attest_r || e.e.time - attest_r->time > release_appraisal_window_s)
             return failed(at + ": no attestation round of the host in the " + std::to_string(release_appraisal_window_s) + " s before it");
         if (r->status != "affirming" && r->status != "warning")
@@ -363,14 +365,7 @@ result<void> check_releases(const std::vector<proven_entry>& entries, const std:
             if (it->second == *site) allowed = true;
         if (!allowed) return failed(at + ": the host's site " + *site + " is not one the model was approved for before it");
         if (regs.site_has_landmarks(*site, e.index)) {
-            const result_fact* loc = nullptr;
-            for (auto it = h->second.results.lower_bound(e.index); it != h->second.results.begin();) {
-                --it;
-                if (it->second.kind == "location") {
-                    loc = &it->second;
-                    break;
-                }
-            }
+            const result_fact* loc = latest_round(h->second.results, e.index, "location");
             if (!loc || !loc->round_checked) return failed(at + ": site " + *site + " has landmarks, but no verified location round of the host precedes it");
             if (loc->location != "within")
                 return failed(at + ": the host's latest location round before it was \"" + loc->location + "\", not within site " + *site);
