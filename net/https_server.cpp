@@ -202,6 +202,7 @@ private:
                                                                          version == 10 ? 10 : 11);
         res->set(http::field::server, "custos");
         res->set(http::field::content_type, r.content_type);
+        if (!r.cache_control.empty()) res->set(http::field::cache_control, r.cache_control);
         res->body() = std::move(r.body);
         res->keep_alive(keep_alive);
         res->prepare_payload();

@@ -28,6 +28,7 @@ struct http_response {
     unsigned status = 200;
     std::string content_type = "application/json";
     std::string body;
+    std::string cache_control = {};  // sent as Cache-Control when not empty
 };
 
 // What the TLS layer established about the peer; handlers see only this, never the socket.

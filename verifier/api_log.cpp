@@ -1,11 +1,13 @@
-// GET /v1/log/checkpoint, /v1/log/entries, /v1/log/proof/inclusion and /v1/log/proof/consistency: the
-// transparency log as auditors and monitors read it (operator or auditor role). Every answer is computed
+// GET /v1/log/checkpoint, /v1/log/entries, /v1/log/proof/inclusion, /v1/log/proof/consistency and
+// /v1/log/tile/… (C2SP tlog-tiles): the transparency log as auditors and monitors read it (operator or
+// auditor role). Every answer is computed
 // from one read snapshot, so a proof always matches the tree it names.
 #include <boost/json.hpp>
 
 #include <charconv>
 
 #include "crypto/base64.hpp"
+#include "tlog/tiles.hpp"
 #include "verifier/api_common.hpp"
 #include "verifier/service.hpp"
 #include "verifier/transparency_log.hpp"
@@ -95,6 +97,38 @@ net::http_response proof(service_context& ctx, const std::string& target, const 
     return json_reply(200, json::object{{k.first, *first}, {"size", *size}, {"proof", hashes_json(*p)}});
 }
 
+// GET /v1/log/tile/<L>/<N>[.p/<W>] and /v1/log/tile/entries/<N>[.p/<W>] (C2SP tlog-tiles, tlog/tiles.hpp):
+// any tile the log's current tree holds. A full tile never changes, so it may be cached for good.
+net::http_response tile(service_context& ctx, const std::string& target) {
+    const std::string_view path = std::string_view(target).substr(0, target.find('?')).substr(std::string_view("/v1/log/tile/").size());
+    auto t = tlog::parse_tile_path(path);
+    if (!t) return net::json_error(404, "not-found", t.err().message);
+    auto tx = ctx.db->begin_read();
+    if (!tx) return error_reply(tx.err());
+    auto size = (*tx)->log_size();
+    if (!size) return error_reply(size.err());
+    if (!tlog::tile_within(*t, *size))
+        return net::json_error(404, "not-found", "tile " + tlog::tile_path(*t) + " is past the log's size " + std::to_string(*size));
+    bytes data;
+    if (t->entries) {
+        const std::int64_t first = t->n * tlog::tile_width;
+        auto es = (*tx)->log_entries(first, first + t->width);
+        if (!es) return error_reply(es.err());
+        if (es->size() != static_cast<std::size_t>(t->width))
+            return net::json_error(500, "internal", "the store lacks entries of tile " + tlog::tile_path(*t));
+        for (const auto& e : *es)
+            if (auto a = tlog::append_bundle_entry(data, as_bytes(e.entry.body)); !a) return net::json_error(500, "internal", a.err().message);
+    } else {
+        auto h = tlog::hash_tile(*t, log_hash_reader(**tx));
+        if (!h) return error_reply(h.err());
+        data = std::move(*h);
+    }
+    net::http_response r{200, "application/octet-stream", std::string(data.begin(), data.end())};
+    // Authenticated, so never in a shared cache; a full tile is the same forever, a partial one grows.
+    r.cache_control = t->width == tlog::tile_width ? "private, max-age=31536000, immutable" : "private, no-cache";
+    return r;
+}
+
 }  // namespace
 
 void register_log_routes(net::https_server& srv, service_context& ctx) {
@@ -111,6 +145,8 @@ void register_log_routes(net::https_server& srv, service_context& ctx) {
               reader([&ctx](const net::http_request& r) { return proof(ctx, r.target, inclusion_proof); }));
     srv.route("GET", "/v1/log/proof/consistency", net::auth::client_cert,
               reader([&ctx](const net::http_request& r) { return proof(ctx, r.target, consistency_proof); }));
+    srv.route_prefix("GET", "/v1/log/tile/", net::auth::client_cert,
+                     reader([&ctx](const net::http_request& r) { return tile(ctx, r.target); }));
 }
 
 }  // namespace custos::verifier

@@ -1,5 +1,5 @@
 // Fuzz target: the transparency log's parsers — signed notes (open_note), checkpoint bodies, verifier
-// keys and log entries — on arbitrary bytes. Nothing the fuzzer makes may open with a key it does not
+// keys, log entries and tile paths — on arbitrary bytes. A tile path that parses spells back the same. Nothing the fuzzer makes may open with a key it does not
 // hold, and whatever parses as a checkpoint formats back to the same bytes.
 #include <cstdint>
 #include <cstdlib>
@@ -7,6 +7,7 @@
 
 #include "tlog/entry.hpp"
 #include "tlog/note.hpp"
+#include "tlog/tiles.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     static const auto key = custos::tlog::note_signer::generate("fuzz.example/custos-log");
@@ -18,6 +19,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     (void)custos::tlog::parse_verifier_key(input);
     (void)custos::tlog::parse_entry(input);
+    if (auto t = custos::tlog::parse_tile_path(input); t.ok() && custos::tlog::tile_path(*t) != input) std::abort();
     // What the key signs opens again with the same text.
     if (size <= 4096) {
         if (auto n = key->second.sign(input); n.ok()) {

@@ -153,12 +153,18 @@ TEST_F(RealAgentLog, GoSumdbOpensOurCheckpointsAndChecksOurProofs) {
     ASSERT_TRUE(con && con->status == 200);
     std::ofstream(go_dir / "consistency.json") << con->body;
 
+    // Our C2SP tiles, read by Go over HTTPS with the auditor's credential.
+    std::ofstream(go_dir / "tiles.json") << json::serialize(json::object{{"url", url_ + "/v1/log/"},
+                                                                         {"ca", (vdir_ / "auditor/ca.pem").string()},
+                                                                         {"cert", (vdir_ / "auditor/cert.pem").string()},
+                                                                         {"key", (vdir_ / "auditor/key.pem").string()}});
     const fs::path gocache = dir_.path() / "gocache";
     auto go = run_process({"go", "run", std::string(CUSTOS_SOURCE_DIR) + "/tests/interop/tlog_check.go", go_dir.string()},
                           {{"GO111MODULE", "off"}, {"GOPATH", "/usr/share/gocode"}, {"GOCACHE", gocache.string()},
                            {"GOFLAGS", ""}, {"HOME", dir_.path().string()}});
     EXPECT_EQ(go.exit_code, 0) << go.out << go.err;
     EXPECT_NE(go.out.find("ok: log"), std::string::npos) << go.out;
+    EXPECT_NE(go.out.find("tiles and 1 entry bundles read through TileHashReader"), std::string::npos) << go.out;
 }
 
 // The operator owns the database and the log key. Deleting a finding and rewriting the log without it
