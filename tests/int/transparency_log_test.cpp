@@ -362,6 +362,35 @@ TEST_F(RealAgentLog, AnExportedBundleVerifiesOfflineAndEveryAlterationIsNamed) {
         e = to_base64(as_bytes(s));
     }, "its inclusion proof does not verify against the checkpoint");
     altered([&](json::object& b) { b["host"].as_object()["ak_public"] = to_base64(as_bytes("not an AK")); }, "AK public area");
+    // Against the auditor's mirror: complete as exported; an entry about the host left out is named.
+    ASSERT_FALSE(fetch_until({"--host", "gpu-r", "--type", "report_key.bound"}).empty());
+    const auto with_mirror = [&](const fs::path& b) {
+        return run_process({CUSTOS_CLI_PATH, "audit", "verify", b.string(), "--ek-ca", ek_ca, "--log-key", log_pub, "--state",
+                            mirror_.string()});
+    };
+    auto complete = with_mirror(bundle);
+    ASSERT_EQ(complete.exit_code, 0) << complete.out << complete.err;
+    EXPECT_NE(complete.out.find("complete against your mirror"), std::string::npos) << complete.out;
+    {
+        json::value v = *original;
+        auto& es = v.as_object()["entries"].as_array();
+        bool dropped = false;
+        for (auto it = es.begin(); it != es.end(); ++it) {
+            const auto body = *from_base64(it->at("body").as_string());
+            if (std::string(body.begin(), body.end()).find("\"type\":\"report_key.bound\"") == std::string::npos) continue;
+            es.erase(it);
+            dropped = true;
+            break;
+        }
+        ASSERT_TRUE(dropped);
+        const fs::path f = dir_.path() / "dropped.json";
+        std::ofstream(f) << json::serialize(v);
+        ASSERT_EQ(verify(f).exit_code, 0) << "without the mirror, a bundle cannot know what it lacks";
+        auto res = with_mirror(f);
+        EXPECT_EQ(res.exit_code, 1) << res.out;
+        EXPECT_NE(res.err.find("(report_key.bound) is about host gpu-r and in the window, but not in the bundle"), std::string::npos)
+            << res.err;
+    }
     // Other roots: another log's key, another maker's CA.
     auto other = run_process({CUSTOS_VERIFIER_PATH, "init", "--dir", (dir_.path() / "other").string()});
     ASSERT_EQ(other.exit_code, 0) << other.err;

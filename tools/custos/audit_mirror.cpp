@@ -130,6 +130,23 @@ result<mirror_info> open_mirror(const fs::path& state) {
     return mirror_info{*key, s.cp, s.note};
 }
 
+result<tlog::hash> mirror_tree_hash(const fs::path& state, std::int64_t size) {
+    CUSTOS_TRY(key, read_key(state));
+    CUSTOS_TRY(s, read_state(state, key));
+    if (size > s.size) return make_error(errc::invalid_argument, "the mirror holds " + std::to_string(s.size) + " entries, not " + std::to_string(size));
+    const fs::path hashes_path = state / "hashes.bin";
+    const int hfd = ::open(hashes_path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (hfd < 0) return make_error(errc::io, "reading " + hashes_path.string() + ": " + std::strerror(errno));
+    fd_guard guard(hfd);
+    return tlog::tree_hash(size, [&](std::span<const std::int64_t> idx) -> result<std::vector<tlog::hash>> {
+        std::vector<tlog::hash> r(idx.size());
+        for (std::size_t k = 0; k < idx.size(); ++k)
+            if (::pread(hfd, r[k].data(), 32, static_cast<off_t>(idx[k] * 32)) != 32)
+                return make_error(errc::io, "reading " + hashes_path.string());
+        return r;
+    });
+}
+
 result<void> for_each_entry(const fs::path& state, const std::function<bool(std::int64_t, const std::string&)>& fn) {
     CUSTOS_TRY(key, read_key(state));
     CUSTOS_TRY(s, read_state(state, key));

@@ -58,6 +58,9 @@ struct mirror_info {
 };
 result<mirror_info> open_mirror(const std::filesystem::path& state);
 
+// The root of the mirror's tree at `size` (at most the verified size), from its stored hashes.
+result<tlog::hash> mirror_tree_hash(const std::filesystem::path& state, std::int64_t size);
+
 // Calls fn(index, body) for every verified entry in order; fn returns false to stop.
 result<void> for_each_entry(const std::filesystem::path& state,
                             const std::function<bool(std::int64_t, const std::string&)>& fn);

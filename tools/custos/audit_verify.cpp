@@ -493,4 +493,47 @@ result<bundle_report> verify_bundle(std::string_view bundle, X509_STORE* ek_cas,
     return rep;
 }
 
+result<mirror_check> check_against_mirror(std::string_view bundle, const std::filesystem::path& state) {
+    CUSTOS_TRY(info, open_mirror(state));
+    CUSTOS_TRY(v, sjson::parse(bundle, "the bundle", max_depth));
+    CUSTOS_TRY(o, sjson::object_reader::of(v, "the bundle"));
+    CUSTOS_TRY(note, o.str("checkpoint"));
+    auto text = tlog::open_note(note, info.key);
+    if (!text) return failed("checkpoint: it does not open with the mirror's log key: " + text.err().message);
+    CUSTOS_TRY(cp, tlog::parse_checkpoint(*text));
+    mirror_check out;
+    out.compared_up_to = std::min(cp.size, info.checkpoint.size);
+    CUSTOS_TRY(root, mirror_tree_hash(state, out.compared_up_to));
+    if (cp.size <= info.checkpoint.size && root != cp.root)
+        return failed("checkpoint: the bundle's tree of " + std::to_string(cp.size) +
+                      " entries is not the one your mirror verified: the log was forked");
+    CUSTOS_TRY(subject, o.obj("subject"));
+    const std::string host = subject.has("host") ? *subject.str("host") : "";
+    const std::string model = subject.has("model") ? *subject.str("model") : "";
+    CUSTOS_TRY(from, o.i64("from"));
+    CUSTOS_TRY(to, o.i64("to"));
+    CUSTOS_TRY(ea, o.arr("entries"));
+    std::set<std::int64_t> have;
+    for (const auto& e : *ea)
+        if (e.is_object())
+            if (const auto* i = e.as_object().if_contains("index"); i && i->is_int64()) have.insert(i->as_int64());
+    std::optional<error> missing;
+    CUSTOS_TRY_VOID(for_each_entry(state, [&](std::int64_t index, const std::string& body) {
+        if (index >= out.compared_up_to) return false;
+        auto e = tlog::parse_entry(body);
+        if (!e || e->time < from || e->time > to) return true;
+        const bool about = host.empty() ? (e->text("model") == model || e->text("subject") == model) : e->text("host") == host;
+        if (!about) return true;
+        ++out.entries;
+        if (!have.count(index)) {
+            missing = failed("log entry " + std::to_string(index) + " (" + e->type + ") is about " +
+                             (host.empty() ? "model " + model : "host " + host) + " and in the window, but not in the bundle");
+            return false;
+        }
+        return true;
+    }));
+    if (missing) return *missing;
+    return out;
+}
+
 }  // namespace custos::cli

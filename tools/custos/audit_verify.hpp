@@ -11,6 +11,7 @@
 
 #include <openssl/x509_vfy.h>
 
+#include <filesystem>
 #include <map>
 #include <string>
 #include <string_view>
@@ -38,5 +39,15 @@ struct bundle_report {
 // `landmarks`: the auditor's own landmark list (--landmarks), or null to take the log's registrations.
 result<bundle_report> verify_bundle(std::string_view bundle, X509_STORE* ek_cas, const tlog::note_verifier& log_key,
                                     const std::map<std::string, landmark_fact>* landmarks = nullptr);
+
+// The bundle against the auditor's own mirror (`custos audit fetch --state DIR`): its checkpoint must be the
+// mirror's tree at that size, and every mirrored entry about its subject in its window (up to the smaller
+// of the two sizes) must be in it — an operator who leaves an entry out of a bundle (a key release, a
+// finding) is caught. errc::mismatch naming the first entry missing; the count of entries compared.
+struct mirror_check {
+    std::int64_t compared_up_to = 0;  // entries below this index were compared
+    std::size_t entries = 0;          // mirrored entries about the subject in the window
+};
+result<mirror_check> check_against_mirror(std::string_view bundle, const std::filesystem::path& state);
 
 }  // namespace custos::cli

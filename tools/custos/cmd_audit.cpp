@@ -166,7 +166,7 @@ int run_search(const search_options& o) {
 }
 
 struct verify_options {
-    std::string bundle, ek_ca, log_key, landmarks;
+    std::string bundle, ek_ca, log_key, landmarks, state;
     bool json_out = false;
 };
 
@@ -197,6 +197,19 @@ int run_verify(const verify_options& o) {
         if (o.json_out) print_json(json::object{{"valid", false}, {"failed", r.err().message}});
         std::fprintf(stderr, "custos: audit verify: FAILED: %s\n", r.err().message.c_str());
         return exit_failed;
+    }
+    // With the auditor's mirror: nothing about the subject was left out of the bundle.
+    if (!o.state.empty()) {
+        auto m = check_against_mirror(std::string_view(reinterpret_cast<const char*>(b->data()), b->size()), o.state);
+        if (!m) {
+            if (m.err().code != errc::mismatch) return fail("audit verify: --state", m.err());
+            if (o.json_out) print_json(json::object{{"valid", false}, {"failed", m.err().message}});
+            std::fprintf(stderr, "custos: audit verify: FAILED: %s\n", m.err().message.c_str());
+            return exit_failed;
+        }
+        r->log.push_back("complete against your mirror: all " + std::to_string(m->entries) +
+                         " mirrored entries about the subject in the window, up to entry " + std::to_string(m->compared_up_to) +
+                         ", are in the bundle");
     }
     const auto list = [](const std::vector<std::string>& v) {
         json::array a;
@@ -310,6 +323,9 @@ void register_audit_commands(CLI::App& app, command_list& cmds) {
     verify->add_option("--landmarks", vo->landmarks,
                        "The landmarks' own list (JSON: [{id, lat, lon, public_key}], as custos fleet landmark list --json "
                        "prints): their keys and places replace the log's");
+    verify->add_option("--state", vo->state,
+                       "Your mirror (custos audit fetch --state): every mirrored entry about the subject in the "
+                       "window must be in the bundle, and its checkpoint must be your mirror's tree");
     verify->add_flag("--json", vo->json_out, "Print the outcome as JSON");
     cmds.push_back({verify, [vo] { return run_verify(*vo); }});
 }
