@@ -87,9 +87,9 @@ bool tile_within(const tile& t, std::int64_t size) {
     // The last node (or entry) covered ends at leaf (N·256 + W) · 256^L.
     const int shift = t.entries ? 0 : tile_height * t.level;
     if (shift >= 62) return false;
+    if (t.n < 0 || t.n >= (INT64_MAX >> tile_height)) return false;
     const std::int64_t end = t.n * tile_width + t.width;  // nodes at this level
-    if (t.n > (INT64_MAX >> tile_height) || end > (size >> shift)) return false;
-    return true;
+    return end <= (size >> shift);
 }
 
 result<bytes> hash_tile(const tile& t, const hash_reader& read) {

@@ -5,7 +5,9 @@
 // and the lease lapses, after which nothing more is served.
 #include <unistd.h>
 
+#include <functional>
 #include <regex>
+#include <thread>
 
 #include "tests/int/real_agent.hpp"
 #include "tests/support/files.hpp"
@@ -110,9 +112,16 @@ protected:
         return run_process({CUSTOS_CLI_PATH, "fleet", "export", flag, id, "--out", out.string()},
                            {{"CUSTOS_VERIFIER", url_}, {"CUSTOS_CREDENTIAL", (vdir_ / "auditor").string()}});
     }
-    process_result audit_verify(const fs::path& bundle, const fs::path& landmarks) {
-        return run_process({CUSTOS_CLI_PATH, "audit", "verify", bundle.string(), "--ek-ca", (dir_.path() / "ek-ca.pem").string(),
-                            "--log-key", (vdir_ / "keys/log.pub").string(), "--landmarks", landmarks.string()});
+    process_result audit_verify(const fs::path& bundle, const fs::path& landmarks, bool with_mirror = false) {
+        std::vector<std::string> args{CUSTOS_CLI_PATH, "audit", "verify", bundle.string(), "--ek-ca", (dir_.path() / "ek-ca.pem").string(),
+                                      "--log-key", (vdir_ / "keys/log.pub").string(), "--landmarks", landmarks.string()};
+        if (with_mirror) args.insert(args.end(), {"--state", (dir_.path() / "mirror").string()});
+        return run_process(args);
+    }
+    process_result audit_fetch() {
+        return run_process({CUSTOS_CLI_PATH, "audit", "fetch", "--state", (dir_.path() / "mirror").string(), "--log-key",
+                            (vdir_ / "keys/log.pub").string()},
+                           {{"CUSTOS_VERIFIER", url_}, {"CUSTOS_CREDENTIAL", (vdir_ / "auditor").string()}});
     }
 
     // The auditor's view, offline: the model's bundle holds gpu-r's evidence for every hand-out, and its
@@ -174,6 +183,40 @@ protected:
         auto bad = audit_verify(dir_.path() / "altered.json", lms);
         EXPECT_EQ(bad.exit_code, 1) << bad.out;
         EXPECT_NE(bad.err.find("its evidence is not what log entry"), std::string::npos) << bad.err;
+
+        // Against the auditor's mirror: complete as exported. An entry of the key holder's, or a landmark's
+        // registration, left out is named — neither is needed by the bundle's own checks. A bundle newer than
+        // the mirror cannot be compared until the mirror catches up.
+        ASSERT_EQ(audit_fetch().exit_code, 0);
+        auto complete = audit_verify(model, lms, true);
+        ASSERT_EQ(complete.exit_code, 0) << complete.out << complete.err;
+        EXPECT_NE(complete.out.find("complete against your mirror"), std::string::npos) << complete.out;
+        const auto drop = [&](const std::function<json::array&(json::object&)>& list, const std::string& type, const fs::path& out) {
+            auto b = sjson::parse(read_text(model), "bundle");
+            auto& es = list(b->as_object());
+            for (auto it = es.begin(); it != es.end(); ++it) {
+                const auto body = *from_base64(it->at("body").as_string());
+                if (std::string(body.begin(), body.end()).find(type) == std::string::npos) continue;
+                es.erase(it);
+                std::ofstream(out) << json::serialize(*b);
+                return true;
+            }
+            return false;
+        };
+        ASSERT_TRUE(drop([](json::object& b) -> json::array& { return b["hosts"].as_array()[0].as_object()["entries"].as_array(); },
+                         "\"type\":\"report_key.bound\"", dir_.path() / "dropped-host-entry.json"));
+        auto dropped = audit_verify(dir_.path() / "dropped-host-entry.json", lms, true);
+        EXPECT_EQ(dropped.exit_code, 1) << dropped.out;
+        EXPECT_NE(dropped.err.find("(report_key.bound) belongs in host gpu-r's entries"), std::string::npos) << dropped.err;
+        ASSERT_TRUE(drop([](json::object& b) -> json::array& { return b["registrations"].as_array(); }, "\"landmark.put\"",
+                         dir_.path() / "dropped-landmark.json"));
+        auto unregistered = audit_verify(dir_.path() / "dropped-landmark.json", lms, true);
+        EXPECT_EQ(unregistered.exit_code, 1) << unregistered.out;
+        std::this_thread::sleep_for(3s);
+        ASSERT_EQ(export_bundle("--model", "m1", dir_.path() / "newer.json").exit_code, 0);
+        auto newer = audit_verify(dir_.path() / "newer.json", lms, true);
+        EXPECT_EQ(newer.exit_code, 2) << newer.out << newer.err;
+        EXPECT_NE(newer.err.find("run custos audit fetch"), std::string::npos) << newer.err;
 
         // The key holder's evidence left out of the model's bundle.
         auto m = sjson::parse(read_text(model), "bundle");

@@ -388,7 +388,7 @@ TEST_F(RealAgentLog, AnExportedBundleVerifiesOfflineAndEveryAlterationIsNamed) {
         ASSERT_EQ(verify(f).exit_code, 0) << "without the mirror, a bundle cannot know what it lacks";
         auto res = with_mirror(f);
         EXPECT_EQ(res.exit_code, 1) << res.out;
-        EXPECT_NE(res.err.find("(report_key.bound) is about host gpu-r and in the window, but not in the bundle"), std::string::npos)
+        EXPECT_NE(res.err.find("(report_key.bound) belongs in host gpu-r's entries, but it is not in the bundle"), std::string::npos)
             << res.err;
     }
     // Other roots: another log's key, another maker's CA.

@@ -129,6 +129,10 @@ TEST(TlogTiles, EntryBundlesAreLengthPrefixedAndRefuseWhatDoesNotFit) {
     EXPECT_FALSE(append_bundle_entry(b, bytes(65536, 1)).ok());
     EXPECT_EQ(b.size(), before) << "nothing is written for an entry that does not fit";
     EXPECT_TRUE(tile_within(tile{0, 0, 5, true}, 5));
+    // An index whose first entry would not fit in 64 bits is past any tree, not an overflow.
+    auto huge = parse_tile_path("entries/x072/x057/x594/x037/x927/936");
+    ASSERT_TRUE(huge.ok());
+    EXPECT_FALSE(tile_within(*huge, INT64_MAX));
     EXPECT_FALSE(tile_within(tile{0, 0, 6, true}, 5));
 }
 

@@ -201,6 +201,23 @@ TEST_F(AuditLocation, TheAuditorsOwnLandmarkListOverridesTheLogsAndUntrustedStat
     EXPECT_NE(bad.err().message.find("not the one in your landmark list"), std::string::npos) << bad.err().message;
 }
 
+// The light-speed bound is the auditor's own: it counts every genuine statement, and light's speed,
+// whatever the verifier counted and whatever speed it was configured with.
+TEST_F(AuditLocation, PhysicsCountsEveryGenuineStatementAtTheSpeedOfLight) {
+    // Singapore answered at once, but the verifier counted only Seoul's slow answer: "unproven" to it.
+    const auto left_out = kept({statement("lm-near", 80), statement("lm-far", 0.1)}, {0});
+    ASSERT_EQ(left_out.at("verdict").as_string(), "unproven");
+    auto r = check(left_out, {"location-unproven"});
+    ASSERT_TRUE(r.ok()) << r.err().message;
+    EXPECT_EQ(r->physics, "outside") << "the statement the verifier left out proves the host is in Singapore";
+    // A verifier bounding with a tenth of light's speed calls a host 150-odd km away "within".
+    const auto slow = kept({statement("lm-near", 1.0)}, {0}, policy::light_vacuum_km_per_ms / 10);
+    ASSERT_EQ(slow.at("verdict").as_string(), "within");
+    auto s = check(slow);
+    ASSERT_TRUE(s.ok()) << s.err().message;
+    EXPECT_EQ(s->physics, "unproven");
+}
+
 TEST_F(AuditLocation, MalformedRoundsAndLandmarkListsAreStructureErrors) {
     auto k = kept({statement("lm-near", 0.1)}, {0});
     k["accepted"] = json::array{5};

@@ -37,6 +37,38 @@ result<landmark_fact> read_landmark(const sjson::object_reader& o, std::string* 
 
 bool same_place(double a, double b) { return std::abs(a - b) <= 1e-9; }
 
+// c exactly: the verifier may be configured with it, and the physical bound must not be tighter than it.
+constexpr double speed_of_light_km_per_ms = 299.792458;
+
+// One statement as the auditor accepts it: the landmark's signature, the agent's, the round's nonce, an
+// answer by a report key the AK bound and current at the result's chain position, made within the window
+// of the result. The round trip in ms, or why not.
+result<double> check_statement(byte_view statement, byte_view sig, byte_view landmark_key, byte_view round,
+                               const location_round_input& in) {
+    CUSTOS_TRY(s, policy::verify_landmark_statement(statement, sig, landmark_key, round, {}));
+    // The current key at that point is the one bound last before it: the greatest window start at or below
+    // the next report. (Windows of a retired key and its successor may overlap while spooled reports drain,
+    // so an open window alone does not make a key current.)
+    const std::vector<attest::chain_key> none;
+    const auto& keys = in.keys ? *in.keys : none;
+    std::uint64_t latest = 0;
+    for (const auto& k : keys)
+        if (k.from_seq <= in.chain_seq + 1) latest = std::max(latest, k.from_seq);
+    bool bound = false;
+    for (const auto& k : keys)
+        if (equal_ct(k.key, s.statement.agent_key) && k.from_seq == latest &&
+            !attest::key_window_refusal(k.from_seq, k.until_seq, in.chain_seq + 1))
+            bound = true;
+    if (!bound)
+        return make_error(errc::mismatch, "answered by a key that is not the host's current report key at chain position " +
+                                              std::to_string(in.chain_seq) + " (no quote of its AK binds it)");
+    const auto t_send_s = static_cast<std::int64_t>(s.statement.t_send_us / 1'000'000);
+    if (t_send_s < in.time - location_statement_window_s || t_send_s > in.time + location_statement_window_s)
+        return make_error(errc::mismatch, "made " + std::to_string(t_send_s - in.time) + " s from the round's result (at most " +
+                                              std::to_string(location_statement_window_s) + ")");
+    return s.rtt_ms;
+}
+
 // The verdict's bound from one set of samples (per landmark: its place and minimum RTT).
 std::string bound_verdict(const site_fact& s, const std::vector<policy::landmark_rtt>& in, double speed,
                           std::optional<double>* max_km = nullptr, std::optional<double>* min_km = nullptr) {
@@ -81,9 +113,9 @@ result<location_round_check> check_location_round(const location_round_input& in
     if (site.id != in.site->id) return failed("the round was judged against site " + site.id + ", but the log has the host at site " + in.site->id);
     if (!same_place(site.lat, in.site->lat) || !same_place(site.lon, in.site->lon) || !same_place(site.max_km, in.site->max_km))
         return failed("site " + site.id + ": the round used a place or max_km other than the log's registration");
-    if (!(speed > 0 && speed <= policy::light_vacuum_km_per_ms))
+    if (!(speed > 0 && speed <= speed_of_light_km_per_ms))
         return failed("the round bounded distance with a signal speed of " + std::to_string(speed) +
-                      " km/ms, faster than light in vacuum (" + std::to_string(policy::light_vacuum_km_per_ms) + ")");
+                      " km/ms, faster than light in vacuum (" + std::to_string(speed_of_light_km_per_ms) + ")");
     std::map<std::string, landmark_fact> used;
     for (std::size_t i = 0; i < lms->size(); ++i) {
         CUSTOS_TRY(lo, sjson::object_reader::of((*lms)[i], "landmarks[" + std::to_string(i) + "]"));
@@ -111,6 +143,11 @@ result<location_round_check> check_location_round(const location_round_input& in
             return make_error(errc::structure, "accepted: index " + std::to_string(i) + " is out of range or repeated");
     }
     std::map<std::string, std::pair<double, unsigned>> min_rtt;  // landmark → (ms, samples)
+    const auto take = [](std::map<std::string, std::pair<double, unsigned>>& m, const std::string& id, double ms) {
+        auto& e = m[id];
+        e.first = e.second ? std::min(e.first, ms) : ms;
+        ++e.second;
+    };
     for (auto i : counted) {
         const auto& p = msg.proofs[i];
         const std::string at = "statement " + std::to_string(i);
@@ -118,32 +155,18 @@ result<location_round_check> check_location_round(const location_round_input& in
         if (!st) return failed(at + ": counted, but it does not parse: " + st.err().message);
         const auto l = used.find(st->landmark_id);
         if (l == used.end()) return failed(at + ": counted, but landmark " + st->landmark_id + " is not one the round used");
-        auto s = policy::verify_landmark_statement(p.statement, p.sig, l->second.key, msg.round, {});
+        auto s = check_statement(p.statement, p.sig, l->second.key, msg.round, in);
         if (!s) return failed(at + " (landmark " + st->landmark_id + "): counted, but " + s.err().message);
-        bool bound = false;
-        for (const auto& k : in.keys ? *in.keys : std::vector<attest::chain_key>{})
-            if (equal_ct(k.key, s->statement.agent_key) && !attest::key_window_refusal(k.from_seq, k.until_seq, in.chain_seq + 1))
-                bound = true;
-        if (!bound)
-            return failed(at + " (landmark " + st->landmark_id + "): counted, but answered by a key that is not the host's current "
-                               "report key at chain position " + std::to_string(in.chain_seq) + " (no quote of its AK binds it)");
-        const auto t_send_s = static_cast<std::int64_t>(s->statement.t_send_us / 1'000'000);
-        if (std::abs(t_send_s - in.time) > location_statement_window_s)
-            return failed(at + " (landmark " + st->landmark_id + "): counted, but made " + std::to_string(t_send_s - in.time) +
-                          " s from the round's result (at most " + std::to_string(location_statement_window_s) + ")");
-        auto& m = min_rtt[st->landmark_id];
-        m.first = m.second ? std::min(m.first, s->rtt_ms) : s->rtt_ms;
-        ++m.second;
+        take(min_rtt, st->landmark_id, *s);
     }
 
     // 3. The verdict follows from them, and the signed result carries its finding.
-    std::vector<policy::landmark_rtt> all, trusted;
+    std::vector<policy::landmark_rtt> all;
     location_round_check out;
     for (const auto& [id, m] : min_rtt) {
         const auto& l = used.at(id);
         all.push_back({l.lat, l.lon, m.first});
-        if (!in.trusted || in.trusted->count(id)) trusted.push_back({l.lat, l.lon, m.first});
-        else out.untrusted += m.second;
+        if (in.trusted && !in.trusted->count(id)) out.untrusted += m.second;
     }
     std::optional<double> max_km, min_km;
     const std::string replay = bound_verdict(site, all, speed, &max_km, &min_km);
@@ -161,7 +184,21 @@ result<location_round_check> check_location_round(const location_round_input& in
     out.verdict = verdict;
     out.counted = counted.size();
     out.not_counted = msg.proofs.size() - counted.size();
-    out.physics = bound_verdict(site, trusted, policy::light_vacuum_km_per_ms);
+    // 4. Physics: every statement in the proof that verifies with a landmark the auditor trusts (its list,
+    // else the log's registrations), counted by the verifier or not — a genuine statement it left out
+    // still bounds the host — with light in vacuum.
+    const auto& trust = in.trusted ? *in.trusted : in.logged;
+    std::map<std::string, std::pair<double, unsigned>> all_rtt;
+    for (const auto& p : msg.proofs) {
+        auto st = policy::parse_landmark_statement(p.statement);
+        if (!st) continue;
+        const auto l = trust.find(st->landmark_id);
+        if (l == trust.end()) continue;
+        if (auto ms = check_statement(p.statement, p.sig, l->second.key, msg.round, in)) take(all_rtt, st->landmark_id, *ms);
+    }
+    std::vector<policy::landmark_rtt> physical;
+    for (const auto& [id, m] : all_rtt) physical.push_back({trust.at(id).lat, trust.at(id).lon, m.first});
+    out.physics = bound_verdict(site, physical, speed_of_light_km_per_ms);
     return out;
 }
 

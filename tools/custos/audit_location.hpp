@@ -49,7 +49,7 @@ struct location_round_input {
 
 struct location_round_check {
     std::string verdict;  // the verifier's, replayed
-    std::string physics;  // with light in vacuum and only the landmarks the auditor trusts
+    std::string physics;  // with light in vacuum, every statement that verifies with a trusted landmark
     std::size_t counted = 0, not_counted = 0;  // statements the verifier counted and refused
     std::size_t untrusted = 0;  // counted statements of landmarks the auditor's list does not hold
 };

@@ -41,10 +41,12 @@ struct proven_entry {
 
 result<std::vector<proven_entry>> check_entries(const json::array& a, const std::string& where, const tlog::checkpoint& cp) {
     std::vector<proven_entry> out;
+    std::set<std::int64_t> seen;
     for (std::size_t i = 0; i < a.size(); ++i) {
         const std::string at = where + "[" + std::to_string(i) + "]";
         CUSTOS_TRY(o, sjson::object_reader::of(a[i], at));
         CUSTOS_TRY(index, o.i64("index"));
+        if (!seen.insert(index).second) return failed(at + ": log entry " + std::to_string(index) + " is in the bundle twice");
         CUSTOS_TRY(body, o.b64("body"));
         CUSTOS_TRY(p, o.arr("proof"));
         CUSTOS_TRY(proof, proof_from_json(*p, at));
@@ -136,11 +138,13 @@ struct result_fact {
     std::int64_t time = 0;
     std::string status, kind;
     bool round_checked = false;  // its round's evidence was in the bundle and verified
-    std::string location;        // a location round's verdict
+    std::string location;        // a location round's verdict (the verifier's, replayed)
+    std::string physics;         // and the auditor's bound with light in vacuum
 };
 struct host_facts {
     std::map<std::int64_t, result_fact> results;  // by log index
     std::map<std::int64_t, std::string> approvals;  // host.approve entries: log index → site
+    std::set<std::int64_t> decommissions;           // host.decommission entries: log index
 };
 
 struct context {
@@ -237,14 +241,21 @@ result<host_facts> verify_host(const context& cx, const sjson::object_reader& o,
     std::map<std::string, const proven_entry*> by_round, by_token;
     for (const auto& e : entries) {
         if (e.e.type == "operator" && e.e.text("action") == "host.approve") facts.approvals[e.index] = e.e.text("subject");
+        if (e.e.type == "operator" && e.e.text("action") == "host.decommission") facts.decommissions.insert(e.index);
         if (e.e.type != "result") continue;
-        if (!e.e.text("round_sha256").empty()) by_round[e.e.text("round_sha256")] = &e;
+        // One round's evidence backs one result: a nonce is used once.
+        if (const std::string rh = e.e.text("round_sha256"); !rh.empty() && !by_round.emplace(rh, &e).second)
+            return failed(in + "log entries " + std::to_string(by_round[rh]->index) + " and " + std::to_string(e.index) +
+                          " name the same round evidence");
         by_token[e.e.text("token_sha256")] = &e;
         const auto* seq_v = e.e.members.if_contains("chain_seq");
         const std::string head = e.e.text("chain_hash");
         if (!seq_v || !seq_v->is_int64()) return failed(in + "log entry " + std::to_string(e.index) + ": no chain position");
         const auto seq = seq_v->as_int64();
-        facts.results[e.index] = result_fact{e.e.time, e.e.text("status"), e.e.text("round_kind"), false, {}};
+        // Results logged before round kinds were recorded had evidence only for attestation rounds.
+        std::string kind = e.e.text("round_kind");
+        if (kind.empty() && !e.e.text("round_sha256").empty()) kind = "attest";
+        facts.results[e.index] = result_fact{e.e.time, e.e.text("status"), kind, false, {}, {}};
         if (seq == 0) continue;
         const auto useq = static_cast<std::uint64_t>(seq);
         if (anchor && useq == anchor->seq && head == to_hex(anchor->hash)) continue;  // the anchor, or a round with no reports since
@@ -260,6 +271,7 @@ result<host_facts> verify_host(const context& cx, const sjson::object_reader& o,
     // result, each result signed.
     CUSTOS_TRY(rounds, o.arr("rounds"));
     std::size_t checked = 0;
+    std::set<std::int64_t> rounds_seen;
     for (std::size_t i = 0; i < rounds->size(); ++i) {
         const std::string at = in + "round " + std::to_string(i);
         CUSTOS_TRY(r, sjson::object_reader::of((*rounds)[i], at));
@@ -270,6 +282,7 @@ result<host_facts> verify_host(const context& cx, const sjson::object_reader& o,
         if (!t) return failed(at + ": signed result: " + t.err().message);
         ++rep.results;
         const proven_entry& le = *logged->second;
+        if (!rounds_seen.insert(le.index).second) return failed(at + ": it repeats the round of log entry " + std::to_string(le.index));
         const auto* rv = r.raw().if_contains("round");
         if (!rv || rv->is_null()) continue;  // a result with no round of its own
         CUSTOS_TRY(round_bytes, r.b64("round"));
@@ -295,6 +308,8 @@ result<host_facts> verify_host(const context& cx, const sjson::object_reader& o,
                                                             : with_context(std::move(lc).err(), at);
             fact.round_checked = true;
             fact.location = lc->verdict;
+            fact.physics = lc->physics;
+            ++checked;
             ++rep.location_rounds;
             ++rep.location_physics[lc->physics];
             rep.statements += lc->counted;
@@ -315,10 +330,7 @@ result<host_facts> verify_host(const context& cx, const sjson::object_reader& o,
         ++rep.rounds;
         ++checked;
     }
-    std::size_t logged_rounds = 0;
-    for (const auto& [h, e] : by_round)
-        if (e->e.text("round_kind") != "location") ++logged_rounds;
-    if (logged_rounds > checked) rep.rounds_missing += logged_rounds - checked;
+    if (by_round.size() > checked) rep.rounds_missing += by_round.size() - checked;
     rep.reports += chain->summary.reports;
     rep.keys += chain->keys;
     ++rep.hosts;
@@ -360,6 +372,10 @@ result<void> check_releases(const std::vector<proven_entry>& entries, const std:
         if (!attest_r->round_checked) ++rep.releases_unproven;
         const std::string* site = latest_before(h->second.approvals, e.index);
         if (!site) return failed(at + ": no logged approval puts the host at a site before it");
+        const auto approved_at = std::prev(h->second.approvals.lower_bound(e.index))->first;
+        const auto decommissioned = h->second.decommissions.lower_bound(approved_at);
+        if (decommissioned != h->second.decommissions.end() && *decommissioned < e.index)
+            return failed(at + ": the host was decommissioned (log entry " + std::to_string(*decommissioned) + ") before it");
         bool allowed = false;
         for (auto it = approved_sites.begin(); it != approved_sites.end() && it->first < e.index; ++it)
             if (it->second == *site) allowed = true;
@@ -367,8 +383,15 @@ result<void> check_releases(const std::vector<proven_entry>& entries, const std:
         if (regs.site_has_landmarks(*site, e.index)) {
             const result_fact* loc = latest_round(h->second.results, e.index, "location");
             if (!loc || !loc->round_checked) return failed(at + ": site " + *site + " has landmarks, but no verified location round of the host precedes it");
+            if (e.e.time - loc->time > release_appraisal_window_s)
+                return failed(at + ": the host's latest location round was " + std::to_string(e.e.time - loc->time) +
+                              " s before it (at most " + std::to_string(release_appraisal_window_s) + ")");
             if (loc->location != "within")
                 return failed(at + ": the host's latest location round before it was \"" + loc->location + "\", not within site " + *site);
+            // The verifier's verdict follows its configured speed; the hand-out must hold by light in vacuum.
+            if (loc->physics != "within")
+                return failed(at + ": the host's latest location round is \"within\" by the verifier's signal speed, but \"" +
+                              loc->physics + "\" by light in vacuum with the landmarks you trust");
         }
         ++rep.releases;
     }
@@ -409,6 +432,10 @@ result<bundle_report> verify_bundle(std::string_view bundle, X509_STORE* ek_cas,
     const std::string model = subject.has("model") ? *subject.str("model") : "";
     if (host.empty() == model.empty()) return make_error(errc::structure, "the bundle's subject names neither one host nor one model");
     rep.subject = host.empty() ? "model " + model : "host " + host;
+    CUSTOS_TRY(window_from, o.i64("from"));
+    CUSTOS_TRY(window_to, o.i64("to"));
+    rep.from = window_from;
+    rep.to = window_to;
 
     // 3. The result key: one a started verifier named in the log.
     CUSTOS_TRY(result_pub, o.str("result_pub"));
@@ -501,38 +528,104 @@ result<mirror_check> check_against_mirror(std::string_view bundle, const std::fi
     auto text = tlog::open_note(note, info.key);
     if (!text) return failed("checkpoint: it does not open with the mirror's log key: " + text.err().message);
     CUSTOS_TRY(cp, tlog::parse_checkpoint(*text));
+    if (cp.size > info.checkpoint.size)
+        return make_error(errc::invalid_argument, "the bundle's checkpoint (" + std::to_string(cp.size) + " entries) is newer than your mirror (" +
+                                                      std::to_string(info.checkpoint.size) + "): run custos audit fetch, then verify again");
     mirror_check out;
-    out.compared_up_to = std::min(cp.size, info.checkpoint.size);
-    CUSTOS_TRY(root, mirror_tree_hash(state, out.compared_up_to));
-    if (cp.size <= info.checkpoint.size && root != cp.root)
-        return failed("checkpoint: the bundle's tree of " + std::to_string(cp.size) +
-                      " entries is not the one your mirror verified: the log was forked");
+    out.compared_up_to = cp.size;
+    out.behind = info.checkpoint.size - cp.size;
+    CUSTOS_TRY(root, mirror_tree_hash(state, cp.size));
+    if (root != cp.root)
+        return failed("checkpoint: the bundle's tree of " + std::to_string(cp.size) + " entries is not the one your mirror verified: the log was forked");
     CUSTOS_TRY(subject, o.obj("subject"));
     const std::string host = subject.has("host") ? *subject.str("host") : "";
     const std::string model = subject.has("model") ? *subject.str("model") : "";
     CUSTOS_TRY(from, o.i64("from"));
     CUSTOS_TRY(to, o.i64("to"));
-    CUSTOS_TRY(ea, o.arr("entries"));
-    std::set<std::int64_t> have;
-    for (const auto& e : *ea)
-        if (e.is_object())
-            if (const auto* i = e.as_object().if_contains("index"); i && i->is_int64()) have.insert(i->as_int64());
-    std::optional<error> missing;
+
+    // What the bundle holds: its own entries, each host part's, the registrations.
+    const auto indices = [](const json::value* a) {
+        std::set<std::int64_t> out;
+        if (a && a->is_array())
+            for (const auto& e : a->as_array())
+                if (e.is_object())
+                    if (const auto* i = e.as_object().if_contains("index"); i && i->is_int64()) out.insert(i->as_int64());
+        return out;
+    };
+    const std::set<std::int64_t> top = indices(o.raw().if_contains("entries")), regs = indices(o.raw().if_contains("registrations"));
+    std::map<std::string, std::set<std::int64_t>> parts;  // host → its part's entries
+    if (!host.empty()) parts[host] = top;
+    if (const auto* hs = o.raw().if_contains("hosts"); hs && hs->is_array())
+        for (const auto& h : hs->as_array())
+            if (h.is_object())
+                if (const auto* id = h.as_object().if_contains("host"); id && id->is_object())
+                    parts[member_text(id->as_object(), "id")] = indices(h.as_object().if_contains("entries"));
+
+    // Pass 1: the model's key holders in the window, and the sites it was approved for.
+    std::set<std::string> holders, sites;
+    if (!host.empty()) holders.insert(host);
+    const auto in_window = [&](const tlog::parsed_entry& e, std::int64_t lead) { return e.time >= from - lead && e.time <= to; };
+    const auto about_model = [&](const tlog::parsed_entry& e) { return !model.empty() && (e.text("model") == model || e.text("subject") == model); };
     CUSTOS_TRY_VOID(for_each_entry(state, [&](std::int64_t index, const std::string& body) {
-        if (index >= out.compared_up_to) return false;
+        if (index >= cp.size) return false;
         auto e = tlog::parse_entry(body);
-        if (!e || e->time < from || e->time > to) return true;
-        const bool about = host.empty() ? (e->text("model") == model || e->text("subject") == model) : e->text("host") == host;
-        if (!about) return true;
+        if (!e || !about_model(*e)) return true;
+        if ((e->type == "key.released" || e->type == "lease.renewed") && in_window(*e, 0)) holders.insert(e->text("host"));
+        if (e->type == "operator" && e->text("action") == "model.approve_site") sites.insert(member_text(request_of(*e), "site"));
+        return true;
+    }));
+
+    // Pass 2: every entry the export must hold is held.
+    struct registration {
+        std::int64_t index;
+        std::string action, subject;
+        std::set<std::string> sites;
+    };
+    std::vector<registration> registrations;
+    std::optional<error> missing;
+    const auto require = [&](const std::set<std::int64_t>& have, std::int64_t index, const tlog::parsed_entry& e, const std::string& where) {
         ++out.entries;
-        if (!have.count(index)) {
-            missing = failed("log entry " + std::to_string(index) + " (" + e->type + ") is about " +
-                             (host.empty() ? "model " + model : "host " + host) + " and in the window, but not in the bundle");
-            return false;
+        if (have.count(index)) return true;
+        missing = failed("log entry " + std::to_string(index) + " (" + e.type + ") belongs in " + where + ", but it is not in the bundle");
+        return false;
+    };
+    CUSTOS_TRY_VOID(for_each_entry(state, [&](std::int64_t index, const std::string& body) {
+        if (index >= cp.size) return false;
+        auto e = tlog::parse_entry(body);
+        if (!e) return true;
+        const bool always = e->type == "host.enrolled" || e->type == "operator";
+        if (e->type == "operator" && (e->text("action") == "site.put" || e->text("action") == "landmark.put")) {
+            registration r{index, e->text("action"), e->text("subject"), {}};
+            if (const auto* ss = request_of(*e).if_contains("sites"); ss && ss->is_array())
+                for (const auto& x : ss->as_array())
+                    if (x.is_string()) r.sites.insert(std::string(x.as_string()));
+            registrations.push_back(std::move(r));
+            return true;
+        }
+        if (about_model(*e) && (always || in_window(*e, 0)) && !require(top, index, *e, "the model's entries")) return false;
+        const std::string h = e->text("host");
+        if (!h.empty() && holders.count(h)) {
+            if (e->type == "operator" && e->text("action") == "host.approve") sites.insert(e->text("subject"));
+            if ((always || in_window(*e, model.empty() ? 0 : 600)) && !require(parts[h], index, *e, "host " + h + "'s entries"))
+                return false;
         }
         return true;
     }));
     if (missing) return *missing;
+    // The registrations of those sites, and of every landmark that ever served one of them.
+    std::set<std::string> serving;
+    for (const auto& r : registrations)
+        if (r.action == "landmark.put")
+            for (const auto& x : r.sites)
+                if (sites.count(x)) serving.insert(r.subject);
+    for (const auto& r : registrations) {
+        const bool needed = r.action == "site.put" ? sites.count(r.subject) > 0 : serving.count(r.subject) > 0;
+        if (!needed) continue;
+        ++out.entries;
+        if (!regs.count(r.index))
+            return failed("log entry " + std::to_string(r.index) + " (" + r.action + " " + r.subject +
+                          ") belongs in the bundle's registrations, but it is not in the bundle");
+    }
     return out;
 }
 

@@ -30,6 +30,7 @@ struct bundle_report {
     std::size_t hosts = 0, location_rounds = 0, statements = 0, untrusted_statements = 0;
     std::map<std::string, std::size_t> location_physics;  // location rounds by their light-speed verdict
     std::size_t releases = 0, refusals = 0, releases_unproven = 0;  // a model's key hand-outs checked
+    std::int64_t from = 0, to = 0;  // the window the bundle covers (Unix seconds)
     // What each check rests on, in words, for the printed summary.
     std::vector<std::string> hardware, log, verifier_word;
 };
@@ -45,8 +46,9 @@ result<bundle_report> verify_bundle(std::string_view bundle, X509_STORE* ek_cas,
 // of the two sizes) must be in it — an operator who leaves an entry out of a bundle (a key release, a
 // finding) is caught. errc::mismatch naming the first entry missing; the count of entries compared.
 struct mirror_check {
-    std::int64_t compared_up_to = 0;  // entries below this index were compared
-    std::size_t entries = 0;          // mirrored entries about the subject in the window
+    std::int64_t compared_up_to = 0;  // entries below this index (the bundle's checkpoint) were compared
+    std::int64_t behind = 0;          // how many entries the mirror holds past the bundle's checkpoint
+    std::size_t entries = 0;          // mirrored entries the bundle must hold, all found
 };
 result<mirror_check> check_against_mirror(std::string_view bundle, const std::filesystem::path& state);
 

@@ -41,6 +41,11 @@ result<chain_check> check_chain_export(const boost::json::value& v, const std::s
         }
         keys.push_back(std::move(c));
     }
+    // Each key once: a key listed twice could carry two windows.
+    for (std::size_t i = 0; i < keys.size(); ++i)
+        for (std::size_t j = i + 1; j < keys.size(); ++j)
+            if (equal_ct(keys[i].key, keys[j].key))
+                return make_error(errc::mismatch, where + ": report key " + to_hex(keys[i].key).substr(0, 16) + " is listed twice");
     std::vector<attest::signed_report> reports;
     for (std::size_t i = 0; i < rs->size(); ++i) {
         CUSTOS_TRY(r, sjson::object_reader::of((*rs)[i], where + ": reports[" + std::to_string(i) + "]"));
@@ -55,7 +60,10 @@ result<chain_check> check_chain_export(const boost::json::value& v, const std::s
             return make_error(b.err().code == errc::structure ? errc::mismatch : b.err().code, "binding: " + b.err().message);
     auto chain = anchor ? attest::verify_report_chain(host, anchor->seq, anchor->hash, reports, keys)
                         : attest::verify_report_chain(host, 0, bytes(32, 0), reports, keys);
-    if (!chain) return make_error(chain.err().code == errc::structure ? errc::mismatch : chain.err().code, "chain: " + chain.err().message);
+    // A signed report that does not even parse is a report that fails, not a malformed export.
+    if (!chain)
+        return make_error(chain.err().code == errc::structure || chain.err().code == errc::parse ? errc::mismatch : chain.err().code,
+                          "chain: " + chain.err().message);
     chain_check out{host, std::move(chain).value(), keys.size(), {}, from, std::move(keys)};
     out.hashes.reserve(reports.size());
     for (const auto& r : reports) out.hashes.push_back(attest::report_hash(r.body));

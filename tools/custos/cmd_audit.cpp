@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 
 #include <cstdio>
+#include <ctime>
 #include <memory>
 #include <string>
 #include <vector>
@@ -165,6 +166,18 @@ int run_search(const search_options& o) {
     return exit_ok;
 }
 
+// "2026-03-01T00:00:00Z to 2026-06-30T00:00:00Z", with "the first entry" / "the checkpoint" at the ends.
+std::string window_text(std::int64_t from, std::int64_t to) {
+    const auto at = [](std::int64_t t) {
+        const std::time_t tt = static_cast<std::time_t>(t);
+        std::tm tm{};
+        char b[32];
+        if (!gmtime_r(&tt, &tm) || !std::strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%SZ", &tm)) return std::to_string(t);
+        return std::string(b);
+    };
+    return (from <= 0 ? std::string("the beginning") : at(from)) + " to " + (to >= INT64_MAX / 2 ? std::string("the checkpoint") : at(to));
+}
+
 struct verify_options {
     std::string bundle, ek_ca, log_key, landmarks, state;
     bool json_out = false;
@@ -208,8 +221,10 @@ int run_verify(const verify_options& o) {
             return exit_failed;
         }
         r->log.push_back("complete against your mirror: all " + std::to_string(m->entries) +
-                         " mirrored entries about the subject in the window, up to entry " + std::to_string(m->compared_up_to) +
-                         ", are in the bundle");
+                         " mirrored entries the bundle must hold, below entry " + std::to_string(m->compared_up_to) +
+                         ", are in it" +
+                         (m->behind ? "; your mirror holds " + std::to_string(m->behind) + " later entries the bundle does not cover"
+                                    : std::string()));
     }
     const auto list = [](const std::vector<std::string>& v) {
         json::array a;
@@ -219,6 +234,8 @@ int run_verify(const verify_options& o) {
     if (o.json_out) {
         print_json(json::object{{"valid", true},
                                 {"subject", r->subject},
+                                {"from", r->from},
+                                {"to", r->to},
                                 {"checkpoint_size", r->checkpoint_size},
                                 {"entries", r->entries},
                                 {"rounds", r->rounds},
@@ -234,6 +251,7 @@ int run_verify(const verify_options& o) {
         return exit_ok;
     }
     std::printf("bundle: valid (%s)\n", r->subject.c_str());
+    std::printf("window: %s\n", window_text(r->from, r->to).c_str());
     std::printf("proven by hardware roots (TPM makers' CAs, the host's TPM):\n");
     for (const auto& s : r->hardware) std::printf("  - %s\n", s.c_str());
     std::printf("proven by the log (its key, and consistency with what your monitor saw):\n");
