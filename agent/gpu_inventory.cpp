@@ -216,7 +216,9 @@ boost::json::object inventory_to_json(const gpu_inventory& inv, const policy::ch
             o["pci_vendor_id"] = g.pci_vendor_id;
             o["pci_device_id"] = g.pci_device_id;
         }
+        // By the library's product name; a card listed from sysfs alone by its PCI ids (the chip family).
         const policy::chip* c = chips.by_name(g.name);
+        if (!c && !g.pci_vendor_id.empty()) c = chips.by_pci(g.pci_vendor_id, g.pci_device_id);
         o["chip"] = c ? c->id : "unknown";
         if (c && c->tpp) o["tpp"] = *c->tpp;
         else o["tpp"] = nullptr;

@@ -81,8 +81,8 @@ private:
 };
 
 // {"source","driver_version",["note",]"gpus":[{"uuid","serial","name","board_part_number","pci_bus_id",
-// "chip","tpp",…}]}: chip is the table's id for the reported name, or "unknown" with "tpp": null (never
-// guessed from a similar name).
+// "chip","tpp",…}]}: chip is the table's id for the reported name (for a card listed from sysfs, for its
+// PCI vendor and device ids), or "unknown" with "tpp": null (never guessed from a similar name).
 boost::json::object inventory_to_json(const gpu_inventory& inv, const policy::chip_table& chips);
 
 }  // namespace custos::agent

@@ -2,6 +2,7 @@
 
 #include <toml++/toml.h>
 
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <set>
@@ -13,6 +14,16 @@ namespace custos::policy {
 namespace detail {
 extern const std::string_view builtin_chips_toml;
 }
+
+namespace {
+// "vvvv:dddd", lowercase hex.
+bool valid_pci_id(std::string_view s) {
+    if (s.size() != 9 || s[4] != ':') return false;
+    for (std::size_t i = 0; i < s.size(); ++i)
+        if (i != 4 && !((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) return false;
+    return true;
+}
+}  // namespace
 
 std::optional<double> chip::peak_ops_per_s() const {
     if (!tpp || !tpp_bits) return std::nullopt;
@@ -43,7 +54,7 @@ result<chip_table> chip_table::parse(std::string_view text, const std::string& s
     const toml::array* chips = chip_node->as_array();
     if (!chips) return make_error(errc::parse, at(*chip_node) + "chip must be [[chip]] tables");
     if (chips->empty()) return make_error(errc::parse, at(*chip_node) + "no [[chip]] entries");
-    std::set<std::string> ids, names;
+    std::set<std::string> ids, names, pci;
     for (const auto& node : *chips) {
         const toml::table* c = node.as_table();
         if (!c) return make_error(errc::parse, at(node) + "chip must be a table");
@@ -88,12 +99,19 @@ result<chip_table> chip_table::parse(std::string_view text, const std::string& s
             } else if (key == "names") {
                 CUSTOS_TRY(n, strings(v, key));
                 ch.names = std::move(n);
+            } else if (key == "pci_ids") {
+                CUSTOS_TRY(ids_, strings(v, key));
+                for (const auto& id : ids_)
+                    if (!valid_pci_id(id))
+                        return make_error(errc::parse, at(v) + "pci_ids: \"" + id + "\" is not \"vvvv:dddd\" (lowercase hex)");
+                ch.pci_ids = std::move(ids_);
             } else if (key == "prohibited_in") {
                 CUSTOS_TRY(p, strings(v, key));
                 ch.prohibited_in = std::move(p);
             } else {
                 return make_error(errc::parse, at(v) + "\"" + key +
-                                                   "\" is not a chip field (id, vendor, tpp, tpp_bits, die_mm2, pd, names, prohibited_in)");
+                                                   "\" is not a chip field (id, vendor, tpp, tpp_bits, die_mm2, pd, names, pci_ids, "
+                                                   "prohibited_in)");
             }
         }
         if (ch.id.empty()) return make_error(errc::parse, at(node) + "chip has no id");
@@ -104,6 +122,8 @@ result<chip_table> chip_table::parse(std::string_view text, const std::string& s
         for (const auto& n : ch.names)
             if (!names.insert(n).second)
                 return make_error(errc::parse, at(node) + "the name \"" + n + "\" belongs to two chips");
+        for (const auto& id : ch.pci_ids)
+            if (!pci.insert(id).second) return make_error(errc::parse, at(node) + "the PCI id " + id + " belongs to two chips");
         out.chips_.push_back(std::move(ch));
     }
     return out;
@@ -126,6 +146,21 @@ const chip_table& chip_table::builtin() {
 const chip* chip_table::by_id(std::string_view id) const {
     for (const auto& c : chips_)
         if (c.id == id) return &c;
+    return nullptr;
+}
+
+const chip* chip_table::by_pci(std::string_view vendor, std::string_view device) const {
+    const auto norm = [](std::string_view s) {
+        if (s.starts_with("0x") || s.starts_with("0X")) s.remove_prefix(2);
+        std::string out(s);
+        for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        return out;
+    };
+    const std::string key = norm(vendor) + ":" + norm(device);
+    if (!valid_pci_id(key)) return nullptr;
+    for (const auto& c : chips_)
+        for (const auto& id : c.pci_ids)
+            if (id == key) return &c;
     return nullptr;
 }
 

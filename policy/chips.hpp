@@ -1,5 +1,5 @@
-// The chip table (policy/chips.toml): TPP, bit length, die area, performance density and the names the
-// vendor's management library reports, per accelerator. Shared by the agent (compute counts), the CLI
+// The chip table (policy/chips.toml): TPP, bit length, die area, performance density, the names the
+// vendor's management library reports and the PCI ids of the chip, per accelerator. Shared by the agent (compute counts), the CLI
 // (`custos gpu list`) and the verifier (gpu-unknown, policy rules).
 #pragma once
 
@@ -21,6 +21,7 @@ struct chip {
     std::optional<double> die_mm2;
     std::optional<double> pd;             // performance density, TPP per mm²
     std::vector<std::string> names;       // as NVML reports them, matched exactly
+    std::vector<std::string> pci_ids;     // "vvvv:dddd" (lowercase hex): PCI vendor and device ids of the chip
     std::vector<std::string> prohibited_in;  // policy profile names
 
     // Peak dense operations per second: tpp / tpp_bits × 10^12; absent when either is unknown.
@@ -40,6 +41,9 @@ public:
 
     const chip* by_id(std::string_view id) const;
     const chip* by_name(std::string_view name) const;  // exact match on any of a chip's names
+    // The chip a PCI function belongs to, from its vendor and device ids (4 hex digits each, any case,
+    // "0x" allowed), whatever vendor library is installed; nullptr when the table does not know the pair.
+    const chip* by_pci(std::string_view vendor, std::string_view device) const;
     const std::vector<chip>& chips() const { return chips_; }
 
 private:

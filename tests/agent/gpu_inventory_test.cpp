@@ -258,8 +258,10 @@ TEST_F(GpuInventory, DefaultLibraryAbsentFallsBackToSysfsWithANote) {
     const json::object& g = o.at("gpus").as_array().at(0).as_object();
     EXPECT_EQ(g.at("pci_vendor_id"), "10de");
     EXPECT_EQ(g.at("pci_device_id"), "2330");
-    EXPECT_EQ(g.at("chip"), "unknown");
-    EXPECT_TRUE(g.at("tpp").is_null());
+    // No product name from sysfs, but the PCI ids name the chip family (policy/chips.toml's pci_ids).
+    EXPECT_EQ(g.at("chip"), "H100-SXM");
+    EXPECT_EQ(g.at("tpp").to_number<double>(), 15832);
+    EXPECT_EQ(o.at("gpus").as_array().at(1).at("chip"), "MI300X");
 }
 
 TEST_F(GpuInventory, SysfsRootThatCannotBeReadIsAnError) {

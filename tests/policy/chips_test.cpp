@@ -153,6 +153,29 @@ TEST(ChipTable, ByNameIsExact) {
     EXPECT_EQ(t.by_id("unknown"), nullptr);
 }
 
+// PCI ids name the chip family without a vendor library: the ids come from pci.ids (cited in the file).
+TEST(ChipTable, ByPciNamesTheChipFromVendorAndDeviceIds) {
+    const chip_table& t = chip_table::builtin();
+    const std::vector<std::pair<std::pair<const char*, const char*>, const char*>> known{
+        {{"10de", "2330"}, "H100-SXM"}, {{"0x10de", "0x2331"}, "H100-PCIe"}, {{"10DE", "2335"}, "H200"},
+        {{"10de", "20b2"}, "A100"},     {{"10de", "2324"}, "H800"},       {{"10de", "2329"}, "H20"},
+        {{"10de", "2901"}, "B200"},     {{"10de", "26b9"}, "L40S"},       {{"1002", "74a1"}, "MI300X"},
+        {{"19e5", "d802"}, "Ascend-910B"}, {{"19e5", "d803"}, "Ascend-910C"}};
+    for (const auto& [ids, chip] : known) {
+        const auto* c = t.by_pci(ids.first, ids.second);
+        ASSERT_NE(c, nullptr) << ids.first << ":" << ids.second;
+        EXPECT_EQ(c->id, chip) << ids.first << ":" << ids.second;
+    }
+    // An NVSwitch, a GeForce card, another vendor's id for the same device number, malformed ids.
+    for (const auto& [v, d] : std::vector<std::pair<const char*, const char*>>{
+             {"10de", "22a3"}, {"10de", "2b85"}, {"1002", "2330"}, {"19e5", "d100"} /* Ascend 310: not in the table */, {"10de", "233"}, {"10de", "23300"}, {"10de", "zz30"}, {"", ""}})
+        EXPECT_EQ(t.by_pci(v, d), nullptr) << v << ":" << d;
+    // Every chip's ids are well formed and unique across the table (the parser refuses otherwise).
+    std::size_t n = 0;
+    for (const auto& c : t.chips()) n += c.pci_ids.size();
+    EXPECT_GE(n, 20u);
+}
+
 TEST(ChipTable, ParsesAMinimalTable) {
     auto t = chip_table::parse(R"(
 [[chip]]
@@ -225,6 +248,10 @@ INSTANTIATE_TEST_SUITE_P(
         refusal{"no id", "[[chip]]\nvendor = \"V\"\n", "bad.toml:1:", "chip has no id"},
         refusal{"empty id", "[[chip]]\nid = \"\"\n", "bad.toml:2:", "id must be a non-empty string"},
         refusal{"names not strings", "[[chip]]\nid = \"A\"\nnames = [\"N\", 3]\n", "bad.toml:3:", "names must hold non-empty strings"},
+        refusal{"pci id upper case", "[[chip]]\nid = \"A\"\npci_ids = [\"10DE:2330\"]\n", "bad.toml:3:", "is not \"vvvv:dddd\""},
+        refusal{"pci id short", "[[chip]]\nid = \"A\"\npci_ids = [\"10de:233\"]\n", "bad.toml:3:", "is not \"vvvv:dddd\""},
+        refusal{"pci id of two chips", "[[chip]]\nid = \"A\"\npci_ids = [\"10de:2330\"]\n[[chip]]\nid = \"B\"\npci_ids = [\"10de:2330\"]\n",
+                "bad.toml:4:", "the PCI id 10de:2330 belongs to two chips"},
         refusal{"empty chip array", "# a comment\nchip = []\n", "bad.toml:2:", "no [[chip]] entries"},
         refusal{"chip not an array of tables", "\nchip = 5\n", "bad.toml:2:", "[[chip]]"},
         // Nothing to point at: the file alone is named.
