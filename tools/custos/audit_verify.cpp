@@ -140,6 +140,7 @@ struct result_fact {
     bool round_checked = false;  // its round's evidence was in the bundle and verified
     std::string location;        // a location round's verdict (the verifier's, replayed)
     std::string physics;         // and the auditor's bound with light in vacuum
+    bool replay = false;         // its evidence is an earlier result's: a replayed round, never a fresh one
 };
 struct host_facts {
     std::map<std::int64_t, result_fact> results;  // by log index
@@ -243,10 +244,10 @@ result<host_facts> verify_host(const context& cx, const sjson::object_reader& o,
         if (e.e.type == "operator" && e.e.text("action") == "host.approve") facts.approvals[e.index] = e.e.text("subject");
         if (e.e.type == "operator" && e.e.text("action") == "host.decommission") facts.decommissions.insert(e.index);
         if (e.e.type != "result") continue;
-        // One round's evidence backs one result: a nonce is used once.
-        if (const std::string rh = e.e.text("round_sha256"); !rh.empty() && !by_round.emplace(rh, &e).second)
-            return failed(in + "log entries " + std::to_string(by_round[rh]->index) + " and " + std::to_string(e.index) +
-                          " name the same round evidence");
+        // A nonce is used once: evidence an earlier result already named is a replay the verifier recorded
+        // (its refusal and finding), never a fresh round.
+        const std::string rh = e.e.text("round_sha256");
+        const bool replay = !rh.empty() && !by_round.emplace(rh, &e).second;
         by_token[e.e.text("token_sha256")] = &e;
         const auto* seq_v = e.e.members.if_contains("chain_seq");
         const std::string head = e.e.text("chain_hash");
@@ -255,7 +256,7 @@ result<host_facts> verify_host(const context& cx, const sjson::object_reader& o,
         // Results logged before round kinds were recorded had evidence only for attestation rounds.
         std::string kind = e.e.text("round_kind");
         if (kind.empty() && !e.e.text("round_sha256").empty()) kind = "attest";
-        facts.results[e.index] = result_fact{e.e.time, e.e.text("status"), kind, false, {}, {}};
+        facts.results[e.index] = result_fact{e.e.time, e.e.text("status"), kind, false, {}, {}, replay};
         if (seq == 0) continue;
         const auto useq = static_cast<std::uint64_t>(seq);
         if (anchor && useq == anchor->seq && head == to_hex(anchor->hash)) continue;  // the anchor, or a round with no reports since
@@ -270,7 +271,7 @@ result<host_facts> verify_host(const context& cx, const sjson::object_reader& o,
     // Rounds: each quote over its nonce and evidence, each location proof replayed, each tied to a logged
     // result, each result signed.
     CUSTOS_TRY(rounds, o.arr("rounds"));
-    std::size_t checked = 0;
+    std::set<std::string> checked;  // the round evidence verified, by its hash
     std::set<std::int64_t> rounds_seen;
     for (std::size_t i = 0; i < rounds->size(); ++i) {
         const std::string at = in + "round " + std::to_string(i);
@@ -309,7 +310,7 @@ result<host_facts> verify_host(const context& cx, const sjson::object_reader& o,
             fact.round_checked = true;
             fact.location = lc->verdict;
             fact.physics = lc->physics;
-            ++checked;
+            checked.insert(le.e.text("round_sha256"));
             ++rep.location_rounds;
             ++rep.location_physics[lc->physics];
             rep.statements += lc->counted;
@@ -328,20 +329,20 @@ result<host_facts> verify_host(const context& cx, const sjson::object_reader& o,
         if (!q.ok()) return failed(at + " (log entry " + std::to_string(le.index) + "): quote: " + q.err().message);
         fact.round_checked = true;
         ++rep.rounds;
-        ++checked;
+        checked.insert(le.e.text("round_sha256"));
     }
-    if (by_round.size() > checked) rep.rounds_missing += by_round.size() - checked;
+    if (by_round.size() > checked.size()) rep.rounds_missing += by_round.size() - checked.size();
     rep.reports += chain->summary.reports;
     rep.keys += chain->keys;
     ++rep.hosts;
     return facts;
 }
 
-// The latest result of a round of `kind` logged before index `before`.
+// The latest result of a fresh round (not a replay) of `kind` logged before index `before`.
 const result_fact* latest_round(const std::map<std::int64_t, result_fact>& results, std::int64_t before, std::string_view kind) {
     for (auto it = results.lower_bound(before); it != results.begin();) {
         --it;
-        if (it->second.kind == kind) return &it->second;
+        if (it->second.kind == kind && !it->second.replay) return &it->second;
     }
     return nullptr;
 }
