@@ -49,13 +49,7 @@ landmark_record read_landmark(const stmt& s, int off = 0) {
 }
 
 result<std::vector<landmark_record>> read_landmarks(stmt& s, const char* what) {
-    std::vector<landmark_record> out;
-    for (;;) {
-        CUSTOS_TRY(row, s.step(what));
-        if (!row) break;
-        out.push_back(read_landmark(s));
-    }
-    return out;
+    return collect<landmark_record>(s, what, [](const stmt& st) { return read_landmark(st); });
 }
 
 }  // namespace
@@ -95,13 +89,7 @@ result<std::vector<landmark_record>> location_tx::site_landmarks(const std::stri
 result<std::vector<std::string>> location_tx::landmark_sites(const std::string& landmark_id) {
     CUSTOS_TRY(s, s_.prepare("SELECT site_id FROM site_landmarks WHERE landmark_id = ? ORDER BY site_id"));
     s.text(landmark_id);
-    std::vector<std::string> out;
-    for (;;) {
-        CUSTOS_TRY(row, s.step("listing a landmark's sites"));
-        if (!row) break;
-        out.push_back(s.col_text(0));
-    }
-    return out;
+    return collect<std::string>(s, "listing a landmark's sites", [](const stmt& st) { return st.col_text(0); });
 }
 
 result<void> location_tx::put_host_location(const host_location_record& r) {
