@@ -46,8 +46,6 @@ result<std::int64_t> time_param(const std::map<std::string, std::string>& q, con
     return v;
 }
 
-std::string member(const tlog::parsed_entry& e, std::string_view key) { return e.text(key); }
-
 // One bundle, from one read transaction. A method that fails leaves the reply in `failure`.
 class bundle_builder {
 public:
@@ -66,9 +64,7 @@ public:
                                                                                        " log entries; export a window at a time (from=, to=)"));
             auto p = tlog::prove_record(size_, e.index, log_hash_reader(tx_));
             if (!p) return fail(error_reply(p.err()));
-            json::array proof;
-            for (const auto& h : *p) proof.push_back(json::string(to_base64(h)));
-            out.push_back(json::object{{"index", e.index}, {"body", to_base64(as_bytes(e.entry.body))}, {"proof", std::move(proof)}});
+            out.push_back(json::object{{"index", e.index}, {"body", to_base64(as_bytes(e.entry.body))}, {"proof", hashes_json(*p)}});
         }
         return out;
     }
@@ -100,9 +96,9 @@ public:
             if (e.index >= size_) continue;
             auto p = tlog::parse_entry(e.entry.body);
             if (!p) continue;
-            if (e.entry.type == "operator" && member(*p, "action") == "host.approve") sites.insert(e.entry.subject);
+            if (e.entry.type == "operator" && p->text("action") == "host.approve") sites.insert(e.entry.subject);
             if (e.entry.type != "result") continue;
-            logged.insert(member(*p, "token_sha256"));
+            logged.insert(p->text("token_sha256"));
             const auto* seq = p->members.if_contains("chain_seq");
             const std::uint64_t at = seq && seq->is_int64() && seq->as_int64() > 0 ? static_cast<std::uint64_t>(seq->as_int64()) : 0;
             if (e.entry.time < from && at > 0) {
@@ -144,7 +140,7 @@ public:
             std::vector<sequenced_log_entry> mine;
             for (auto& e : *es) {
                 auto p = tlog::parse_entry(e.entry.body);
-                if (!p || member(*p, "action") != action) continue;
+                if (!p || p->text("action") != action) continue;
                 if (serving) {
                     const auto* rq = p->members.if_contains("request");
                     const auto* ss = rq && rq->is_object() ? rq->as_object().if_contains("sites") : nullptr;
@@ -260,7 +256,7 @@ net::http_response export_bundle(service_context& ctx, const std::string& target
             if (e.index >= (*cp)->size || e.entry.time < *from || e.entry.time > *to) continue;
             if (e.entry.type == "key.released" || e.entry.type == "lease.renewed") holders.insert(e.entry.host);
             if (e.entry.type == "operator")
-                if (auto p = tlog::parse_entry(e.entry.body); p && member(*p, "action") == "model.approve_site")
+                if (auto p = tlog::parse_entry(e.entry.body); p && p->text("action") == "model.approve_site")
                     if (const auto* rq = p->members.if_contains("request"); rq && rq->is_object())
                         if (const auto* s = rq->as_object().if_contains("site"); s && s->is_string()) b.sites.insert(std::string(s->as_string()));
         }

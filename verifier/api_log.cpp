@@ -28,12 +28,6 @@ result<std::int64_t> param(const std::map<std::string, std::string>& q, const st
     return v;
 }
 
-json::array hashes_json(const std::vector<tlog::hash>& p) {
-    json::array a;
-    for (const auto& h : p) a.push_back(json::string(to_base64(h)));
-    return a;
-}
-
 net::http_response checkpoint(service_context& ctx) {
     auto tx = ctx.db->begin_read();
     if (!tx) return error_reply(tx.err());

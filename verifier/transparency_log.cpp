@@ -8,6 +8,7 @@
 #include <cstring>
 #include <map>
 
+#include "crypto/base64.hpp"
 #include "crypto/file_io.hpp"
 
 namespace custos::verifier {
@@ -189,6 +190,12 @@ result<std::optional<log_checkpoint>> sign_checkpoint(store& db, const tlog::not
     CUSTOS_TRY_VOID(tx->put_checkpoint(c));
     CUSTOS_TRY_VOID(tx->commit());
     return std::optional<log_checkpoint>(std::move(c));
+}
+
+boost::json::array hashes_json(const std::vector<tlog::hash>& proof) {
+    boost::json::array a;
+    for (const auto& h : proof) a.push_back(boost::json::string(to_base64(h)));
+    return a;
 }
 
 }  // namespace custos::verifier

@@ -4,6 +4,8 @@
 // Readers (the /v1/log endpoints, export) get entries and proofs against any size up to the current one.
 #pragma once
 
+#include <boost/json/array.hpp>
+
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -40,5 +42,7 @@ result<log_check> check_log(store& db, const tlog::note_verifier& key);
 
 // The hash reader over a transaction's stored hashes.
 tlog::hash_reader log_hash_reader(store_tx& tx);
+// A proof as the log endpoints and bundles carry it: an array of base64 hashes.
+boost::json::array hashes_json(const std::vector<tlog::hash>& proof);
 
 }  // namespace custos::verifier
