@@ -18,7 +18,7 @@ int run_cli(int argc, char** argv) {
     CLI::App app{"custos-agent: attests this GPU host to a custos verifier with its TPM"};
     app.set_version_flag("--version", "custos-agent 0.1.0");
     std::string config = "/etc/custos/agent.toml";
-    std::optional<std::string> host_id, url, ca, tcti, state_dir, token, nvml_lib, chips, model_dir, weights_socket;
+    std::optional<std::string> host_id, url, ca, tcti, state_dir, token, nvml_lib, chips, model_dir, weights_socket, sysfs_root;
     std::vector<unsigned> allow_uids;
     std::optional<unsigned> interval;
     bool once = false, allow_root = false, verbose = false;
@@ -32,6 +32,7 @@ int run_cli(int argc, char** argv) {
     app.add_option("--report-interval", interval, "Seconds between signed reports");
     app.add_option("--nvml-lib", nvml_lib, "NVML library to load (must load; default libnvidia-ml.so.1 with a PCI sysfs fallback)");
     app.add_option("--chips", chips, "Chip table (default: the one built into the agent)");
+    app.add_option("--sysfs-root", sysfs_root, "sysfs mount the PCI view is read from (default /sys; tests use a fake tree)");
     app.add_option("--model-dir", model_dir, "Directory of sealed models to request keys for (one subdirectory per model id)");
     app.add_option("--weights-socket", weights_socket, "UNIX socket serving decrypted weights to local processes");
     app.add_option("--weights-allow-uid", allow_uids, "A uid the weights socket serves (repeatable; replaces weights_allowed_uids)");
@@ -69,6 +70,7 @@ int run_cli(int argc, char** argv) {
     if (interval) c.report_interval_s = *interval;
     if (nvml_lib) c.nvml_library = *nvml_lib;
     if (chips) c.chip_table = *chips;
+    if (sysfs_root) c.sysfs_root = *sysfs_root;
     if (model_dir) c.model_dir = *model_dir;
     if (weights_socket) c.weights_socket = *weights_socket;
     if (!allow_uids.empty()) c.weights_allowed_uids = allow_uids;

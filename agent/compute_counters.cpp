@@ -78,7 +78,7 @@ result<void> compute_counters::sample(const gpu_inventory& inv, const policy::ch
         gpu_counter& k = counters_[gpu_key(g)];
         const double busy = dt * (g.utilization_gpu ? *g.utilization_gpu / 100.0 : 1.0);
         k.busy_s += busy;
-        if (const policy::chip* c = chips.by_name(g.name)) {
+        if (const policy::chip* c = chip_of(g, chips)) {
             if (c->tpp) k.tpp_s += busy * *c->tpp;
             if (auto peak = c->peak_ops_per_s()) k.ops += busy * *peak;
         }
@@ -106,7 +106,7 @@ attest::report_ext compute_counters::to_ext(const gpu_inventory& inv, const poli
         r.serial = g.serial;
         r.uuid = g.uuid;
         r.name = g.name;
-        const policy::chip* c = chips.by_name(g.name);
+        const policy::chip* c = chip_of(g, chips);
         r.chip = c ? c->id : "unknown";
         r.pci_bus_id = g.pci_bus_id;
         r.util = g.utilization_gpu;
@@ -118,6 +118,8 @@ attest::report_ext compute_counters::to_ext(const gpu_inventory& inv, const poli
         }
         e.gpus.push_back(std::move(r));
     }
+    if (inv.pci_error.empty()) e.pci = inv.pci;
+    else e.pci_error = inv.pci_error;
     return e;
 }
 

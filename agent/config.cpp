@@ -73,12 +73,12 @@ result<void> parse_agent_config(std::string_view text, const std::filesystem::pa
             (key == "boot_log" ? c.boot_log : c.ima_log) = *v.value<std::string>();
             continue;
         }
-        if (key == "state_dir") {
-            if (!v.is_string()) return bad(key, "must be a string", v);
-            c.state_dir = *v.value<std::string>();
+        if (key == "state_dir" || key == "sysfs_root") {
+            if (!v.is_string() || v.value<std::string>()->empty()) return bad(key, "must be a non-empty string", v);
+            (key == "state_dir" ? c.state_dir : c.sysfs_root) = *v.value<std::string>();
             continue;
         }
-        if (!target) return bad(key, "is not a known setting (host_id, verifier_url, ca_file, tcti, state_dir, enroll_token, report_interval_s, nvml_library, chip_table, model_dir, weights_socket, weights_allowed_uids, boot_log, ima_log)", v);
+        if (!target) return bad(key, "is not a known setting (host_id, verifier_url, ca_file, tcti, state_dir, enroll_token, report_interval_s, nvml_library, chip_table, sysfs_root, model_dir, weights_socket, weights_allowed_uids, boot_log, ima_log)", v);
         if (!v.is_string()) return bad(key, "must be a string", v);
         *target = *v.value<std::string>();
     }

@@ -22,6 +22,9 @@ struct agent_config {
     // NVML to load: unset → libnvidia-ml.so.1 with the PCI sysfs fallback; set → must load (error otherwise).
     std::optional<std::string> nvml_library;
     std::string chip_table;  // empty: the chip table built into the agent
+    // sysfs, where the PCI view (every accelerator on the bus, whatever vendor library is installed) and
+    // the NVML fallback are read: <sysfs_root>/bus/pci/devices. Another root is for tests.
+    std::filesystem::path sysfs_root = "/sys";
     // Sealed models this host serves: each subdirectory NAME (a model id) of model_dir holding index.json.
     // Empty: no models, no key requests.
     std::filesystem::path model_dir;

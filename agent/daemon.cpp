@@ -12,6 +12,7 @@
 #include <ctime>
 #include <random>
 
+#include "attest/gpu_attestation.hpp"
 #include "attest/ima_log.hpp"
 #include "attest/messages.hpp"
 #include "attest/report_ext.hpp"
@@ -183,7 +184,7 @@ result<void> daemon::open_inventory() {
         CUSTOS_TRY(t, policy::chip_table::load(cfg_.chip_table));
         chips_ = std::move(t);
     }
-    CUSTOS_TRY(reader, inventory_reader::open(cfg_.nvml_library));
+    CUSTOS_TRY(reader, inventory_reader::open(cfg_.nvml_library, cfg_.sysfs_root));
     inventory_ = std::move(reader);
     CUSTOS_TRY(counters, compute_counters::open(cfg_.state_dir));
     counters_ = std::move(counters);
@@ -225,6 +226,30 @@ result<void> daemon::make_report() {
     return spool_->add_report(r.seq, body, sig);
 }
 
+// Each NVML GPU's attestation report for this round (its nonce derived from the verifier's), or why it
+// cannot give one: a GPU without confidential computing keeps working, the verifier marks it unattested.
+void daemon::gpu_evidence(const bytes& round_nonce, std::vector<attest::round_gpu_evidence>& out) {
+    const nvml* lib = inventory_ ? inventory_->library() : nullptr;
+    if (!lib) return;
+    auto inv = inventory_->read();
+    if (!inv) return;  // the report says why
+    for (const auto& g : inv->gpus) {
+        if (g.serial.empty() || out.size() >= attest::max_round_gpus) continue;
+        attest::round_gpu_evidence e;
+        e.serial = g.serial;
+        e.pci_bus_id = g.pci_bus_id;
+        auto a = lib->attest(g.pci_bus_id, attest::gpu_round_nonce(round_nonce, g.serial));
+        if (a) {
+            e.report = std::move(a->report);
+            e.chain = std::move(a->chain);
+        } else {
+            e.error = a.err().message.substr(0, 256);
+            spdlog::debug("GPU {}: no attestation report: {}", g.serial, e.error);
+        }
+        out.push_back(std::move(e));
+    }
+}
+
 result<void> daemon::round() {
     CUSTOS_TRY(c, client());
     CUSTOS_TRY(a1, fetch_challenge(*c));
@@ -248,6 +273,7 @@ result<void> daemon::round() {
     req.evidence = ev;
     req.quote = attest::wire_quote{q.attest, q.signature, attest::pcrs_to_json(q.pcrs)};
     measurement_logs(req);
+    gpu_evidence(nonce, req.gpus);
     const std::string body = attest::encode_attest_request(req);
     // Kept as sent, for audit: what this host last proved and to whom.
     CUSTOS_TRY_VOID(write_file_atomic(cfg_.state_dir / "last-attest.json", body, 0600));

@@ -47,6 +47,7 @@ private:
     result<void> send_binding(net::https_client& c, const std::string& spooled);
     result<void> make_report();
     result<void> round();      // challenge → quote → attest (→ a location proof when the verifier asks)
+    void gpu_evidence(const bytes& round_nonce, std::vector<attest::round_gpu_evidence>& out);
     result<void> locate(net::https_client& c, const boost::json::value& request);
     // The boot event log and the IMA entries from ima_next_, read after the quote (the IMA list only grows,
     // so it holds at least what the quote covers); absent files are left out.

@@ -1,6 +1,9 @@
 // GPU inventory: NVML loaded at run time with dlopen through the project's own minimal declarations
 // (agent/nvml_api.hpp; no NVIDIA headers needed to build), with a PCI sysfs fallback when no NVML is
-// installed. The fallback has no serials, so evidence built from it says so (source "sysfs").
+// installed. The fallback has no serials, so evidence built from it says so (source "sysfs"). Beside
+// either, every accelerator-class PCI function (display 0x03xx, processing accelerator 0x12xx, any
+// vendor) is listed from sysfs, so a card no vendor library lists (a Huawei Ascend, an AMD Instinct, a
+// card the driver hides) still reaches the verifier.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +15,8 @@
 
 #include <boost/json/object.hpp>
 
+#include "attest/report_ext.hpp"
+#include "crypto/bytes.hpp"
 #include "crypto/result.hpp"
 #include "policy/chips.hpp"
 
@@ -36,7 +41,11 @@ struct gpu_inventory {
     std::string driver_version;  // NVML only
     std::string note;            // why the fallback was used
     std::vector<gpu_info> gpus;  // in NVML index order, or by PCI bus id
+    std::vector<attest::pci_function> pci;  // every accelerator-class PCI function, by bus id
+    std::string pci_error;                  // why the PCI view could not be read ("" when it was)
 };
+
+inline constexpr const char* default_sysfs_root = "/sys";
 
 // An NVML library, initialised once and shut down on destruction.
 class nvml {
@@ -52,6 +61,16 @@ public:
     result<gpu_inventory> read() const;
     const std::string& library() const { return library_; }
 
+    // The GPU at `pci_bus_id`'s attestation report for `nonce` (32 bytes) and its attestation certificate
+    // chain (PEM), through nvmlDeviceGetConfComputeGpuAttestationReport / ...GpuCertificate. An error names
+    // the call and NVML's answer: a library without the calls (an older driver), or a GPU that cannot
+    // give one (confidential computing off: NVML answers NOT_SUPPORTED).
+    struct attestation {
+        bytes report;
+        std::string chain;
+    };
+    result<attestation> attest(const std::string& pci_bus_id, byte_view nonce) const;
+
     struct api;
 
 private:
@@ -61,28 +80,39 @@ private:
     std::string library_;
 };
 
-// Display and 3D controllers and processing accelerators of known accelerator vendors under
-// `pci_root` (default /sys/bus/pci/devices).
-result<gpu_inventory> read_sysfs_inventory(const std::filesystem::path& pci_root = "/sys/bus/pci/devices");
+// Every display controller (class 0x03xx) and processing accelerator (0x12xx) under `sysfs_root`/bus/pci/
+// devices, any vendor, with its ids, subsystem ids, class and NUMA node, sorted by bus id. A function
+// whose vendor, device or class cannot be read is an error naming it (a view with a hole in it would
+// read as a complete one); more than max_ext_pci such functions is an error.
+result<std::vector<attest::pci_function>> read_pci_functions(const std::filesystem::path& sysfs_root = default_sysfs_root);
+
+// The fallback inventory without NVML: the 3D controllers, processing accelerators and the display
+// controllers of accelerator vendors (NVIDIA, AMD, Huawei, Intel Habana) under `sysfs_root`, plus the PCI view.
+result<gpu_inventory> read_sysfs_inventory(const std::filesystem::path& sysfs_root = default_sysfs_root);
 
 // The inventory source an agent or the CLI uses: an explicitly named library must load (an error names
 // it); with none named, the default library is tried and, when it is absent or cannot initialise, the
-// sysfs fallback is used with a note saying why.
+// sysfs fallback is used with a note saying why. Either way the PCI view is read beside it.
 class inventory_reader {
 public:
     static result<inventory_reader> open(const std::optional<std::string>& explicit_library,
-                                         std::filesystem::path pci_root = "/sys/bus/pci/devices");
+                                         std::filesystem::path sysfs_root = default_sysfs_root);
     result<gpu_inventory> read() const;
+    const nvml* library() const { return nvml_.get(); }  // null: the sysfs fallback
 
 private:
     std::shared_ptr<nvml> nvml_;
-    std::filesystem::path pci_root_;
+    std::filesystem::path sysfs_root_;
     std::string note_;
 };
 
+// The table's chip for a GPU: by the library's product name, else (a card listed from sysfs) by its PCI ids.
+const policy::chip* chip_of(const gpu_info& g, const policy::chip_table& chips);
+
 // {"source","driver_version",["note",]"gpus":[{"uuid","serial","name","board_part_number","pci_bus_id",
-// "chip","tpp",…}]}: chip is the table's id for the reported name (for a card listed from sysfs, for its
-// PCI vendor and device ids), or "unknown" with "tpp": null (never guessed from a similar name).
+// "chip","tpp",…}],"pci":[{"bus","vendor","device","subsystem_vendor","subsystem_device","class",
+// "numa_node","chip","listed_by_nvml","display_only"}],["pci_error"]}: chip is the table's id, or "unknown"
+// with "tpp": null (never guessed from a similar name).
 boost::json::object inventory_to_json(const gpu_inventory& inv, const policy::chip_table& chips);
 
 }  // namespace custos::agent

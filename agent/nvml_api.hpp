@@ -46,4 +46,35 @@ enum : unsigned {
     CUSTOS_NVML_SYSTEM_DRIVER_VERSION_BUFFER_SIZE = 80,
 };
 
+// Confidential computing (driver r535 and later; absent from older libraries, so resolved optionally).
+// Layouts from nvml.h (NVML API version 12/13); sizes are checked below.
+enum : unsigned {
+    CUSTOS_NVML_CC_GPU_CEC_NONCE_SIZE = 0x20,
+    CUSTOS_NVML_CC_GPU_ATTESTATION_REPORT_SIZE = 0x2000,
+    CUSTOS_NVML_CC_GPU_CEC_ATTESTATION_REPORT_SIZE = 0x1000,
+    CUSTOS_NVML_GPU_CERT_CHAIN_SIZE = 0x1000,
+    CUSTOS_NVML_GPU_ATTESTATION_CERT_CHAIN_SIZE = 0x1400,
+};
+
+// nvmlConfComputeGpuAttestationReport_t: `nonce` is the input, the rest output.
+struct custos_nvmlConfComputeGpuAttestationReport_t {
+    unsigned int isCecAttestationReportPresent;
+    unsigned int attestationReportSize;
+    unsigned int cecAttestationReportSize;
+    unsigned char nonce[CUSTOS_NVML_CC_GPU_CEC_NONCE_SIZE];
+    unsigned char attestationReport[CUSTOS_NVML_CC_GPU_ATTESTATION_REPORT_SIZE];
+    unsigned char cecAttestationReport[CUSTOS_NVML_CC_GPU_CEC_ATTESTATION_REPORT_SIZE];
+};
+
+// nvmlConfComputeGpuCertificate_t: the attestation chain is PEM text, leaf first.
+struct custos_nvmlConfComputeGpuCertificate_t {
+    unsigned int certChainSize;
+    unsigned int attestationCertChainSize;
+    unsigned char certChain[CUSTOS_NVML_GPU_CERT_CHAIN_SIZE];
+    unsigned char attestationCertChain[CUSTOS_NVML_GPU_ATTESTATION_CERT_CHAIN_SIZE];
+};
+
 }  // extern "C"
+
+static_assert(sizeof(custos_nvmlConfComputeGpuAttestationReport_t) == 12332, "nvml.h's layout");
+static_assert(sizeof(custos_nvmlConfComputeGpuCertificate_t) == 9224, "nvml.h's layout");

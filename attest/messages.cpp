@@ -2,6 +2,8 @@
 
 #include <boost/json.hpp>
 
+#include <set>
+
 #include "crypto/base64.hpp"
 #include "crypto/strict_json.hpp"
 
@@ -12,6 +14,8 @@ namespace {
 
 constexpr std::size_t max_nonce_size = 64;
 constexpr std::size_t max_blob_size = 4096;  // a marshalled TPM structure of a creation proof
+constexpr std::size_t gpu_max_report_bytes = 0x2000;  // NVML's attestation report buffer
+constexpr std::size_t gpu_max_chain_bytes = 0x2800;   // twice NVML's chain buffer (PEM text)
 
 result<bytes> nonce_of(const sjson::object_reader& o) {
     CUSTOS_TRY(n, o.b64("nonce"));
@@ -43,13 +47,27 @@ std::string encode_attest_request(const attest_request& r) {
         logs["ima"] = to_base64(r.ima);
     }
     if (!logs.empty()) o["logs"] = std::move(logs);
+    if (!r.gpus.empty()) {
+        json::array gpus;
+        for (const auto& g : r.gpus) {
+            json::object x{{"serial", g.serial}, {"pci_bus_id", g.pci_bus_id}};
+            if (g.error.empty()) {
+                x["report"] = to_base64(g.report);
+                x["chain"] = g.chain;
+            } else {
+                x["error"] = g.error;
+            }
+            gpus.push_back(std::move(x));
+        }
+        o["gpus"] = std::move(gpus);
+    }
     return json::serialize(o);
 }
 
 result<attest_request> parse_attest_request(std::string_view body) {
     CUSTOS_TRY(v, sjson::parse(body, "attest request"));
     CUSTOS_TRY(o, sjson::object_reader::of(v, "attest request"));
-    CUSTOS_TRY_VOID(o.only({"nonce", "evidence", "quote", "logs"}));
+    CUSTOS_TRY_VOID(o.only({"nonce", "evidence", "quote", "logs", "gpus"}));
     attest_request r;
     CUSTOS_TRY(nonce, nonce_of(o));
     r.nonce = std::move(nonce);
@@ -72,6 +90,41 @@ result<attest_request> parse_attest_request(std::string_view body) {
             CUSTOS_TRY(b, l.b64("ima"));
             r.ima_from = from;
             r.ima = std::move(b);
+        }
+    }
+    if (o.has("gpus")) {
+        CUSTOS_TRY(gpus, o.arr("gpus"));
+        if (gpus->size() > max_round_gpus) return o.bad("gpus", "lists more than 64 GPUs");
+        std::set<std::string> serials;
+        for (std::size_t i = 0; i < gpus->size(); ++i) {
+            CUSTOS_TRY(g, sjson::object_reader::of((*gpus)[i], "attest request: gpus[" + std::to_string(i) + "]"));
+            CUSTOS_TRY_VOID(g.only({"serial", "pci_bus_id", "report", "chain", "error"}));
+            round_gpu_evidence x;
+            CUSTOS_TRY(serial, g.str("serial"));
+            CUSTOS_TRY(bus, g.str("pci_bus_id"));
+            if (serial.empty() || serial.size() > 64 || bus.size() > 64)
+                return g.bad("serial", "must be a GPU serial of 1 to 64 characters (and a bus id of at most 64)");
+            for (unsigned char c : serial + bus)
+                if (c <= 0x20 || c >= 0x7f) return g.bad("serial", "holds a character that is not printable ASCII");
+            if (!serials.insert(serial).second) return g.bad("serial", "appears twice");
+            x.serial = serial;
+            x.pci_bus_id = bus;
+            if (g.has("error")) {
+                if (g.has("report") || g.has("chain")) return g.bad("error", "comes without a report and a chain");
+                CUSTOS_TRY(e, g.str("error"));
+                if (e.empty() || e.size() > 256) return g.bad("error", "must be 1 to 256 characters");
+                for (unsigned char c : e)
+                    if (c < 0x20) return g.bad("error", "holds a control character");
+                x.error = e;
+            } else {
+                CUSTOS_TRY(rep, g.b64("report"));
+                if (rep.empty() || rep.size() > gpu_max_report_bytes) return g.bad("report", "must be 1 to 8192 bytes");
+                CUSTOS_TRY(chain, g.str("chain"));
+                if (chain.empty() || chain.size() > gpu_max_chain_bytes) return g.bad("chain", "must be 1 to 10240 bytes of PEM");
+                x.report = std::move(rep);
+                x.chain = chain;
+            }
+            r.gpus.push_back(std::move(x));
         }
     }
     return r;

@@ -19,7 +19,18 @@
 
 namespace custos::attest {
 
-// POST /v1/attest {"nonce","evidence","quote","logs"?}.
+// One GPU's attestation evidence in a round: its report for gpu_round_nonce(round nonce, serial) and its
+// certificate chain, or why the agent could not get them (confidential computing off, an old driver).
+inline constexpr std::size_t max_round_gpus = 64;
+struct round_gpu_evidence {
+    std::string serial;
+    std::string pci_bus_id;
+    bytes report;       // empty with an error
+    std::string chain;  // PEM
+    std::string error;
+};
+
+// POST /v1/attest {"nonce","evidence","quote","logs"?,"gpus"?}.
 struct attest_request {
     bytes nonce;
     bytes evidence;  // the evidence bytes exactly as sent: the quote's qualification covers them
@@ -27,6 +38,7 @@ struct attest_request {
     std::optional<bytes> boot_log;          // logs.boot
     std::optional<std::uint64_t> ima_from;  // logs.ima_from, with logs.ima
     bytes ima;
+    std::vector<round_gpu_evidence> gpus;  // at most max_round_gpus
 };
 std::string encode_attest_request(const attest_request& r);
 result<attest_request> parse_attest_request(std::string_view body);

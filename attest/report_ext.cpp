@@ -3,6 +3,8 @@
 #include <boost/json.hpp>
 
 #include <cmath>
+#include <cstdio>
+#include <set>
 
 #include "crypto/strict_json.hpp"
 
@@ -32,7 +34,47 @@ result<double> counter(const sjson::object_reader& o, std::string_view key) {
     return d;
 }
 
+bool lower_hex(std::string_view s, std::size_t n) {
+    if (s.size() != n) return false;
+    for (char c : s)
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+    return true;
+}
+
+result<std::string> hex_field(const sjson::object_reader& o, std::string_view key, std::size_t n) {
+    CUSTOS_TRY(s, o.str(key));
+    if (!lower_hex(s, n)) return o.bad(key, "must be " + std::to_string(n) + " lowercase hex digits");
+    return s;
+}
+
 }  // namespace
+
+std::optional<std::string> canonical_pci_bus(std::string_view s) {
+    // domain ":" bus ":" device "." function
+    const auto c1 = s.find(':');
+    if (c1 == std::string_view::npos || c1 == 0 || c1 > 8) return std::nullopt;
+    const std::string_view rest = s.substr(c1 + 1);
+    if (rest.size() != 7 || rest[2] != ':' || rest[5] != '.') return std::nullopt;
+    auto hexval = [](std::string_view h, unsigned& out) {
+        out = 0;
+        for (char c : h) {
+            unsigned d;
+            if (c >= '0' && c <= '9') d = static_cast<unsigned>(c - '0');
+            else if (c >= 'a' && c <= 'f') d = static_cast<unsigned>(c - 'a' + 10);
+            else if (c >= 'A' && c <= 'F') d = static_cast<unsigned>(c - 'A' + 10);
+            else return false;
+            out = out * 16 + d;
+        }
+        return true;
+    };
+    unsigned dom, bus, dev, fn;
+    if (!hexval(s.substr(0, c1), dom) || !hexval(rest.substr(0, 2), bus) || !hexval(rest.substr(3, 2), dev) ||
+        !hexval(rest.substr(6, 1), fn) || dev > 0x1f || fn > 7)
+        return std::nullopt;
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%04x:%02x:%02x.%x", dom, bus, dev, fn);
+    return std::string(buf);
+}
 
 std::string encode_report_ext(const report_ext& e) {
     json::object o;
@@ -58,6 +100,21 @@ std::string encode_report_ext(const report_ext& e) {
             gpus.push_back(std::move(j));
         }
         o["gpus"] = std::move(gpus);
+        if (e.pci) {
+            json::array pci;
+            for (const auto& f : *e.pci) {
+                json::object j{{"bus", f.bus},
+                               {"vendor", f.vendor},
+                               {"device", f.device},
+                               {"subsystem_vendor", f.subsystem_vendor},
+                               {"subsystem_device", f.subsystem_device},
+                               {"class", f.class_code}};
+                if (f.numa_node) j["numa_node"] = *f.numa_node;
+                pci.push_back(std::move(j));
+            }
+            o["pci"] = std::move(pci);
+        }
+        if (!e.pci_error.empty()) o["pci_error"] = e.pci_error;
     }
     if (!e.models.empty()) {
         json::array m;
@@ -76,10 +133,52 @@ std::string encode_report_ext(const report_ext& e) {
 result<report_ext> parse_report_ext(std::string_view text_in) {
     CUSTOS_TRY(v, sjson::parse(text_in, "report ext", 8));
     CUSTOS_TRY(o, sjson::object_reader::of(v, "report ext"));
-    CUSTOS_TRY_VOID(o.only({"inventory", "gpus", "models", "events"}));
+    CUSTOS_TRY_VOID(o.only({"inventory", "gpus", "pci", "pci_error", "models", "events"}));
     report_ext e;
     if (o.has("inventory") != o.has("gpus"))
         return make_error(errc::structure, "report ext: inventory and gpus go together");
+    if ((o.has("pci") || o.has("pci_error")) && !o.has("inventory"))
+        return make_error(errc::structure, "report ext: pci goes with an inventory");
+    if (o.has("pci")) {
+        CUSTOS_TRY(pci, o.arr("pci"));
+        if (pci->size() > max_ext_pci) return o.bad("pci", "lists more than 256 PCI functions");
+        std::vector<pci_function> list;
+        std::set<std::string> buses;
+        for (std::size_t i = 0; i < pci->size(); ++i) {
+            CUSTOS_TRY(f, sjson::object_reader::of((*pci)[i], "report ext: pci[" + std::to_string(i) + "]"));
+            CUSTOS_TRY_VOID(f.only({"bus", "vendor", "device", "subsystem_vendor", "subsystem_device", "class", "numa_node"}));
+            pci_function x;
+            CUSTOS_TRY(bus, f.str("bus"));
+            const auto canon = canonical_pci_bus(bus);
+            if (!canon || *canon != bus) return f.bad("bus", "is not a PCI address in canonical form (\"0000:18:00.0\")");
+            if (!buses.insert(bus).second) return f.bad("bus", "names a PCI address listed twice");
+            x.bus = bus;
+            CUSTOS_TRY(vendor, hex_field(f, "vendor", 4));
+            CUSTOS_TRY(device, hex_field(f, "device", 4));
+            CUSTOS_TRY(sv, hex_field(f, "subsystem_vendor", 4));
+            CUSTOS_TRY(sd, hex_field(f, "subsystem_device", 4));
+            CUSTOS_TRY(cls, hex_field(f, "class", 6));
+            if (!cls.starts_with("03") && !cls.starts_with("12"))
+                return f.bad("class", "is not a display controller (03xxxx) or processing accelerator (12xxxx)");
+            x.vendor = vendor;
+            x.device = device;
+            x.subsystem_vendor = sv;
+            x.subsystem_device = sd;
+            x.class_code = cls;
+            if (f.has("numa_node")) {
+                CUSTOS_TRY(n, f.u64("numa_node"));
+                if (n > 4095) return f.bad("numa_node", "must be a NUMA node number (0..4095)");
+                x.numa_node = static_cast<int>(n);
+            }
+            list.push_back(std::move(x));
+        }
+        e.pci = std::move(list);
+    }
+    if (o.has("pci_error")) {
+        CUSTOS_TRY(pe, text(o, "pci_error", true));
+        if (pe.empty()) return o.bad("pci_error", "is empty");
+        e.pci_error = pe;
+    }
     if (o.has("inventory")) {
         CUSTOS_TRY(inv, o.obj("inventory"));
         CUSTOS_TRY_VOID(inv.only({"source", "driver_version", "error"}));

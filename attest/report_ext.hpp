@@ -17,6 +17,7 @@ namespace custos::attest {
 inline constexpr std::size_t max_ext_gpus = 256;
 inline constexpr std::size_t max_ext_models = 256;
 inline constexpr std::size_t max_ext_events = 256;
+inline constexpr std::size_t max_ext_pci = 256;
 
 struct gpu_report {
     std::string serial;  // empty: the inventory source has none (sysfs, or a board without one)
@@ -32,6 +33,20 @@ struct gpu_report {
     std::uint64_t energy_mj = 0;
 };
 
+// One PCI function of an accelerator class (display 0x03xx, processing accelerator 0x12xx) as the agent
+// read it from sysfs, whatever vendor library is installed: the verifier reconciles these with the
+// vendor library's list by bus id (verifier/pci_reconcile.hpp).
+struct pci_function {
+    std::string bus;  // canonical "dddd:bb:dd.f" (canonical_pci_bus)
+    std::string vendor, device, subsystem_vendor, subsystem_device;  // 4 lowercase hex digits each
+    std::string class_code;                                          // 6 lowercase hex digits: "030200"
+    std::optional<int> numa_node;                                    // absent: the platform has none (-1)
+};
+
+// "00000000:18:00.0" (NVML), "0000:18:00.0" (sysfs), any case → "0000:18:00.0"; nullopt when it is not a
+// PCI address (domain of 1..8 hex digits, bus 2, device 2 below 0x20, function 0..7).
+std::optional<std::string> canonical_pci_bus(std::string_view s);
+
 struct report_event {
     std::string kind;  // "key-release", "key-drop", "weights-handout"
     std::string model;
@@ -44,6 +59,10 @@ struct report_ext {
     std::string driver_version;
     std::string inventory_error;  // the agent could not read its GPUs (why)
     std::vector<gpu_report> gpus;
+    // The PCI view beside the vendor library's: absent from agents that do not send one (and with the
+    // inventory only); pci_error says why the agent could not read it.
+    std::optional<std::vector<pci_function>> pci;
+    std::string pci_error;
     std::vector<std::string> models;  // weights handed out on this host during the interval
     std::vector<report_event> events;
     bool empty() const { return inventory_source.empty() && inventory_error.empty() && models.empty() && events.empty(); }

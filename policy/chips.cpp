@@ -48,7 +48,8 @@ result<chip_table> chip_table::parse(std::string_view text, const std::string& s
     auto at = [&](const toml::node& n) { return source + ":" + std::to_string(n.source().begin.line) + ": "; };
     chip_table out;
     for (const auto& [k, v] : t)
-        if (k.str() != "chip") return make_error(errc::parse, at(v) + "\"" + std::string(k.str()) + "\" is not a known table (only [[chip]])");
+        if (k.str() != "chip" && k.str() != "display")
+            return make_error(errc::parse, at(v) + "\"" + std::string(k.str()) + "\" is not a known table ([[chip]] or [[display]])");
     const toml::node* chip_node = t.get("chip");
     if (!chip_node) return make_error(errc::parse, source + ": no [[chip]] entries");
     const toml::array* chips = chip_node->as_array();
@@ -126,6 +127,42 @@ result<chip_table> chip_table::parse(std::string_view text, const std::string& s
             if (!pci.insert(id).second) return make_error(errc::parse, at(node) + "the PCI id " + id + " belongs to two chips");
         out.chips_.push_back(std::move(ch));
     }
+    // Display-only functions: known not to be accelerators, so a server's BMC VGA is not an unknown one.
+    if (const toml::node* dn = t.get("display")) {
+        const toml::array* displays = dn->as_array();
+        if (!displays) return make_error(errc::parse, at(*dn) + "display must be [[display]] tables");
+        for (const auto& node : *displays) {
+            const toml::table* d = node.as_table();
+            if (!d) return make_error(errc::parse, at(node) + "display must be a table");
+            display_device dd;
+            for (const auto& [k, v] : *d) {
+                const std::string key(k.str());
+                if (key == "id" || key == "vendor") {
+                    if (!v.is_string() || v.value<std::string>()->empty())
+                        return make_error(errc::parse, at(v) + key + " must be a non-empty string");
+                    (key == "id" ? dd.id : dd.vendor) = *v.value<std::string>();
+                } else if (key == "pci_ids") {
+                    const toml::array* a = v.as_array();
+                    if (!a || a->empty()) return make_error(errc::parse, at(v) + "pci_ids must be a non-empty array of strings");
+                    for (const auto& s : *a) {
+                        const auto id = s.value<std::string>();
+                        if (!s.is_string() || !valid_pci_id(*id))
+                            return make_error(errc::parse, at(s) + "pci_ids must hold \"vvvv:dddd\" (lowercase hex)");
+                        dd.pci_ids.push_back(*id);
+                    }
+                } else {
+                    return make_error(errc::parse, at(v) + "\"" + key + "\" is not a display field (id, vendor, pci_ids)");
+                }
+            }
+            if (dd.id.empty() || dd.pci_ids.empty()) return make_error(errc::parse, at(node) + "display needs an id and pci_ids");
+            if (!ids.insert("display:" + dd.id).second)
+                return make_error(errc::parse, at(node) + "display id \"" + dd.id + "\" appears twice");
+            for (const auto& id : dd.pci_ids)
+                if (!pci.insert(id).second)
+                    return make_error(errc::parse, at(node) + "the PCI id " + id + " belongs to two entries");
+            out.displays_.push_back(std::move(dd));
+        }
+    }
     return out;
 }
 
@@ -149,15 +186,32 @@ const chip* chip_table::by_id(std::string_view id) const {
     return nullptr;
 }
 
-const chip* chip_table::by_pci(std::string_view vendor, std::string_view device) const {
+namespace {
+// "0x10DE", "2330" → "10de:2330"; "" when either is not 4 hex digits.
+std::string pci_key(std::string_view vendor, std::string_view device) {
     const auto norm = [](std::string_view s) {
         if (s.starts_with("0x") || s.starts_with("0X")) s.remove_prefix(2);
         std::string out(s);
         for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
         return out;
     };
-    const std::string key = norm(vendor) + ":" + norm(device);
-    if (!valid_pci_id(key)) return nullptr;
+    std::string key = norm(vendor) + ":" + norm(device);
+    return valid_pci_id(key) ? key : std::string();
+}
+}  // namespace
+
+const display_device* chip_table::display_only(std::string_view vendor, std::string_view device) const {
+    const std::string key = pci_key(vendor, device);
+    if (key.empty()) return nullptr;
+    for (const auto& d : displays_)
+        for (const auto& id : d.pci_ids)
+            if (id == key) return &d;
+    return nullptr;
+}
+
+const chip* chip_table::by_pci(std::string_view vendor, std::string_view device) const {
+    const std::string key = pci_key(vendor, device);
+    if (key.empty()) return nullptr;
     for (const auto& c : chips_)
         for (const auto& id : c.pci_ids)
             if (id == key) return &c;

@@ -30,6 +30,14 @@ struct chip {
     bool controlled() const;
 };
 
+// A PCI display function known not to be an accelerator (a server BMC's VGA, a virtual machine's display
+// adapter): listed so that it is neither an unknown accelerator nor a finding.
+struct display_device {
+    std::string id;
+    std::string vendor;
+    std::vector<std::string> pci_ids;  // "vvvv:dddd"
+};
+
 class chip_table {
 public:
     // Strict: unknown keys, missing ids, duplicate ids or names, non-positive figures and a tpp without
@@ -44,10 +52,14 @@ public:
     // The chip a PCI function belongs to, from its vendor and device ids (4 hex digits each, any case,
     // "0x" allowed), whatever vendor library is installed; nullptr when the table does not know the pair.
     const chip* by_pci(std::string_view vendor, std::string_view device) const;
+    // The display-only function with these ids, or nullptr (the same spellings as by_pci).
+    const display_device* display_only(std::string_view vendor, std::string_view device) const;
     const std::vector<chip>& chips() const { return chips_; }
+    const std::vector<display_device>& displays() const { return displays_; }
 
 private:
     std::vector<chip> chips_;
+    std::vector<display_device> displays_;
 };
 
 }  // namespace custos::policy

@@ -45,7 +45,7 @@ net::http_response attest_round(service_context& ctx, const net::http_request& r
     // A refused round that recorded its finding is answered as an appraisal: the finding and the status after it.
     const unsigned code = out->refused ? http_status(out->refused->kind) : 200;
     // The round as an auditor re-checks it (nonce, evidence, quote), without the logs it replayed.
-    attest::attest_request kept{msg->nonce, msg->evidence, msg->quote, std::nullopt, std::nullopt, {}};
+    attest::attest_request kept{msg->nonce, msg->evidence, msg->quote, std::nullopt, std::nullopt, {}, {}};
     const std::string round = attest::encode_attest_request(kept);
     return finish_appraisal(ctx, std::move(agent.tx), agent.host, out->raised, now, code, std::move(out->answer),
                             as_bytes(round), "attest");

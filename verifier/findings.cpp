@@ -7,7 +7,7 @@
 namespace custos::verifier {
 
 const char* rule_severity(std::string_view rule) noexcept {
-    static constexpr std::array<std::pair<std::string_view, const char*>, 40> table{{
+    static constexpr std::array<std::pair<std::string_view, const char*>, 42> table{{
         {"location-rounds-missed", "violation"},
         {"attestation-overdue", "violation"},
         {"quote-invalid", "violation"},
@@ -26,6 +26,8 @@ const char* rule_severity(std::string_view rule) noexcept {
         {"gpu-duplicated", "violation"},
         {"gpu-added", "warning"},
         {"gpu-unknown", "warning"},
+        {"accelerator-unreported", "violation"},
+        {"accelerator-mismatch", "violation"},
         {"inventory-unverified", "warning"},
         {"counter-rollback", "violation"},
         {"compute-threshold", "warning"},

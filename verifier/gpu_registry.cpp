@@ -5,6 +5,7 @@
 #include <map>
 
 #include "verifier/findings.hpp"
+#include "verifier/pci_reconcile.hpp"
 
 namespace custos::verifier {
 namespace {
@@ -44,7 +45,7 @@ result<void> apply_inventory(step& st, std::uint64_t seq, const attest::report_e
     const host_record& h = st.h;
     const std::int64_t now = st.ctx.now;
     CUSTOS_TRY(prev, tx.get_host_inventory(h.id));
-    host_inventory_record inv = prev ? *prev : host_inventory_record{h.id, "", "", "", {}, 0, false};
+    host_inventory_record inv = prev ? *prev : host_inventory_record{h.id, "", "", "", {}, 0, false, {}};
     inv.time = now;
     inv.source = ext.inventory_source;
     inv.driver_version = ext.driver_version;
@@ -57,44 +58,77 @@ result<void> apply_inventory(step& st, std::uint64_t seq, const attest::report_e
         CUSTOS_TRY_VOID(raise_host("inventory-unverified", "the agent could not read its GPUs: " + ext.inventory_error));
         return tx.put_host_inventory(inv);
     }
+    // The PCI view against NVML's list: hidden cards, phantom or doubled GPUs, chips named by their ids.
+    const pci_reconciliation pci = reconcile_pci(ext, st.ctx.chips);
+    std::set<std::string> pci_subjects;
+    for (const auto& issue : pci.issues) {
+        CUSTOS_TRY_VOID(st.raise_gpu(issue.rule, h.id, issue.subject, issue.detail));
+        if (issue.rule != "gpu-unknown") pci_subjects.insert(issue.rule + "\n" + issue.subject);
+    }
+    // What the bus no longer shows closes: a hidden card listed again, a doubled GPU listed once.
+    for (const char* rule : {"accelerator-unreported", "accelerator-mismatch"}) {
+        finding_filter f;
+        f.host = h.id;
+        f.rule = rule;
+        f.open_only = true;
+        CUSTOS_TRY(open, tx.list_findings(f));
+        for (const auto& x : open)
+            if (!pci_subjects.count(std::string(rule) + "\n" + x.subject)) {
+                CUSTOS_TRY(n, tx.resolve_subject_findings(h.id, rule, x.subject, now));
+                st.out.resolved += n;
+            }
+    }
     std::size_t without_serial = 0;
-    std::map<std::string, const attest::gpu_report*> by_serial;
-    for (const auto& g : ext.gpus) {
-        if (!st.ctx.chips.by_name(g.name)) {
-            const std::string subject = !g.serial.empty() ? g.serial : !g.uuid.empty() ? g.uuid : "pci:" + g.pci_bus_id;
-            CUSTOS_TRY_VOID(st.raise_gpu("gpu-unknown", h.id, subject,
-                                         "GPU " + subject + " on host " + h.id + " reports the name \"" + g.name +
-                                             "\", which is not in the chip table: its TPP and export class are unknown"));
-        }
+    std::map<std::string, std::size_t> by_serial;  // serial → index in ext.gpus
+    for (std::size_t i = 0; i < ext.gpus.size(); ++i) {
+        const auto& g = ext.gpus[i];
         if (g.serial.empty()) {
             ++without_serial;
             continue;
         }
-        if (!by_serial.emplace(g.serial, &g).second)
+        if (!by_serial.emplace(g.serial, i).second)
             CUSTOS_TRY_VOID(st.raise_gpu("gpu-duplicated", h.id, g.serial,
                                          "GPU serial " + g.serial + " appears twice in one inventory of host " + h.id +
                                              " (report " + std::to_string(seq) + "): a cloned or forged serial"));
     }
+    // `verified`: NVML gave a serial for every GPU, so the approved set can be taken from it and checked.
     const bool verified = ext.inventory_source == "nvml" && without_serial == 0;
-    if (!verified) {
-        CUSTOS_TRY_VOID(raise_host("inventory-unverified",
-                                   ext.inventory_source != "nvml"
-                                       ? "GPU inventory from " + ext.inventory_source +
-                                             " (no NVML): no serials, so its GPUs cannot be tied to this host"
-                                       : std::to_string(without_serial) + " of " + std::to_string(ext.gpus.size()) +
-                                             " GPUs report no serial: they cannot be tied to this host"));
+    std::vector<std::string> unverified;
+    if (ext.inventory_source != "nvml")
+        unverified.push_back("GPU inventory from " + ext.inventory_source + " (no NVML): no serials, so its GPUs cannot be tied to this host");
+    else if (without_serial > 0)
+        unverified.push_back(std::to_string(without_serial) + " of " + std::to_string(ext.gpus.size()) +
+                             " GPUs report no serial: they cannot be tied to this host");
+    if (!pci.pci_view) unverified.push_back(pci.why + ": accelerators no vendor library lists cannot be seen");
+    else if (ext.inventory_source == "nvml" && !pci.pci_only.empty()) {
+        std::string list;
+        for (const auto& a : pci.pci_only)
+            list += (list.empty() ? "" : ", ") + a.function.bus + " " + (a.chip ? a.chip->id : "unknown");
+        unverified.push_back(std::to_string(pci.pci_only.size()) + " accelerator" + (pci.pci_only.size() == 1 ? "" : "s") +
+                             " listed only from PCI (" + list + "): no serial ties " +
+                             (pci.pci_only.size() == 1 ? "it" : "them") + " to this host");
+    }
+    if (!unverified.empty()) {
+        std::string why;
+        for (const auto& u : unverified) why += (why.empty() ? "" : "; ") + u;
+        CUSTOS_TRY_VOID(raise_host("inventory-unverified", why));
     } else {
         CUSTOS_TRY(n, tx.resolve_findings(h.id, std::string("inventory-unverified"), now));
         st.out.resolved += n;
     }
+    const std::vector<std::string> pci_lines = pci_only_lines(pci.pci_only);
+    if (pci_lines != inv.pci_only) st.out.fleet_changed = true;  // the policy engine counts these
+    inv.pci_only = pci_lines;
 
     CUSTOS_TRY(approved_list, tx.gpu_approvals(h.id));
     std::set<std::string> approved(approved_list.begin(), approved_list.end());
     const bool baseline = !inv.baseline_taken && verified;
-    for (const auto& [serial, g] : by_serial) {
-        // The chip is the verifier's own reading of the reported name, never the agent's label for it: a
-        // host cannot pass an Ascend off as an H100 by naming it one, nor put an id the table lacks in the fleet.
-        const policy::chip* known = st.ctx.chips.by_name(g->name);
+    for (const auto& [serial, index] : by_serial) {
+        const attest::gpu_report* g = &ext.gpus[index];
+        // The chip is the verifier's own reading of the card's PCI ids (else of the reported name), never the
+        // agent's label for it: a host cannot pass an Ascend off as an H100 by naming it one, nor put an id
+        // the table lacks in the fleet.
+        const policy::chip* known = pci.gpu_chips[index];
         const std::string chip = known ? known->id : "";
         CUSTOS_TRY(row, tx.get_gpu(serial));
         gpu_record r = row ? *row : gpu_record{serial, h.id, "", g->name, chip, g->uuid, g->pci_bus_id, now, now, 0};
@@ -161,7 +195,7 @@ result<void> apply_inventory(step& st, std::uint64_t seq, const attest::report_e
     }
     if (baseline) inv.baseline_taken = true;
     inv.serials.clear();
-    for (const auto& [serial, g] : by_serial) inv.serials.push_back(serial);
+    for (const auto& [serial, index] : by_serial) inv.serials.push_back(serial);
     return tx.put_host_inventory(inv);
 }
 

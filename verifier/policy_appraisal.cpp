@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "verifier/findings.hpp"
+#include "verifier/pci_reconcile.hpp"
 
 namespace custos::verifier {
 namespace {
@@ -42,6 +43,11 @@ result<policy::fleet> snapshot_fleet(store_tx& tx, std::int64_t now) {
         policy::fleet_host fh{h.id, h.site, {}};
         CUSTOS_TRY(gpus, tx.list_gpus(h.id));
         for (const auto& g : gpus) fh.gpus.push_back({g.serial, g.chip.empty() ? "unknown" : g.chip});
+        // Accelerators only the PCI bus shows (an Ascend, an AMD card, a card NVML hides) count by the chip
+        // their ids name; "pci:<host>/<bus>" stands for the serial they do not have.
+        CUSTOS_TRY(inv, tx.get_host_inventory(h.id));
+        if (inv)
+            for (const auto& a : parse_pci_only_lines(inv->pci_only)) fh.gpus.push_back({"pci:" + h.id + "/" + a.bus, a.chip});
         in_fleet.insert(h.id);
         f.hosts.push_back(std::move(fh));
     }

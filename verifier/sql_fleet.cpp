@@ -4,6 +4,11 @@
 
 namespace custos::verifier::sql {
 
+// Accelerators seen only on the PCI bus (issue 20): kept with the host's inventory.
+const char* const pci_migration_v8 = R"sql(
+ALTER TABLE host_inventory ADD COLUMN pci_only TEXT NOT NULL DEFAULT '';
+)sql";
+
 const char* const fleet_migration_v2 = R"sql(
 CREATE TABLE gpus (
     serial TEXT PRIMARY KEY,
@@ -164,22 +169,23 @@ result<std::vector<gpu_record>> fleet_tx::list_gpus(const std::optional<std::str
 }
 
 result<std::optional<host_inventory_record>> fleet_tx::get_host_inventory(const std::string& host_id) {
-    CUSTOS_TRY(s, s_.prepare("SELECT host_id, source, driver_version, error, serials, time, baseline_taken FROM host_inventory "
-                             "WHERE host_id = ?"));
+    CUSTOS_TRY(s, s_.prepare("SELECT host_id, source, driver_version, error, serials, time, baseline_taken, pci_only "
+                             "FROM host_inventory WHERE host_id = ?"));
     s.text(host_id);
     CUSTOS_TRY(row, s.step("reading a host's inventory"));
     if (!row) return std::optional<host_inventory_record>{};
     return std::optional<host_inventory_record>(host_inventory_record{s.col_text(0), s.col_text(1), s.col_text(2), s.col_text(3),
-                                                                      split_lines(s.col_text(4)), s.col_i64(5), s.col_i64(6) != 0});
+                                                                      split_lines(s.col_text(4)), s.col_i64(5), s.col_i64(6) != 0,
+                                                                      split_lines(s.col_text(7))});
 }
 
 result<void> fleet_tx::put_host_inventory(const host_inventory_record& r) {
-    CUSTOS_TRY(s, s_.prepare("INSERT INTO host_inventory (host_id, source, driver_version, error, serials, time, baseline_taken) "
-                             "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (host_id) DO UPDATE SET source = excluded.source, "
+    CUSTOS_TRY(s, s_.prepare("INSERT INTO host_inventory (host_id, source, driver_version, error, serials, time, baseline_taken, "
+                             "pci_only) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (host_id) DO UPDATE SET source = excluded.source, "
                              "driver_version = excluded.driver_version, error = excluded.error, serials = excluded.serials, "
-                             "time = excluded.time, baseline_taken = excluded.baseline_taken"));
+                             "time = excluded.time, baseline_taken = excluded.baseline_taken, pci_only = excluded.pci_only"));
     return s.text(r.host_id).text(r.source).text(r.driver_version).text(r.error).text(join_lines(r.serials)).i64(r.time)
-        .i64(r.baseline_taken).run("storing a host's inventory");
+        .i64(r.baseline_taken).text(join_lines(r.pci_only)).run("storing a host's inventory");
 }
 
 result<std::vector<std::string>> fleet_tx::gpu_approvals(const std::string& host_id) {

@@ -13,6 +13,7 @@
 namespace custos::verifier::sql {
 
 extern const char* const fleet_migration_v2;
+extern const char* const pci_migration_v8;
 
 class fleet_tx {
 public:

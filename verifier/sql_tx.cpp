@@ -637,7 +637,7 @@ private:
 const char* const migrations[latest_version] = {
     core_migration_v1,         fleet_migration_v2,      location_migration_v3,
     measurements_migration_v4, integrity_migration_v5,  shared_migration_v6,
-    log_migration_v7,
+    log_migration_v7,          pci_migration_v8,
 };
 
 std::unique_ptr<store_tx> make_tx(std::unique_ptr<session> s) { return std::make_unique<sql_tx>(std::move(s)); }

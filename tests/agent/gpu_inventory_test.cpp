@@ -11,10 +11,12 @@
 #include <boost/json.hpp>
 
 #include <filesystem>
+#include <map>
 #include <fstream>
 #include <optional>
 #include <string>
 
+#include "tests/support/fake_sysfs.hpp"
 #include "tests/support/process.hpp"
 
 namespace custos::agent {
@@ -49,21 +51,15 @@ protected:
         std::ofstream(tmp) << text;
         fs::rename(tmp, file_);
     }
-    // A sysfs tree: devices/<bus id>/{vendor,device,class}.
+    // A sysfs tree: bus/pci/devices/<bus id>/{vendor,device,class,…}.
     fs::path sysfs() {
-        const fs::path root = dir_.path() / "sys" / "devices";
-        auto dev = [&](const char* bus, const char* vendor, const char* device, const char* cls) {
-            fs::create_directories(root / bus);
-            std::ofstream(root / bus / "vendor") << vendor << "\n";
-            std::ofstream(root / bus / "device") << device << "\n";
-            std::ofstream(root / bus / "class") << cls << "\n";
-        };
-        dev("0000:18:00.0", "0x10de", "0x2330", "0x030200");  // H100 SXM5, 3D controller
-        dev("0000:18:00.1", "0x10de", "0x22a3", "0x040300");  // NVIDIA, but an audio device
-        dev("0000:00:02.0", "0x8086", "0x46a6", "0x030000");  // an Intel GPU: not an accelerator vendor
-        dev("0000:00:1f.0", "0x8086", "0x7a84", "0x060100");  // an ISA bridge
-        dev("0000:c1:00.0", "0x1002", "0x74A1", "0x120000");  // AMD MI300X, processing accelerator
-        return root;
+        test::fake_sysfs t(dir_.path() / "sys");
+        t.h100("0000:18:00.0");                                // H100 SXM5, 3D controller
+        t.add("0000:18:00.1", "10de", "22a3", "040300");       // NVIDIA, but an audio device
+        t.add("0000:00:02.0", "8086", "46a6", "030000", -1);   // an Intel GPU: not an accelerator vendor
+        t.bridge();                                            // an ISA bridge
+        t.add("0000:c1:00.0", "1002", "74A1", "120000", 1);    // AMD MI300X, processing accelerator
+        return t.root();
     }
 
     test::temp_dir dir_{"custos-gpu-inv"};
@@ -318,6 +314,95 @@ TEST_F(GpuInventory, ToJsonNamesTheChipOrUnknown) {
     const json::object d = inventory_to_json(inv, policy::chip_table::builtin());
     EXPECT_EQ(d.at("gpus").as_array()[0].as_object().at("chip"), "Ascend-910D");
     EXPECT_TRUE(d.at("gpus").as_array()[0].as_object().at("tpp").is_null());
+}
+
+// ---- The PCI view (issue 20): every accelerator on the bus, whatever vendor library is installed
+
+TEST_F(GpuInventory, PciViewListsEveryDisplayControllerAndAcceleratorOfAnyVendor) {
+    test::fake_sysfs t(dir_.path() / "sys2");
+    t.h100("0000:18:00.0", 0).h100("0000:2a:00.0", 0);
+    t.ascend_910b("0000:c1:00.0", 1);
+    t.add("0000:c2:00.0", "1002", "74A1", "120000", -1, "1002", "74A1");  // uppercase in, lowercase out; no NUMA
+    t.bmc_vga();
+    t.add("0000:18:00.1", "10de", "22a3", "040300");  // audio: not listed
+    t.bridge();
+    auto pci = read_pci_functions(t.root());
+    ASSERT_TRUE(pci.ok()) << pci.err().message;
+    ASSERT_EQ(pci->size(), 5u);
+    std::vector<std::string> buses;
+    for (const auto& f : *pci) buses.push_back(f.bus);
+    EXPECT_EQ(buses, (std::vector<std::string>{"0000:03:00.0", "0000:18:00.0", "0000:2a:00.0", "0000:c1:00.0", "0000:c2:00.0"}));
+    const auto& bmc = (*pci)[0];
+    EXPECT_EQ(bmc.vendor, "1a03");
+    EXPECT_EQ(bmc.class_code, "030000");
+    EXPECT_FALSE(bmc.numa_node.has_value());
+    const auto& ascend = (*pci)[3];
+    EXPECT_EQ(ascend.vendor, "19e5");
+    EXPECT_EQ(ascend.device, "d802");
+    EXPECT_EQ(ascend.subsystem_vendor, "19e5");
+    EXPECT_EQ(ascend.subsystem_device, "0100");
+    EXPECT_EQ(ascend.class_code, "120000");
+    EXPECT_EQ(ascend.numa_node, 1);
+    const auto& amd = (*pci)[4];
+    EXPECT_EQ(amd.device, "74a1");
+    EXPECT_EQ(amd.subsystem_device, "74a1");
+    EXPECT_FALSE(amd.numa_node.has_value());
+}
+
+TEST_F(GpuInventory, NvmlInventoryCarriesThePciViewAndToJsonReconcilesByBus) {
+    write(two_gpus);  // H100 at 18:00.0, H20 at 2A:00.0
+    test::fake_sysfs t(dir_.path() / "sys2");
+    t.h100("0000:18:00.0").add("0000:2a:00.0", "10de", "2329", "030200");  // the H20's ids
+    t.h100("0000:9a:00.0");                                                // on the bus, not in NVML
+    t.ascend_910b("0000:c1:00.0").bmc_vga();
+    auto r = inventory_reader::open(fake_nvml, t.root());
+    ASSERT_TRUE(r.ok()) << r.err().message;
+    auto inv = r->read();
+    ASSERT_TRUE(inv.ok()) << inv.err().message;
+    EXPECT_EQ(inv->source, "nvml");
+    EXPECT_EQ(inv->gpus.size(), 2u);
+    ASSERT_EQ(inv->pci.size(), 5u);
+    EXPECT_TRUE(inv->pci_error.empty());
+    const json::object o = inventory_to_json(*inv, policy::chip_table::builtin());
+    std::map<std::string, std::string> seen;
+    for (const auto& x : o.at("pci").as_array()) {
+        const auto& xo = x.as_object();
+        seen[std::string(xo.at("bus").as_string())] = std::string(xo.at("chip").as_string()) + " nvml=" +
+                                                       (xo.at("listed_by_nvml").as_bool() ? "yes" : "no") +
+                                                       (xo.at("display_only").as_bool() ? " display" : "");
+    }
+    EXPECT_EQ(seen, (std::map<std::string, std::string>{{"0000:03:00.0", "display:aspeed-bmc nvml=no display"},
+                                                         {"0000:18:00.0", "H100-SXM nvml=yes"},
+                                                         {"0000:2a:00.0", "H20 nvml=yes"},
+                                                         {"0000:9a:00.0", "H100-SXM nvml=no"},
+                                                         {"0000:c1:00.0", "Ascend-910B nvml=no"}}));
+}
+
+TEST_F(GpuInventory, APciViewThatCannotBeReadIsReportedBesideNvmlNotFatal) {
+    write(two_gpus);
+    auto r = inventory_reader::open(fake_nvml, dir_.path() / "no-sysfs");
+    ASSERT_TRUE(r.ok()) << r.err().message;
+    auto inv = r->read();
+    ASSERT_TRUE(inv.ok()) << inv.err().message;
+    EXPECT_EQ(inv->gpus.size(), 2u);
+    EXPECT_TRUE(inv->pci.empty());
+    EXPECT_NE(inv->pci_error.find("no-sysfs"), std::string::npos) << inv->pci_error;
+}
+
+TEST_F(GpuInventory, APciFunctionWithoutItsIdsIsAnErrorNamingIt) {
+    test::fake_sysfs t(dir_.path() / "sys2");
+    t.h100("0000:18:00.0");
+    fs::remove(t.devices() / "0000:18:00.0" / "device");
+    auto pci = read_pci_functions(t.root());
+    ASSERT_FALSE(pci.ok());
+    EXPECT_NE(pci.err().message.find("0000:18:00.0"), std::string::npos) << pci.err().message;
+    EXPECT_NE(pci.err().message.find("device id"), std::string::npos) << pci.err().message;
+    // An entry that is not a PCI address is not silently skipped either.
+    test::fake_sysfs u(dir_.path() / "sys3");
+    fs::create_directories(u.devices() / "not-a-bus");
+    auto bad = read_pci_functions(u.root());
+    ASSERT_FALSE(bad.ok());
+    EXPECT_NE(bad.err().message.find("not-a-bus"), std::string::npos) << bad.err().message;
 }
 
 }  // namespace

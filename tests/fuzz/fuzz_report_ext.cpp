@@ -1,4 +1,4 @@
-// Fuzz target: the report ext codec (GPU inventory, compute counters, models, events).
+// Fuzz target: the report ext codec (GPU inventory, PCI view, compute counters, models, events).
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -10,7 +10,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (e) {
         // What parses re-encodes to something that parses to the same counts.
         auto again = custos::attest::parse_report_ext(custos::attest::encode_report_ext(*e));
-        if (!again || again->gpus.size() != e->gpus.size() || again->models.size() != e->models.size()) __builtin_trap();
+        if (!again || again->gpus.size() != e->gpus.size() || again->models.size() != e->models.size() ||
+            again->pci.has_value() != e->pci.has_value() || (e->pci && again->pci->size() != e->pci->size()))
+            __builtin_trap();
     }
     return 0;
 }

@@ -22,6 +22,7 @@
 #include "tools/custos-landmark/landmark_server.hpp"
 #include "verifier/policy_appraisal.hpp"
 #include "weights/sealed.hpp"
+#include "tests/support/pci_view.hpp"
 
 namespace custos::test {
 namespace {
@@ -556,7 +557,7 @@ std::string inventory_ext(const std::vector<std::tuple<std::string, std::string,
         g.pci_bus_id = "00000000:18:00.0";
         e.gpus.push_back(g);
     }
-    return attest::encode_report_ext(e);
+    return attest::encode_report_ext(test::with_pci_view(std::move(e)));
 }
 
 const std::vector<std::string> both_profiles = {"ai-diffusion-2025-01", "bis-guidance-2025-05"};

@@ -32,6 +32,7 @@
 #include "verifier/config.hpp"
 #include "verifier/init.hpp"
 #include "verifier/service.hpp"
+#include "tests/support/pci_view.hpp"
 
 namespace custos::test {
 
@@ -442,7 +443,7 @@ inline std::string inventory_ext(const std::vector<std::string>& serials, double
         g.ops = ops;
         e.gpus.push_back(g);
     }
-    return attest::encode_report_ext(e);
+    return attest::encode_report_ext(test::with_pci_view(std::move(e)));
 }
 
 // The open ones of `fs`.

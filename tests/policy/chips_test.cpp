@@ -31,7 +31,7 @@ TEST(ChipTable, BuiltinParsesAndIsTheSourceFile) {
         EXPECT_FALSE(c.id.empty());
         EXPECT_NE(c.id, "unknown");
         EXPECT_FALSE(c.vendor.empty()) << c.id;
-        EXPECT_FALSE(c.names.empty()) << c.id;
+        EXPECT_FALSE(c.names.empty() && c.pci_ids.empty()) << c.id << ": neither a name nor a PCI id identifies it";
         ASSERT_NE(from_file->by_id(c.id), nullptr) << c.id;
         EXPECT_EQ(from_file->by_id(c.id)->tpp, c.tpp) << c.id;
     }
@@ -275,6 +275,38 @@ TEST(ChipTable, LoadNamesTheFile) {
     auto missing = chip_table::load(d.path() / "absent.toml");
     ASSERT_FALSE(missing.ok());
     EXPECT_NE(missing.err().message.find((d.path() / "absent.toml").string()), std::string::npos) << missing.err().message;
+}
+
+TEST(ChipTable, DisplayOnlyFunctionsAreKnownAndNotChips) {
+    const chip_table& t = chip_table::builtin();
+    const display_device* bmc = t.display_only("0x1a03", "0x2000");
+    ASSERT_NE(bmc, nullptr);
+    EXPECT_EQ(bmc->id, "aspeed-bmc");
+    EXPECT_EQ(t.by_pci("1a03", "2000"), nullptr);
+    EXPECT_NE(t.display_only("1234", "1111"), nullptr);   // QEMU's standard VGA
+    EXPECT_EQ(t.display_only("10de", "2330"), nullptr);   // an H100 is a chip
+    EXPECT_EQ(t.by_pci("1da3", "1020")->id, "Gaudi2");
+    EXPECT_EQ(t.by_pci("1002", "740c")->id, "MI250X");
+    EXPECT_FALSE(t.by_pci("1da3", "1020")->tpp.has_value());  // no public figure: none, never a guess
+}
+
+TEST(ChipTable, DisplayEntriesAreStrict) {
+    const std::string chip = "[[chip]]\nid = \"X\"\nvendor = \"V\"\nnames = [\"X\"]\npci_ids = [\"10de:2330\"]\n";
+    auto ok = chip_table::parse(chip + "[[display]]\nid = \"bmc\"\nvendor = \"A\"\npci_ids = [\"1a03:2000\"]\n", "t.toml");
+    ASSERT_TRUE(ok.ok()) << ok.err().message;
+    EXPECT_EQ(ok->displays().size(), 1u);
+    const std::vector<std::pair<std::string, std::string>> bad = {
+        {"[[display]]\nid = \"bmc\"\nvendor = \"A\"\npci_ids = [\"10de:2330\"]\n", "belongs to two entries"},
+        {"[[display]]\nid = \"bmc\"\nvendor = \"A\"\npci_ids = [\"1A03:2000\"]\n", "lowercase hex"},
+        {"[[display]]\nid = \"bmc\"\nvendor = \"A\"\npci_ids = []\n", "non-empty"},
+        {"[[display]]\nid = \"bmc\"\nvendor = \"A\"\npci_ids = [\"1a03:2000\"]\ntpp = 1\n", "not a display field"},
+        {"[[display]]\nid = \"bmc\"\npci_ids = [\"1a03:2000\"]\n[[display]]\nid = \"bmc\"\npci_ids = [\"1a03:2001\"]\n", "appears twice"},
+    };
+    for (const auto& [text, why] : bad) {
+        auto r = chip_table::parse(chip + text, "t.toml");
+        ASSERT_FALSE(r.ok()) << text;
+        EXPECT_NE(r.err().message.find(why), std::string::npos) << r.err().message;
+    }
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "tests/support/cli_runner.hpp"
+#include "tests/support/fake_sysfs.hpp"
 #include "tests/support/process.hpp"
 
 namespace custos {
@@ -172,22 +173,56 @@ TEST_F(GpuCli, SysfsFallbackWithoutNvml) {
         dlclose(h);
         if (!is_fake) GTEST_SKIP() << "a real libnvidia-ml.so.1 is installed";
     }
-    const fs::path root = dir_.path() / "devices";
-    fs::create_directories(root / "0000:18:00.0");
-    std::ofstream(root / "0000:18:00.0" / "vendor") << "0x10de\n";
-    std::ofstream(root / "0000:18:00.0" / "device") << "0x2330\n";
-    std::ofstream(root / "0000:18:00.0" / "class") << "0x030200\n";
-    auto r = run_cli({"gpu", "list", "--pci-root", root.string()});
+    test::fake_sysfs t(dir_.path() / "sys");
+    t.h100("0000:18:00.0");
+    const fs::path root = t.root();
+    auto r = run_cli({"gpu", "list", "--sysfs-root", root.string()});
     ASSERT_EQ(r.rc, 0) << r.err;
     EXPECT_EQ(r.out.rfind("source: sysfs\nnote: ", 0), 0u) << r.out;
     EXPECT_NE(r.out.find("0000:18:00.0"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("PCI 10de:2330"), std::string::npos) << r.out;
-    auto j = run_cli({"gpu", "list", "--pci-root", root.string(), "--json"});
+    auto j = run_cli({"gpu", "list", "--sysfs-root", root.string(), "--json"});
     ASSERT_EQ(j.rc, 0) << j.err;
     const json::object o = json::parse(j.out).as_object();
     EXPECT_EQ(o.at("source"), "sysfs");
     EXPECT_TRUE(o.contains("note"));
     EXPECT_EQ(o.at("gpus").as_array().at(0).at("serial"), "");
+}
+
+TEST_F(GpuCli, PciViewBesideNvmlWithChipsAndProhibitions) {
+    test::fake_sysfs t(dir_.path() / "sys");
+    t.h100("0000:18:00.0").add("0000:2a:00.0", "10de", "2330", "030200");  // both NVML GPUs on the bus
+    t.ascend_910b("0000:c1:00.0", 1).bmc_vga();
+    auto j = run_cli({"gpu", "list", "--nvml-lib", fake_nvml, "--sysfs-root", t.root().string(), "--json"});
+    ASSERT_EQ(j.rc, 0) << j.err;
+    const json::object o = json::parse(j.out).as_object();
+    const json::array& pci = o.at("pci").as_array();
+    ASSERT_EQ(pci.size(), 4u);  // the BMC's VGA, two H100s, the Ascend
+    const json::object& ascend = pci[3].as_object();
+    EXPECT_EQ(ascend.at("bus"), "0000:c1:00.0");
+    EXPECT_EQ(ascend.at("chip"), "Ascend-910B");
+    EXPECT_EQ(ascend.at("listed_by_nvml"), false);
+    EXPECT_EQ(ascend.at("numa_node"), 1);
+    EXPECT_EQ(ascend.at("subsystem_vendor"), "19e5");
+    EXPECT_EQ(ascend.at("prohibited_under"), (json::array{"bis-guidance-2025-05"}));
+    EXPECT_EQ(pci[1].at("chip"), "H100-SXM");
+    EXPECT_EQ(pci[1].at("listed_by_nvml"), true);
+    EXPECT_TRUE(pci[1].at("prohibited_under").as_array().empty());
+    EXPECT_EQ(pci[0].at("display_only"), true);
+    // The table says the same.
+    auto r = run_cli({"gpu", "list", "--nvml-lib", fake_nvml, "--sysfs-root", t.root().string()});
+    ASSERT_EQ(r.rc, 0) << r.err;
+    const auto at = r.out.find("0000:c1:00.0");
+    ASSERT_NE(at, std::string::npos) << r.out;
+    const std::string row = r.out.substr(at, r.out.find('\n', at) - at);
+    EXPECT_NE(row.find("19e5:d802"), std::string::npos) << row;
+    EXPECT_NE(row.find("Ascend-910B"), std::string::npos) << row;
+    EXPECT_NE(row.find("bis-guidance-2025-05"), std::string::npos) << row;
+    // Under a profile that does not prohibit it, nothing is marked.
+    auto only = run_cli({"gpu", "list", "--nvml-lib", fake_nvml, "--sysfs-root", t.root().string(), "--profile",
+                         "ai-diffusion-2025-01", "--json"});
+    ASSERT_EQ(only.rc, 0) << only.err;
+    EXPECT_TRUE(json::parse(only.out).at("pci").as_array()[3].at("prohibited_under").as_array().empty());
 }
 
 }  // namespace

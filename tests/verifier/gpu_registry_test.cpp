@@ -4,7 +4,10 @@
 
 #include <algorithm>
 
+#include "policy/profile.hpp"
+#include "tests/support/pci_view.hpp"
 #include "tests/support/process.hpp"
+#include "verifier/policy_appraisal.hpp"
 #include "verifier/findings.hpp"
 #include "verifier/gpu_registry.hpp"
 #include "verifier/store.hpp"
@@ -34,7 +37,7 @@ attest::report_ext inventory(std::vector<attest::gpu_report> gpus, std::string s
     e.inventory_source = std::move(source);
     e.driver_version = "550.54.15";
     e.gpus = std::move(gpus);
-    return e;
+    return test::with_pci_view(std::move(e));  // each GPU at its own address, as the bus shows it
 }
 
 class GpuRegistry : public ::testing::Test {
@@ -370,6 +373,136 @@ TEST_F(GpuRegistry, HandOutsInsideALeaseAreFineOutsideAnyLeaseAViolation) {
     EXPECT_EQ(rules(report("a", hand_out("llm-2", now_))), (std::vector<std::string>{"weights-handout-unleased@a:llm-2"}));
     EXPECT_EQ(rules(report("a", hand_out("llm-9", now_))), (std::vector<std::string>{"weights-handout-unleased@a:llm-9"}));
     EXPECT_FALSE(report("b", hand_out("llm-1", now_)).empty());  // host b holds no lease for llm-1
+}
+
+// ---- The PCI view beside NVML (issue 20)
+
+attest::pci_function pci_fn(const std::string& bus, const std::string& ids, const std::string& cls = "120000") {
+    return {bus, ids.substr(0, 4), ids.substr(5), ids.substr(0, 4), "0100", cls, 1};
+}
+
+class GpuRegistryPci : public GpuRegistry {
+protected:
+    // The fleet the policy engine would see now, under bis-guidance-2025-05.
+    std::vector<std::string> policy_rules_now() {
+        auto tx = begin();
+        auto f = snapshot_fleet(*tx, now_);
+        EXPECT_TRUE(f.ok()) << (f.ok() ? "" : f.err().message);
+        auto p = policy::load_profile("bis-guidance-2025-05");
+        EXPECT_TRUE(p.ok());
+        const auto e = evaluate_profiles({*p}, *f, policy::chip_table::builtin());
+        std::vector<std::string> out;
+        for (const auto& x : e.findings) out.push_back(x.rule + "@" + x.subject);
+        std::sort(out.begin(), out.end());
+        return out;
+    }
+    std::vector<std::string> fleet_gpus(const std::string& host) {
+        auto tx = begin();
+        auto f = snapshot_fleet(*tx, now_);
+        EXPECT_TRUE(f.ok());
+        std::vector<std::string> out;
+        for (const auto& h : f->hosts)
+            if (h.id == host)
+                for (const auto& g : h.gpus) out.push_back(g.serial + "=" + g.chip);
+        std::sort(out.begin(), out.end());
+        return out;
+    }
+};
+
+TEST_F(GpuRegistryPci, AscendOnlyOnThePciBusBesideH100sIsAProhibitedChipInTheFleet) {
+    auto e = inventory({gpu("s1"), gpu("s2")});
+    EXPECT_TRUE(report("a", e).empty());
+    EXPECT_TRUE(policy_rules_now().empty());
+    // NVML never lists a Huawei card: only the PCI bus shows it.
+    e.pci->push_back(pci_fn("0000:c1:00.0", "19e5:d802"));
+    auto fs = report("a", e);
+    ASSERT_EQ(rules(fs), (std::vector<std::string>{"inventory-unverified@a:a"}));
+    EXPECT_NE(fs[0].detail.find("0000:c1:00.0 Ascend-910B"), std::string::npos) << fs[0].detail;
+    EXPECT_EQ(fleet_gpus("a"), (std::vector<std::string>{"pci:a/0000:c1:00.0=Ascend-910B", "s1=H100-SXM", "s2=H100-SXM"}));
+    EXPECT_EQ(policy_rules_now(), (std::vector<std::string>{"prohibited-chip@a"}));
+    // Taken out again: the fleet no longer holds it and the inventory is verified again.
+    e.pci->pop_back();
+    report("a", e);
+    EXPECT_TRUE(open_findings("inventory-unverified").empty());
+    EXPECT_TRUE(policy_rules_now().empty());
+}
+
+TEST_F(GpuRegistryPci, AHiddenNvidiaCardIsAcceleratorUnreportedUntilNvmlListsIt) {
+    auto all = inventory({gpu("s1"), gpu("s2"), gpu("s3")});
+    report("a", all);
+    // The agent (or a patched driver) leaves s3 out of NVML's list; the bus still has the card.
+    auto hidden = all;
+    hidden.gpus.pop_back();
+    auto fs = report("a", hidden);
+    EXPECT_EQ(rules(fs), (std::vector<std::string>{"accelerator-unreported@a:pci:0000:1a:00.0", "gpu-missing@a:s3",
+                                                   "inventory-unverified@a:a"}));
+    const auto unreported = open_findings("accelerator-unreported");
+    ASSERT_EQ(unreported.size(), 1u);
+    EXPECT_EQ(unreported[0].severity, "violation");
+    EXPECT_NE(unreported[0].detail.find("10de:2330"), std::string::npos) << unreported[0].detail;
+    EXPECT_NE(unreported[0].detail.find("H100-SXM"), std::string::npos) << unreported[0].detail;
+    // It still counts in the fleet by its PCI chip.
+    EXPECT_EQ(fleet_gpus("a"), (std::vector<std::string>{"pci:a/0000:1a:00.0=H100-SXM", "s1=H100-SXM", "s2=H100-SXM",
+                                                          "s3=H100-SXM"}));
+    report("a", all);
+    EXPECT_TRUE(open_findings("accelerator-unreported").empty());
+}
+
+TEST_F(GpuRegistryPci, AGpuNvmlListsTwiceAtOneAddressIsAMismatch) {
+    auto e = inventory({gpu("s1"), gpu("s2")});
+    report("a", e);
+    // A fake NVML reports a second serial at the first card's address: the bus holds one card there.
+    e.gpus[1].pci_bus_id = e.gpus[0].pci_bus_id;
+    e.pci->pop_back();
+    auto fs = report("a", e);
+    ASSERT_EQ(rules(fs), (std::vector<std::string>{"accelerator-mismatch@a:pci:0000:18:00.0"}));
+    EXPECT_NE(fs[0].detail.find("s1, s2"), std::string::npos) << fs[0].detail;
+}
+
+TEST_F(GpuRegistryPci, AGpuTheBusDoesNotHaveIsAMismatch) {
+    auto e = inventory({gpu("s1"), gpu("s2")});
+    report("a", e);
+    e.pci->pop_back();  // s2's address is empty on the bus
+    EXPECT_EQ(rules(report("a", e)), (std::vector<std::string>{"accelerator-mismatch@a:s2"}));
+}
+
+TEST_F(GpuRegistryPci, PciIdsNotTheNameNameTheChip) {
+    // NVML calls it an H100; the card answers with an Ascend 910B's ids.
+    auto e = inventory({gpu("s1"), gpu("s2")});
+    report("a", e);
+    (*e.pci)[1] = pci_fn((*e.pci)[1].bus, "19e5:d802", "030200");
+    auto fs = report("a", e);
+    ASSERT_EQ(rules(fs), (std::vector<std::string>{"accelerator-mismatch@a:s2"}));
+    EXPECT_NE(fs[0].detail.find("counts it as Ascend-910B"), std::string::npos) << fs[0].detail;
+    EXPECT_EQ(fleet_gpus("a"), (std::vector<std::string>{"s1=H100-SXM", "s2=Ascend-910B"}));
+    EXPECT_EQ(policy_rules_now(), (std::vector<std::string>{"prohibited-chip@a"}));
+}
+
+TEST_F(GpuRegistryPci, AnAmdCardCountsByItsIdsAndAnUnknownOneIsNamedByThem) {
+    auto e = inventory({gpu("s1")});
+    report("a", e);
+    e.pci->push_back(pci_fn("0000:c1:00.0", "1002:74a1"));  // MI300X
+    e.pci->push_back(pci_fn("0000:c2:00.0", "1e52:0a01"));  // an accelerator the table does not know
+    e.pci->push_back(pci_fn("0000:03:00.0", "1a03:2000", "030000"));  // the BMC's VGA: set aside
+    auto fs = report("a", e);
+    EXPECT_EQ(rules(fs), (std::vector<std::string>{"gpu-unknown@a:pci:0000:c2:00.0", "inventory-unverified@a:a"}));
+    const auto unknown = open_findings("gpu-unknown");
+    ASSERT_EQ(unknown.size(), 1u);
+    EXPECT_NE(unknown[0].detail.find("1e52:0a01"), std::string::npos) << unknown[0].detail;
+    EXPECT_EQ(fleet_gpus("a"), (std::vector<std::string>{"pci:a/0000:c1:00.0=MI300X", "pci:a/0000:c2:00.0=unknown",
+                                                          "s1=H100-SXM"}));
+}
+
+TEST_F(GpuRegistryPci, NoPciViewLeavesTheInventoryUnverified) {
+    auto e = inventory({gpu("s1")});
+    e.pci.reset();
+    auto fs = report("a", e);
+    ASSERT_EQ(rules(fs), (std::vector<std::string>{"inventory-unverified@a:a"}));
+    EXPECT_NE(fs[0].detail.find("no PCI view"), std::string::npos) << fs[0].detail;
+    e.pci_error = "PCI sysfs /sys/bus/pci/devices: Permission denied";
+    fs = report("a", e);
+    ASSERT_EQ(rules(fs), (std::vector<std::string>{"inventory-unverified@a:a"}));
+    EXPECT_NE(fs[0].detail.find("Permission denied"), std::string::npos) << fs[0].detail;
 }
 
 }  // namespace

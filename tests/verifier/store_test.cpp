@@ -151,7 +151,7 @@ TEST_P(Store, HostsRoundTripEveryFieldAndSurviveReopening) {
     ASSERT_TRUE(by_ek.ok() && by_ek->has_value());
     EXPECT_EQ((*by_ek)->id, "h1");
     EXPECT_FALSE(t->get_host("nope")->has_value());
-    EXPECT_EQ(db_->schema_version(), 7);
+    EXPECT_EQ(db_->schema_version(), sql::latest_version);
 }
 
 TEST_P(Store, AnUncommittedTransactionLeavesNothing) {
@@ -709,7 +709,7 @@ TEST_P(Store, ADatabaseFromANewerBuildIsRefused) {
     auto s = pg() ? open_postgres_store({cluster_->dsn(), "", 8}) : open_sqlite_store(path());
     ASSERT_FALSE(s.ok());
     EXPECT_NE(s.err().message.find("schema version 999"), std::string::npos) << s.err().message;
-    EXPECT_NE(s.err().message.find("up to version 7"), std::string::npos) << s.err().message;
+    EXPECT_NE(s.err().message.find("up to version " + std::to_string(sql::latest_version)), std::string::npos) << s.err().message;
 }
 
 TEST_P(SqliteStore, AVersion1DatabaseMigratesToVersion2KeepingItsHosts) {
@@ -833,7 +833,8 @@ TEST_P(Store, ModelsLeasesAndInventoriesRoundTrip) {
     ASSERT_TRUE(t->put_model(m).ok());
     ASSERT_TRUE(t->approve_model_site("llm-1", "seoul-1", 78).ok());
     ASSERT_TRUE(t->insert_lease({"l1", "gpu-1", "llm-1", "000bff", 100, 400, 0, ""}).ok());
-    ASSERT_TRUE(t->put_host_inventory({"gpu-1", "nvml", "550.54.15", "", {"a", "b"}, 90, true}).ok());
+    ASSERT_TRUE(t->put_host_inventory({"gpu-1", "nvml", "550.54.15", "", {"a", "b"}, 90, true,
+                                        {"0000:c1:00.0 19e5:d802 Ascend-910B", "0000:c2:00.0 1002:74a1 MI300X"}}).ok());
     auto got = t->get_model("llm-1");
     ASSERT_TRUE(got.ok() && got->has_value());
     EXPECT_EQ((*got)->training_ops, 3.5e25);
@@ -850,6 +851,7 @@ TEST_P(Store, ModelsLeasesAndInventoriesRoundTrip) {
     auto inv = t->get_host_inventory("gpu-1");
     ASSERT_TRUE(inv.ok() && inv->has_value());
     EXPECT_EQ((*inv)->serials, (std::vector<std::string>{"a", "b"}));
+    EXPECT_EQ((*inv)->pci_only, (std::vector<std::string>{"0000:c1:00.0 19e5:d802 Ascend-910B", "0000:c2:00.0 1002:74a1 MI300X"}));
     EXPECT_TRUE((*inv)->baseline_taken);
 }
 

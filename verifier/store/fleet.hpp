@@ -46,6 +46,9 @@ struct host_inventory_record {
     std::vector<std::string> serials;  // sorted
     std::int64_t time = 0;
     bool baseline_taken = false;  // the first inventory after approval became the approved set
+    // Accelerators listed only from PCI (no serial from a vendor library): "bus vvvv:dddd chip" each
+    // (verifier/pci_reconcile.hpp); the policy engine counts them by chip.
+    std::vector<std::string> pci_only;
 };
 
 struct gpu_event_record {
