@@ -244,6 +244,8 @@ void daemon::gpu_evidence(const bytes& round_nonce, std::vector<attest::round_gp
             e.chain = std::move(a->chain);
         } else {
             e.error = a.err().message.substr(0, 256);
+            for (auto& c : e.error)
+                if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) c = '?';
             spdlog::debug("GPU {}: no attestation report: {}", g.serial, e.error);
         }
         out.push_back(std::move(e));

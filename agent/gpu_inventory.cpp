@@ -213,6 +213,8 @@ result<std::vector<attest::pci_function>> read_pci_functions(const fs::path& sys
         if (!bus) return make_error(errc::structure, "PCI sysfs " + dir.string() + ": \"" + name + "\" is not a PCI address");
         const std::string where = "PCI function " + name + " (" + dir.string() + "): ";
         const std::string cls = hex_id(read_line(e.path() / "class"), 6);
+        // A function removed while the bus is read (hot unplug, a rescan) is gone, not a hole in the view.
+        if (cls.empty() && !fs::exists(e.path() / "class", ec)) continue;
         if (cls.empty()) return make_error(errc::io, where + "no readable class");
         if (!cls.starts_with("03") && !cls.starts_with("12")) continue;
         attest::pci_function f;

@@ -224,7 +224,7 @@ result<spdm_measurements> parse_spdm_measurements(byte_view report) {
     CUSTOS_TRY(p1, r.le(1, "request param1"));
     if (!(p1 & 1)) return fail("parse", "the request did not ask for a signature (param1 bit 0)");
     CUSTOS_TRY(p2, r.le(1, "request param2"));
-    (void)p2;
+    if (p2 != 0xFF) return fail("parse", "the request did not ask for all measurement blocks (param2 is not 0xff)");
     CUSTOS_TRY(nonce, r.take(gpu_nonce_size, "request nonce"));
     m.request_nonce = std::move(nonce);
     CUSTOS_TRY(slot, r.le(1, "request slot"));
@@ -316,7 +316,7 @@ result<gpu_chain> gpu_chain::verify(std::string_view chain_pem, std::string_view
     if (ok != 1)
         return fail("chain", std::string("does not lead to the pinned device identity root: ") +
                                  X509_verify_cert_error_string(err) + " (certificate " + std::to_string(depth) + ")");
-    const int chain_len = sk_X509_num(verified);
+    const int chain_len = verified ? sk_X509_num(verified) : 0;
     ossl::x509_ptr device_cert(chain_len >= 3 ? X509_dup(sk_X509_value(verified, 1)) : nullptr);
     sk_X509_pop_free(verified, X509_free);
     if (!device_cert)

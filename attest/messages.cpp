@@ -4,6 +4,7 @@
 
 #include <set>
 
+#include "attest/report_ext.hpp"
 #include "crypto/base64.hpp"
 #include "crypto/strict_json.hpp"
 
@@ -102,19 +103,22 @@ result<attest_request> parse_attest_request(std::string_view body) {
             round_gpu_evidence x;
             CUSTOS_TRY(serial, g.str("serial"));
             CUSTOS_TRY(bus, g.str("pci_bus_id"));
-            if (serial.empty() || serial.size() > 64 || bus.size() > 64)
-                return g.bad("serial", "must be a GPU serial of 1 to 64 characters (and a bus id of at most 64)");
-            for (unsigned char c : serial + bus)
-                if (c <= 0x20 || c >= 0x7f) return g.bad("serial", "holds a character that is not printable ASCII");
+            auto printable = [](const std::string& s, bool spaces) {
+                for (unsigned char c : s)
+                    if (c < (spaces ? 0x20 : 0x21) || c >= 0x7f) return false;
+                return true;
+            };
+            if (serial.empty() || serial.size() > 64 || !printable(serial, false))
+                return g.bad("serial", "must be 1 to 64 printable ASCII characters without spaces");
+            if (!canonical_pci_bus(bus)) return g.bad("pci_bus_id", "is not a PCI address");
             if (!serials.insert(serial).second) return g.bad("serial", "appears twice");
             x.serial = serial;
             x.pci_bus_id = bus;
             if (g.has("error")) {
                 if (g.has("report") || g.has("chain")) return g.bad("error", "comes without a report and a chain");
                 CUSTOS_TRY(e, g.str("error"));
-                if (e.empty() || e.size() > 256) return g.bad("error", "must be 1 to 256 characters");
-                for (unsigned char c : e)
-                    if (c < 0x20) return g.bad("error", "holds a control character");
+                if (e.empty() || e.size() > 256 || !printable(e, true))
+                    return g.bad("error", "must be 1 to 256 printable ASCII characters");
                 x.error = e;
             } else {
                 CUSTOS_TRY(rep, g.b64("report"));

@@ -190,8 +190,23 @@ result<verifier_config> parse_verifier_config(std::string_view text, const fs::p
     }
     CUSTOS_TRY(gpu, r.table("gpu"));
     if (gpu) {
-        CUSTOS_TRY_VOID(r.only(*gpu, "gpu.", {"chip_table", "duplicate_window_s"}));
+        CUSTOS_TRY_VOID(r.only(*gpu, "gpu.", {"chip_table", "duplicate_window_s", "attestation_root",
+                                              "require_attested_sites", "require_attested_models"}));
         CUSTOS_TRY_VOID(r.get(*gpu, "gpu.", "chip_table", c.chip_table));
+        CUSTOS_TRY_VOID(r.get(*gpu, "gpu.", "attestation_root", c.gpu_attestation_root));
+        for (const char* key : {"require_attested_sites", "require_attested_models"}) {
+            const toml::node* a = gpu->get(key);
+            if (!a) continue;
+            const std::string name = std::string("gpu.") + key;
+            if (!a->is_array()) return r.bad(name, "must be an array of ids", a);
+            auto& out = std::string(key) == "require_attested_sites" ? c.require_attested_sites : c.require_attested_models;
+            out.clear();
+            for (const auto& e : *a->as_array()) {
+                auto v = e.value<std::string>();
+                if (!v || v->empty()) return r.bad(name, "entries must be non-empty ids", &e);
+                out.push_back(*v);
+            }
+        }
         CUSTOS_TRY_VOID(r.get(*gpu, "gpu.", "duplicate_window_s", c.duplicate_window_s));
     }
     CUSTOS_TRY(ms, r.table("measurements"));
@@ -349,7 +364,15 @@ std::string render_verifier_config(const verifier_config& c) {
       << "       # report-chain-gap when quoted reports are missing this long (0: 3 x report_interval_s)\n\n"
       << "[gpu]\n"
       << "chip_table = " << q(c.chip_table.string()) << "   # empty: the chip table built into custos (policy/chips.toml)\n"
-      << "duplicate_window_s = " << c.duplicate_window_s << "   # gpu-duplicated: one serial from two hosts within this; 0: 2 x report_interval_s\n\n"
+      << "duplicate_window_s = " << c.duplicate_window_s << "   # gpu-duplicated: one serial from two hosts within this; 0: 2 x report_interval_s\n"
+      << "attestation_root = " << q(c.gpu_attestation_root.string())
+      << "   # GPU attestation reports verify up to this (PEM); empty: NVIDIA's device identity CA, pinned\n"
+      << "require_attested_sites = [";
+    for (std::size_t i = 0; i < c.require_attested_sites.size(); ++i) o << (i ? ", " : "") << q(c.require_attested_sites[i]);
+    o << "]   # key release there needs every GPU attested in the host's latest round\n"
+      << "require_attested_models = [";
+    for (std::size_t i = 0; i < c.require_attested_models.size(); ++i) o << (i ? ", " : "") << q(c.require_attested_models[i]);
+    o << "]\n\n"
       << "[measurements]   # boot event logs and IMA lists the agents send with their quotes\n"
       << "runtime_policy = " << q(c.runtime_policy.string())
       << "   # IMA allow-list (custos ima allowlist); empty: IMA is replayed against PCR 10 but not judged\n\n"

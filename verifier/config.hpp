@@ -61,6 +61,12 @@ struct verifier_config {
     std::filesystem::path chip_table;     // empty: the chip table built into custos (policy/chips.toml)
     std::filesystem::path runtime_policy;  // [measurements] IMA allow-list; empty: IMA is replayed, not judged
     unsigned duplicate_window_s = 0;      // gpu-duplicated window; 0: 2 × report_interval_s
+    // GPU attestation reports are verified up to this root (PEM); empty: NVIDIA's device identity CA,
+    // pinned in custos. Another root is for a test PKI (the demo's fake NVML).
+    std::filesystem::path gpu_attestation_root;
+    // Key release to a host at one of these sites, or of one of these models, needs every GPU the host
+    // lists to have given a valid attestation report in its latest round.
+    std::vector<std::string> require_attested_sites, require_attested_models;
     // [compute] thresholds for compute-threshold, in operations; 0 turns one off
     double model_ops_threshold = 1e26;    // training ops + ops attributed on hosts (ECCN 4E091's 10^26)
     double host_ops_threshold = 0;

@@ -7,7 +7,7 @@
 namespace custos::verifier {
 
 const char* rule_severity(std::string_view rule) noexcept {
-    static constexpr std::array<std::pair<std::string_view, const char*>, 42> table{{
+    static constexpr std::array<std::pair<std::string_view, const char*>, 45> table{{
         {"location-rounds-missed", "violation"},
         {"attestation-overdue", "violation"},
         {"quote-invalid", "violation"},
@@ -28,6 +28,9 @@ const char* rule_severity(std::string_view rule) noexcept {
         {"gpu-unknown", "warning"},
         {"accelerator-unreported", "violation"},
         {"accelerator-mismatch", "violation"},
+        {"gpu-attestation-invalid", "violation"},
+        {"gpu-identity-mismatch", "violation"},
+        {"gpu-measurements-changed", "warning"},
         {"inventory-unverified", "warning"},
         {"counter-rollback", "violation"},
         {"compute-threshold", "warning"},

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "verifier/findings.hpp"
+#include "verifier/gpu_attestation_appraisal.hpp"
 #include "verifier/pci_reconcile.hpp"
 
 namespace custos::verifier {
@@ -65,8 +66,16 @@ result<void> apply_inventory(step& st, std::uint64_t seq, const attest::report_e
         CUSTOS_TRY_VOID(st.raise_gpu(issue.rule, h.id, issue.subject, issue.detail));
         if (issue.rule != "gpu-unknown") pci_subjects.insert(issue.rule + "\n" + issue.subject);
     }
+    // Without a PCI view nothing can be said of what NVML leaves out: what the last view showed stands
+    // (its PCI-only cards stay counted, its findings open), and a host that runs NVML yet shows no bus is
+    // itself suspect (sysfs is readable by any user on a real host).
+    if (!pci.pci_view && ext.inventory_source == "nvml")
+        CUSTOS_TRY_VOID(st.raise_gpu("accelerator-unreported", h.id, "pci",
+                                     "host " + h.id + " reports its NVML GPUs without the PCI view beside them (" + pci.why +
+                                         "): accelerators NVML does not list cannot be seen"));
     // What the bus no longer shows closes: a hidden card listed again, a doubled GPU listed once.
     for (const char* rule : {"accelerator-unreported", "accelerator-mismatch"}) {
+        if (!pci.pci_view) break;
         finding_filter f;
         f.host = h.id;
         f.rule = rule;
@@ -116,9 +125,11 @@ result<void> apply_inventory(step& st, std::uint64_t seq, const attest::report_e
         CUSTOS_TRY(n, tx.resolve_findings(h.id, std::string("inventory-unverified"), now));
         st.out.resolved += n;
     }
-    const std::vector<std::string> pci_lines = pci_only_lines(pci.pci_only);
-    if (pci_lines != inv.pci_only) st.out.fleet_changed = true;  // the policy engine counts these
-    inv.pci_only = pci_lines;
+    if (pci.pci_view) {
+        const std::vector<std::string> pci_lines = pci_only_lines(pci.pci_only);
+        if (pci_lines != inv.pci_only) st.out.fleet_changed = true;  // the policy engine counts these
+        inv.pci_only = pci_lines;
+    }
 
     CUSTOS_TRY(approved_list, tx.gpu_approvals(h.id));
     std::set<std::string> approved(approved_list.begin(), approved_list.end());
@@ -283,7 +294,7 @@ result<void> approve_host_gpu(store_tx& tx, const std::string& host, const std::
     CUSTOS_TRY_VOID(tx.approve_gpu(host, serial, now));
     CUSTOS_TRY_VOID(tx.insert_gpu_event({serial, host, "approved", now, "approved for this host by the operator"}));
     for (const char* rule : {"gpu-added", "gpu-moved"}) CUSTOS_TRY_VOID(tx.resolve_subject_findings(host, rule, serial, now));
-    return {};
+    return rebaseline_gpu_attestation(tx, host, serial, now);
 }
 
 result<bool> release_host_gpu(store_tx& tx, const std::string& host, const std::string& serial, std::int64_t now) {

@@ -1,7 +1,7 @@
 #include "verifier/pci_reconcile.hpp"
 
 #include <map>
-#include <sstream>
+#include <set>
 
 namespace custos::verifier {
 namespace {
@@ -11,7 +11,10 @@ std::string ids_of(const attest::pci_function& f) { return f.vendor + ":" + f.de
 std::string chip_name(const policy::chip* c) { return c ? c->id : std::string("unknown"); }
 
 std::string gpu_subject(const attest::gpu_report& g) {
-    return !g.serial.empty() ? g.serial : !g.uuid.empty() ? g.uuid : "pci:" + g.pci_bus_id;
+    if (!g.serial.empty()) return g.serial;
+    if (!g.uuid.empty()) return g.uuid;
+    const auto bus = attest::canonical_pci_bus(g.pci_bus_id);
+    return "pci:" + (bus ? *bus : g.pci_bus_id);  // one spelling with the PCI view's subjects
 }
 
 }  // namespace
@@ -34,18 +37,22 @@ pci_reconciliation reconcile_pci(const attest::report_ext& ext, const policy::ch
     r.pci_view = true;
     std::map<std::string, const attest::pci_function*> on_bus;
     for (const auto& f : *ext.pci) on_bus.emplace(f.bus, &f);
+    // Set aside only as what it is: a display controller (class 03) with a display-only function's ids.
     auto display = [&](const attest::pci_function& f) {
-        return !chips.by_pci(f.vendor, f.device) && chips.display_only(f.vendor, f.device) != nullptr;
+        return f.class_code.starts_with("03") && !chips.by_pci(f.vendor, f.device) &&
+               chips.display_only(f.vendor, f.device) != nullptr;
     };
 
-    std::map<std::string, std::vector<std::string>> listed;  // bus → the NVML GPUs at it
+    std::map<std::string, std::vector<std::string>> listed;  // bus → the NVML GPUs with a serial at it
+    std::set<std::string> listed_any;                        // buses NVML lists a GPU at, serial or not
     for (const auto& g : ext.gpus) {
         const auto bus = attest::canonical_pci_bus(g.pci_bus_id);
         const auto it = bus ? on_bus.find(*bus) : on_bus.end();
         const attest::pci_function* f = it == on_bus.end() ? nullptr : it->second;
         const policy::chip* by_ids = f ? chips.by_pci(f->vendor, f->device) : nullptr;
         const policy::chip* by_name = chips.by_name(g.name);
-        const policy::chip* c = by_ids ? by_ids : by_name;
+        // A listing at another vendor's card keeps its own name's chip: the card counts once, by its ids.
+        const policy::chip* c = f && f->vendor != "10de" && nvml ? by_name : by_ids ? by_ids : by_name;
         r.gpu_chips.push_back(c);
         const std::string who = gpu_subject(g);
         if (nvml) {
@@ -53,8 +60,17 @@ pci_reconciliation reconcile_pci(const attest::report_ext& ext, const policy::ch
                 r.issues.push_back({"accelerator-mismatch", who,
                                     "NVML lists GPU " + who + " (\"" + g.name + "\") at PCI address " + g.pci_bus_id +
                                         ", where the PCI bus shows no accelerator: a GPU the bus does not have"});
+            } else if (f->vendor != "10de") {
+                // NVML lists NVIDIA's GPUs only: a listing at another vendor's card claims that card away.
+                r.issues.push_back({"accelerator-mismatch", who,
+                                    "NVML lists GPU " + who + " (\"" + g.name + "\") at PCI address " + f->bus +
+                                        ", where the bus has a card of vendor " + f->vendor + " (" + ids_of(*f) +
+                                        "): NVML never lists another vendor's card"});
             } else {
-                listed[f->bus].push_back(who);
+                // Only a GPU with a serial stands for its card: one without cannot be tied to the host, so the
+                // card stays counted by its PCI ids.
+                listed_any.insert(f->bus);
+                if (!g.serial.empty()) listed[f->bus].push_back(who);
                 if (by_ids && by_name && by_ids != by_name)
                     r.issues.push_back({"accelerator-mismatch", who,
                                         "NVML names GPU " + who + " at " + f->bus + " \"" + g.name + "\" (" + by_name->id +
@@ -82,7 +98,7 @@ pci_reconciliation reconcile_pci(const attest::report_ext& ext, const policy::ch
         r.pci_only.push_back({f, c});
         const std::string what = "PCI function " + f.bus + " (" + ids_of(f) + ", class " + f.class_code + ", " +
                                  (c ? c->id : std::string("a chip the table does not know")) + ")";
-        if (nvml && f.vendor == "10de")
+        if (nvml && f.vendor == "10de" && !listed_any.count(f.bus))
             r.issues.push_back({"accelerator-unreported", "pci:" + f.bus,
                                 what + " is an NVIDIA accelerator on the bus that NVML does not list: a card the agent or "
                                        "its driver hides"});
@@ -103,9 +119,14 @@ std::vector<std::string> pci_only_lines(const std::vector<pci_accelerator>& list
 std::vector<stored_pci_accelerator> parse_pci_only_lines(const std::vector<std::string>& lines) {
     std::vector<stored_pci_accelerator> out;
     for (const auto& l : lines) {
-        std::istringstream in(l);
-        stored_pci_accelerator a;
-        if (in >> a.bus >> a.ids >> a.chip) out.push_back(std::move(a));
+        // "bus ids chip": the chip id is the rest of the line (an operator's table may put spaces in one).
+        const auto a = l.find(' ');
+        const auto b = a == std::string::npos ? a : l.find(' ', a + 1);
+        if (b == std::string::npos || b + 1 >= l.size()) {
+            out.push_back({l.substr(0, a), "", "unknown"});  // never dropped: it still counts, as unknown
+            continue;
+        }
+        out.push_back({l.substr(0, a), l.substr(a + 1, b - a - 1), l.substr(b + 1)});
     }
     return out;
 }

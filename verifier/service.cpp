@@ -11,6 +11,7 @@
 #include <map>
 
 #include "attest/ek_cert.hpp"
+#include "attest/gpu_attestation.hpp"
 #include "attest/pcr_selection.hpp"
 #include "crypto/digest.hpp"
 #include "crypto/file_io.hpp"
@@ -21,6 +22,7 @@
 #include "verifier/api_fleet.hpp"
 #include "verifier/chain_integrity.hpp"
 #include "verifier/findings.hpp"
+#include "verifier/gpu_attestation_appraisal.hpp"
 #include "verifier/log_events.hpp"
 #include "verifier/transparency_log.hpp"
 #include "verifier/rounds/location.hpp"
@@ -126,6 +128,12 @@ result<std::unique_ptr<service>> service::create(verifier_config cfg, std::strin
         if (!p) return make_error(p.err().code, path.string() + ": " + p.err().message);
         ctx->runtime = std::move(*p);
     }
+    ctx->gpu_root_pem = std::string(attest::nvidia_device_root_pem());
+    if (!c.gpu_attestation_root.empty()) {
+        CUSTOS_TRY(root, read_text(c.resolve(c.gpu_attestation_root), "[gpu] attestation_root"));
+        ctx->gpu_root_pem = std::move(root);
+    }
+    ctx->gpu_chains = std::make_shared<gpu_chain_cache>();
     if (c.chip_table.empty()) {
         ctx->chips = &policy::chip_table::builtin();
     } else {

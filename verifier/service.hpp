@@ -30,6 +30,8 @@
 
 namespace custos::verifier {
 
+class gpu_chain_cache;
+
 class alert_sink;
 
 // What every handler needs; owned by the service, shared read-only (store and sinks are thread-safe).
@@ -45,6 +47,8 @@ struct service_context {
     TPML_PCR_SELECTION selection{};
     std::optional<weights::recipient_private_key> recipient;  // opens key.sealed of registered models
     std::string recipient_error;                                // why it is absent
+    std::string gpu_root_pem;                         // [gpu] attestation_root, or NVIDIA's pinned root
+    std::shared_ptr<gpu_chain_cache> gpu_chains;      // verified GPU certificate chains
     std::optional<policy::chip_table> loaded_chips;  // [gpu] chip_table, when set
     const policy::chip_table* chips = nullptr;        // that, or the built-in table
     std::vector<policy::profile> profiles;            // [policy] profiles, loaded at start

@@ -9,6 +9,30 @@ const char* const pci_migration_v8 = R"sql(
 ALTER TABLE host_inventory ADD COLUMN pci_only TEXT NOT NULL DEFAULT '';
 )sql";
 
+// NVIDIA GPU attestation evidence per serial (issue 20).
+const char* const gpu_attestation_migration_v9 = R"sql(
+CREATE TABLE gpu_attestations (
+    serial TEXT PRIMARY KEY,
+    host_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    error TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    hw_model TEXT NOT NULL,
+    fwid TEXT NOT NULL,
+    driver_version TEXT NOT NULL,
+    vbios_version TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    measurements_digest TEXT NOT NULL,
+    baseline_digest TEXT NOT NULL,
+    baseline_driver TEXT NOT NULL,
+    baseline_vbios TEXT NOT NULL,
+    time BIGINT NOT NULL,
+    last_valid BIGINT NOT NULL
+);
+CREATE INDEX gpu_attestations_device ON gpu_attestations (device_id);
+CREATE INDEX gpu_attestations_host ON gpu_attestations (host_id);
+)sql";
+
 const char* const fleet_migration_v2 = R"sql(
 CREATE TABLE gpus (
     serial TEXT PRIMARY KEY,
@@ -123,6 +147,16 @@ gpu_record read_gpu(const stmt& s) {
                       s.col_text(6), s.col_i64(7),  s.col_i64(8),  s.col_i64(9)};
 }
 
+const char* const attestation_columns =
+    "serial, host_id, status, error, device_id, hw_model, fwid, driver_version, vbios_version, mode, measurements_digest, "
+    "baseline_digest, baseline_driver, baseline_vbios, time, last_valid";
+
+gpu_attestation_record read_attestation(const stmt& s) {
+    return gpu_attestation_record{s.col_text(0),  s.col_text(1),  s.col_text(2),  s.col_text(3),  s.col_text(4),  s.col_text(5),
+                                  s.col_text(6),  s.col_text(7),  s.col_text(8),  s.col_text(9),  s.col_text(10), s.col_text(11),
+                                  s.col_text(12), s.col_text(13), s.col_i64(14), s.col_i64(15)};
+}
+
 const char* const lease_columns = "id, host_id, model_id, key_name, issued_at, expires_at, revoked_at, revoke_reason";
 
 lease_record read_lease(const stmt& s) {
@@ -166,6 +200,42 @@ result<std::vector<gpu_record>> fleet_tx::list_gpus(const std::optional<std::str
                              (host ? " FROM gpus WHERE host_id = ? ORDER BY serial" : " FROM gpus ORDER BY host_id, serial")));
     if (host) s.text(*host);
     return collect<gpu_record>(s, "listing GPUs", read_gpu);
+}
+
+result<std::optional<gpu_attestation_record>> fleet_tx::get_gpu_attestation(const std::string& serial) {
+    CUSTOS_TRY(s, s_.prepare(std::string("SELECT ") + attestation_columns + " FROM gpu_attestations WHERE serial = ?" + s_.lock_suffix()));
+    s.text(serial);
+    CUSTOS_TRY(row, s.step("reading a GPU's attestation"));
+    if (!row) return std::optional<gpu_attestation_record>{};
+    return std::optional<gpu_attestation_record>(read_attestation(s));
+}
+
+result<std::vector<gpu_attestation_record>> fleet_tx::gpu_attestations_of_device(const std::string& device_id) {
+    CUSTOS_TRY(s, s_.prepare(std::string("SELECT ") + attestation_columns +
+                             " FROM gpu_attestations WHERE device_id = ? ORDER BY serial" + s_.lock_suffix()));
+    s.text(device_id);
+    return collect<gpu_attestation_record>(s, "reading a GPU device's attestations", read_attestation);
+}
+
+result<std::vector<gpu_attestation_record>> fleet_tx::list_gpu_attestations(const std::optional<std::string>& host) {
+    CUSTOS_TRY(s, s_.prepare(std::string("SELECT ") + attestation_columns +
+                             (host ? " FROM gpu_attestations WHERE host_id = ? ORDER BY serial" : " FROM gpu_attestations ORDER BY serial")));
+    if (host) s.text(*host);
+    return collect<gpu_attestation_record>(s, "listing GPU attestations", read_attestation);
+}
+
+result<void> fleet_tx::put_gpu_attestation(const gpu_attestation_record& r) {
+    CUSTOS_TRY(s, s_.prepare(std::string("INSERT INTO gpu_attestations (") + attestation_columns +
+                             ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (serial) DO UPDATE SET "
+                             "host_id = excluded.host_id, status = excluded.status, error = excluded.error, "
+                             "device_id = excluded.device_id, hw_model = excluded.hw_model, fwid = excluded.fwid, "
+                             "driver_version = excluded.driver_version, vbios_version = excluded.vbios_version, "
+                             "mode = excluded.mode, measurements_digest = excluded.measurements_digest, "
+                             "baseline_digest = excluded.baseline_digest, baseline_driver = excluded.baseline_driver, "
+                             "baseline_vbios = excluded.baseline_vbios, time = excluded.time, last_valid = excluded.last_valid"));
+    return s.text(r.serial).text(r.host_id).text(r.status).text(r.error).text(r.device_id).text(r.hw_model).text(r.fwid)
+        .text(r.driver_version).text(r.vbios_version).text(r.mode).text(r.measurements_digest).text(r.baseline_digest)
+        .text(r.baseline_driver).text(r.baseline_vbios).i64(r.time).i64(r.last_valid).run("storing a GPU's attestation");
 }
 
 result<std::optional<host_inventory_record>> fleet_tx::get_host_inventory(const std::string& host_id) {

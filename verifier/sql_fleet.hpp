@@ -14,6 +14,7 @@ namespace custos::verifier::sql {
 
 extern const char* const fleet_migration_v2;
 extern const char* const pci_migration_v8;
+extern const char* const gpu_attestation_migration_v9;
 
 class fleet_tx {
 public:
@@ -31,6 +32,10 @@ public:
     result<void> insert_gpu_event(const gpu_event_record& e);
     result<std::vector<gpu_event_record>> list_gpu_events(const std::optional<std::string>& serial,
                                                           const std::optional<std::string>& host, std::size_t limit);
+    result<std::optional<gpu_attestation_record>> get_gpu_attestation(const std::string& serial);
+    result<std::vector<gpu_attestation_record>> gpu_attestations_of_device(const std::string& device_id);
+    result<std::vector<gpu_attestation_record>> list_gpu_attestations(const std::optional<std::string>& host);
+    result<void> put_gpu_attestation(const gpu_attestation_record& r);
     result<std::vector<std::pair<std::string, counter_record>>> gpu_counters(const std::string& host_id);
     result<void> put_gpu_counter(const std::string& host_id, const std::string& key, const counter_record& c);
     result<void> add_compute(const std::string& host_id, const std::string& model, const counter_record& d, std::int64_t now);

@@ -518,6 +518,16 @@ public:
                                                  std::int64_t now) override {
         return close_findings("host = ? AND rule = ? AND subject = ?", now, [&](stmt& s) { s.text(h).text(rule).text(subject); });
     }
+    result<std::optional<gpu_attestation_record>> get_gpu_attestation(const std::string& serial) override {
+        return fleet_.get_gpu_attestation(serial);
+    }
+    result<std::vector<gpu_attestation_record>> gpu_attestations_of_device(const std::string& d) override {
+        return fleet_.gpu_attestations_of_device(d);
+    }
+    result<std::vector<gpu_attestation_record>> list_gpu_attestations(const std::optional<std::string>& h) override {
+        return fleet_.list_gpu_attestations(h);
+    }
+    result<void> put_gpu_attestation(const gpu_attestation_record& r) override { return fleet_.put_gpu_attestation(r); }
     result<std::vector<std::pair<std::string, counter_record>>> gpu_counters(const std::string& h) override { return fleet_.gpu_counters(h); }
     result<void> put_gpu_counter(const std::string& h, const std::string& key, const counter_record& c) override {
         return fleet_.put_gpu_counter(h, key, c);
@@ -637,7 +647,7 @@ private:
 const char* const migrations[latest_version] = {
     core_migration_v1,         fleet_migration_v2,      location_migration_v3,
     measurements_migration_v4, integrity_migration_v5,  shared_migration_v6,
-    log_migration_v7,          pci_migration_v8,
+    log_migration_v7,          pci_migration_v8,        gpu_attestation_migration_v9,
 };
 
 std::unique_ptr<store_tx> make_tx(std::unique_ptr<session> s) { return std::make_unique<sql_tx>(std::move(s)); }

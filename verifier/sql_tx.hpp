@@ -25,7 +25,7 @@ extern const char* const core_migration_v1;
 
 // Every migration in order, as SQLite runs them: index i brings the schema from version i to i + 1
 // (pg_store.cpp respells them for PostgreSQL).
-inline constexpr int latest_version = 8;
+inline constexpr int latest_version = 9;
 extern const char* const migrations[latest_version];
 
 }  // namespace custos::verifier::sql

@@ -467,15 +467,39 @@ TEST_F(GpuRegistryPci, AGpuTheBusDoesNotHaveIsAMismatch) {
 }
 
 TEST_F(GpuRegistryPci, PciIdsNotTheNameNameTheChip) {
-    // NVML calls it an H100; the card answers with an Ascend 910B's ids.
+    // NVML calls it an H100; the card answers with an H20's ids.
     auto e = inventory({gpu("s1"), gpu("s2")});
     report("a", e);
-    (*e.pci)[1] = pci_fn((*e.pci)[1].bus, "19e5:d802", "030200");
+    (*e.pci)[1] = pci_fn((*e.pci)[1].bus, "10de:2329", "030200");
     auto fs = report("a", e);
     ASSERT_EQ(rules(fs), (std::vector<std::string>{"accelerator-mismatch@a:s2"}));
-    EXPECT_NE(fs[0].detail.find("counts it as Ascend-910B"), std::string::npos) << fs[0].detail;
-    EXPECT_EQ(fleet_gpus("a"), (std::vector<std::string>{"s1=H100-SXM", "s2=Ascend-910B"}));
+    EXPECT_NE(fs[0].detail.find("counts it as H20"), std::string::npos) << fs[0].detail;
+    EXPECT_EQ(fleet_gpus("a"), (std::vector<std::string>{"s1=H100-SXM", "s2=H20"}));
+}
+
+TEST_F(GpuRegistryPci, NvmlClaimingAnotherVendorsCardLeavesItCountedByItsIds) {
+    // A fake NVML lists an "H100" at the Ascend's address, to claim the card away from the PCI view.
+    auto e = inventory({gpu("s1"), gpu("s2")});
+    report("a", e);
+    (*e.pci)[1] = pci_fn((*e.pci)[1].bus, "19e5:d802");
+    auto fs = report("a", e);
+    ASSERT_EQ(rules(fs), (std::vector<std::string>{"accelerator-mismatch@a:s2", "inventory-unverified@a:a"}));
+    EXPECT_NE(fs[0].detail.find("never lists another vendor's card"), std::string::npos) << fs[0].detail;
+    EXPECT_EQ(fleet_gpus("a"), (std::vector<std::string>{"pci:a/0000:19:00.0=Ascend-910B", "s1=H100-SXM", "s2=H100-SXM"}));
     EXPECT_EQ(policy_rules_now(), (std::vector<std::string>{"prohibited-chip@a"}));
+}
+
+TEST_F(GpuRegistryPci, AnNvmlGpuWithoutASerialDoesNotHideTheCardAtItsAddress) {
+    auto e = inventory({gpu("s1")});
+    report("a", e);
+    // The Ascend's address, listed by NVML as a serial-less GPU of no known name.
+    e.pci->push_back(pci_fn("0000:c1:00.0", "19e5:d802"));
+    attest::gpu_report ghost = gpu("", "x");
+    ghost.pci_bus_id = "00000000:C1:00.0";
+    e.gpus.push_back(ghost);
+    report("a", e);
+    EXPECT_EQ(policy_rules_now(), (std::vector<std::string>{"prohibited-chip@a"}));
+    EXPECT_FALSE(open_findings("accelerator-mismatch").empty());
 }
 
 TEST_F(GpuRegistryPci, AnAmdCardCountsByItsIdsAndAnUnknownOneIsNamedByThem) {
@@ -494,15 +518,22 @@ TEST_F(GpuRegistryPci, AnAmdCardCountsByItsIdsAndAnUnknownOneIsNamedByThem) {
 }
 
 TEST_F(GpuRegistryPci, NoPciViewLeavesTheInventoryUnverified) {
+    // An Ascend is on the bus; then the agent stops sending the view.
     auto e = inventory({gpu("s1")});
+    e.pci->push_back(pci_fn("0000:c1:00.0", "19e5:d802"));
+    report("a", e);
+    EXPECT_EQ(policy_rules_now(), (std::vector<std::string>{"prohibited-chip@a"}));
     e.pci.reset();
     auto fs = report("a", e);
-    ASSERT_EQ(rules(fs), (std::vector<std::string>{"inventory-unverified@a:a"}));
-    EXPECT_NE(fs[0].detail.find("no PCI view"), std::string::npos) << fs[0].detail;
+    ASSERT_EQ(rules(fs), (std::vector<std::string>{"accelerator-unreported@a:pci", "inventory-unverified@a:a"}));
+    EXPECT_NE(fs[1].detail.find("no PCI view"), std::string::npos) << fs[1].detail;
+    // What the last view showed stands: the Ascend is still counted.
+    EXPECT_EQ(policy_rules_now(), (std::vector<std::string>{"prohibited-chip@a"}));
     e.pci_error = "PCI sysfs /sys/bus/pci/devices: Permission denied";
     fs = report("a", e);
-    ASSERT_EQ(rules(fs), (std::vector<std::string>{"inventory-unverified@a:a"}));
+    ASSERT_EQ(rules(fs), (std::vector<std::string>{"inventory-unverified@a:a"}));  // accelerator-unreported stays open
     EXPECT_NE(fs[0].detail.find("Permission denied"), std::string::npos) << fs[0].detail;
+    EXPECT_EQ(open_findings("accelerator-unreported").size(), 1u);
 }
 
 }  // namespace

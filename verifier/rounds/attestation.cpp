@@ -15,6 +15,7 @@
 #include "verifier/appraisal.hpp"
 #include "verifier/chain_integrity.hpp"
 #include "verifier/findings.hpp"
+#include "verifier/gpu_attestation_appraisal.hpp"
 #include "verifier/log_events.hpp"
 #include "verifier/measurement_appraisal.hpp"
 #include "verifier/rounds/location.hpp"
@@ -241,6 +242,8 @@ result<outcome> attestation_round(service_context& ctx, store_tx& tx, host_recor
     if (!missing.empty()) spdlog::warn("host {}: round without its {}: not counted as a challenged quote", h.id, missing);
     CUSTOS_TRY_VOID(bind_round_key(tx, h, *ev, vq->info.reset_count, now, attest::round_binding(msg)));
     CUSTOS_TRY_VOID(judge_quoted_head(tx, h, *ev, now, raised));
+    // Each GPU's signed attestation report, under the quote's round nonce.
+    CUSTOS_TRY_VOID(appraise_gpu_attestations(ctx, tx, h, msg, now, raised));
     // The export-control engine over the fleet as it now stands, unless nothing it reads changed since it ran.
     CUSTOS_TRY_VOID(appraise_policy(ctx, tx, now, raised, h.id, policy_run::if_fleet_changed));
     out.answer["next_round_s"] = ctx.cfg.attest_interval_s;

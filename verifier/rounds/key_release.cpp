@@ -69,6 +69,8 @@ std::optional<std::string> release_denial(const release_facts& f) {
             return "host " + h.id + "'s latest location proof is " + std::to_string(f.now - f.location->time) +
                    " s old (at most " + std::to_string(f.max_location_age_s) + " s): answer a location round first";
     }
+    if (f.attested_gpus_required && !f.unattested.empty())
+        return "host " + h.id + "'s GPUs must be attested here and are not all: " + f.unattested;
     return std::nullopt;
 }
 

@@ -35,6 +35,10 @@ struct release_facts {
     bool location_required = false;
     std::optional<host_location_record> location;
     std::int64_t max_location_age_s = 180;
+    // The host's site or the model requires attested GPUs ([gpu] require_attested_*): every GPU it lists
+    // must have a valid attestation report from its latest rounds; `unattested` says which do not.
+    bool attested_gpus_required = false;
+    std::string unattested;
 };
 
 // Why the key must not be released (a sentence naming the failed condition), or nullopt: the host is

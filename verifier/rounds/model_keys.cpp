@@ -1,5 +1,7 @@
 #include "verifier/rounds/model_keys.hpp"
 
+#include <algorithm>
+
 #include <openssl/rand.h>
 #include <spdlog/spdlog.h>
 
@@ -7,6 +9,7 @@
 #include "attest/tpm_public.hpp"
 #include "crypto/base64.hpp"
 #include "verifier/findings.hpp"
+#include "verifier/gpu_attestation_appraisal.hpp"
 #include "verifier/log_events.hpp"
 #include "weights/sealed_open.hpp"
 
@@ -64,6 +67,14 @@ result<release_facts> gather_release_facts(service_context& ctx, store_tx& tx, c
             CUSTOS_TRY(entity, tx.get_entity(f.site->entity));
             f.entity = std::move(entity);
         }
+    }
+    const auto& sites = ctx.cfg.require_attested_sites;
+    const auto& models = ctx.cfg.require_attested_models;
+    f.attested_gpus_required = (!h.site.empty() && std::find(sites.begin(), sites.end(), h.site) != sites.end()) ||
+                               std::find(models.begin(), models.end(), model_id) != models.end();
+    if (f.attested_gpus_required) {
+        CUSTOS_TRY(why, unattested_gpus(tx, h.id, now, f.max_appraisal_age_s));
+        f.unattested = std::move(why);
     }
     // One exact question, whatever the number of open findings in the fleet.
     violation_scope scope;

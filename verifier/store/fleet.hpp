@@ -37,6 +37,20 @@ struct gpu_record {
     std::int64_t moved_at = 0;
 };
 
+// A GPU's latest attestation evidence (docs/gpu-attestation.md): which physical GPU (device_id, from its
+// NVIDIA-certified DeviceID key) answered for the serial, on which host, with which measurements, and the
+// measurements taken as its baseline (its first valid report, or the operator's approval).
+struct gpu_attestation_record {
+    std::string serial;
+    std::string host_id;
+    std::string status;  // "valid", "invalid" (error says which step), "unavailable" (the GPU gave none: why)
+    std::string error;
+    std::string device_id, hw_model, fwid, driver_version, vbios_version, mode, measurements_digest;
+    std::string baseline_digest, baseline_driver, baseline_vbios;
+    std::int64_t time = 0;          // of this evidence
+    std::int64_t last_valid = 0;    // of the latest valid report (0: never)
+};
+
 // A host's latest inventory and whether its approved GPU set has been taken from one.
 struct host_inventory_record {
     std::string host_id;
@@ -95,6 +109,11 @@ public:
     virtual result<std::vector<gpu_event_record>> list_gpu_events(const std::optional<std::string>& serial,
                                                                   const std::optional<std::string>& host,
                                                                   std::size_t limit) = 0;  // newest first
+    // GPU attestation evidence, by serial and by the physical GPU's device id.
+    virtual result<std::optional<gpu_attestation_record>> get_gpu_attestation(const std::string& serial) = 0;
+    virtual result<std::vector<gpu_attestation_record>> gpu_attestations_of_device(const std::string& device_id) = 0;
+    virtual result<std::vector<gpu_attestation_record>> list_gpu_attestations(const std::optional<std::string>& host) = 0;
+    virtual result<void> put_gpu_attestation(const gpu_attestation_record& r) = 0;
     // Compute counters and the sums they add up to.
     virtual result<std::vector<std::pair<std::string, counter_record>>> gpu_counters(const std::string& host_id) = 0;
     virtual result<void> put_gpu_counter(const std::string& host_id, const std::string& key, const counter_record& c) = 0;
