@@ -90,6 +90,26 @@ net::http_response get_gpu(service_context& ctx, const std::string& target) {
     for (const auto& e : *events)
         h.push_back(json::object{{"time", e.time}, {"host", e.host_id}, {"event", e.event}, {"detail", e.detail}});
     o["history"] = std::move(h);
+    auto att = (*tx)->get_gpu_attestation(serial);
+    if (!att) return error_reply(att.err());
+    if (att->has_value()) {
+        const auto& a = **att;
+        o["attestation"] = json::object{{"status", a.status},
+                                        {"error", a.error},
+                                        {"host", a.host_id},
+                                        {"device_id", a.device_id},
+                                        {"hw_model", a.hw_model},
+                                        {"fwid", a.fwid},
+                                        {"driver_version", a.driver_version},
+                                        {"vbios_version", a.vbios_version},
+                                        {"mode", a.mode},
+                                        {"measurements_digest", a.measurements_digest},
+                                        {"baseline_digest", a.baseline_digest},
+                                        {"time", a.time},
+                                        {"last_valid", a.last_valid}};
+    } else {
+        o["attestation"] = nullptr;  // the agent never sent evidence for it
+    }
     return json_reply(200, o);
 }
 

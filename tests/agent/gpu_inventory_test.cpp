@@ -16,7 +16,11 @@
 #include <optional>
 #include <string>
 
+#include <openssl/pem.h>
+
+#include "attest/gpu_attestation.hpp"
 #include "tests/support/fake_sysfs.hpp"
+#include "tools/fake-nvml/gpu_test_ca.hpp"
 #include "tests/support/process.hpp"
 
 namespace custos::agent {
@@ -403,6 +407,41 @@ TEST_F(GpuInventory, APciFunctionWithoutItsIdsIsAnErrorNamingIt) {
     auto bad = read_pci_functions(u.root());
     ASSERT_FALSE(bad.ok());
     EXPECT_NE(bad.err().message.find("not-a-bus"), std::string::npos) << bad.err().message;
+}
+
+TEST_F(GpuInventory, AttestationReportsComeThroughNvmlForTheCallersNonce) {
+    // The test GPU PKI on disk, as fake-gpu-ca writes it; the fake NVML signs a report per call.
+    auto root = gpu_test_ca::make_root().value();
+    auto g = gpu_test_ca::make_gpu(root, "1654922006536", bytes(48, 0x42)).value();
+    const fs::path key = dir_.path() / "leaf.key", chain = dir_.path() / "chain.pem";
+    {
+        ossl::bio_ptr b(BIO_new_file(key.c_str(), "w"));
+        ASSERT_TRUE(PEM_write_bio_PrivateKey(b.get(), g.leaf_key.get(), nullptr, nullptr, 0, nullptr, nullptr));
+    }
+    std::ofstream(chain) << gpu_test_ca::chain_pem(g, root).value();
+    json::value doc = json::parse(two_gpus);
+    doc.at("gpus").as_array()[0].as_object()["attestation"] =
+        json::object{{"key", key.string()}, {"chain", chain.string()}, {"fwid", to_hex(g.fwid)}};
+    write(json::serialize(doc));
+    auto n = nvml::open(fake_nvml);
+    ASSERT_TRUE(n.ok()) << n.err().message;
+    const bytes nonce(32, 0x7e);
+    auto a = (*n)->attest("00000000:18:00.0", nonce);
+    ASSERT_TRUE(a.ok()) << a.err().message;
+    ossl::bio_ptr rb(BIO_new(BIO_s_mem()));
+    PEM_write_bio_X509(rb.get(), root.cert.get());
+    char* p = nullptr;
+    const long len = BIO_get_mem_data(rb.get(), &p);
+    auto v = attest::verify_gpu_attestation(a->report, a->chain, nonce, std::string(p, static_cast<std::size_t>(len)));
+    ASSERT_TRUE(v.ok()) << v.err().message;
+    EXPECT_EQ(v->fwid, to_hex(g.fwid));
+    // The second GPU has confidential computing off: NVML answers NOT_SUPPORTED, named.
+    auto off = (*n)->attest("00000000:2A:00.0", nonce);
+    ASSERT_FALSE(off.ok());
+    EXPECT_EQ(off.err().code, errc::unsupported);
+    EXPECT_NE(off.err().message.find("nvmlDeviceGetConfComputeGpuAttestationReport"), std::string::npos) << off.err().message;
+    // No GPU at that address.
+    EXPECT_FALSE((*n)->attest("00000000:99:00.0", nonce).ok());
 }
 
 }  // namespace

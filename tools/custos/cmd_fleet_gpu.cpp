@@ -49,6 +49,19 @@ void print_gpu(const json::value& v) {
         {"approved:", field(g, "approved")}, {"first seen:", when(time_field(g, "first_seen"))},
         {"last seen:", when(time_field(g, "last_seen"))},
     };
+    if (const auto* a = g.if_contains("attestation"); a && a->is_object()) {
+        const auto& ao = a->as_object();
+        std::string line = field(ao, "status");
+        if (line == "valid")
+            line += ": GPU device " + field(ao, "device_id").substr(0, 16) + " (" + field(ao, "hw_model") + "), driver " +
+                    field(ao, "driver_version") + ", VBIOS " + field(ao, "vbios_version") + ", FWID " + field(ao, "fwid").substr(0, 16);
+        else if (!field(ao, "error").empty())
+            line += ": " + field(ao, "error");
+        rows.push_back({"attestation:", line});
+        if (time_field(ao, "last_valid")) rows.push_back({"last attested:", when(time_field(ao, "last_valid"))});
+    } else {
+        rows.push_back({"attestation:", "none (the agent sends no report for it)"});
+    }
     print_table(rows);
     std::printf("\nhistory:\n");
     std::vector<std::vector<std::string>> h{{"TIME (UTC)", "HOST", "EVENT", "DETAIL"}};

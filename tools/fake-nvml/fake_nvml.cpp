@@ -4,7 +4,10 @@
 //     "name":"NVIDIA H100 80GB HBM3","board_part_number":"692-2G520-0200-000",
 //     "pci_bus_id":"00000000:18:00.0","utilization_gpu":87,"energy_mj":123456789}]}
 // A GPU without "serial" or "energy_mj" answers NVML_ERROR_NOT_SUPPORTED for it, as boards without
-// those features do. {"init_error":N} makes nvmlInit_v2 fail with N. No file: NVML_ERROR_DRIVER_NOT_LOADED.
+// those features do. A GPU with "attestation":{"key":"leaf.key.pem","chain":"chain.pem","fwid":"hex",
+// "measurements":["hex",…]} (files as fake-gpu-ca writes them) answers the confidential-computing calls
+// with an SPDM report it signs for the caller's nonce (tools/fake-nvml/gpu_test_ca); without it they
+// answer NOT_SUPPORTED, as a GPU with confidential computing off does. {"init_error":N} makes nvmlInit_v2 fail with N. No file: NVML_ERROR_DRIVER_NOT_LOADED.
 #include <boost/json.hpp>
 
 #include <cstdint>
@@ -16,7 +19,10 @@
 #include <sstream>
 #include <string>
 
+#include <openssl/pem.h>
+
 #include "agent/nvml_api.hpp"
+#include "tools/fake-nvml/gpu_test_ca.hpp"
 
 #define FAKE_NVML_EXPORT extern "C" __attribute__((visibility("default")))
 
@@ -165,5 +171,91 @@ FAKE_NVML_EXPORT custos_nvmlReturn_t nvmlDeviceGetTotalEnergyConsumption(custos_
     const auto e = whole(g.at("energy_mj"));
     if (!e) return CUSTOS_NVML_ERROR_UNKNOWN;
     *mj = *e;
+    return CUSTOS_NVML_SUCCESS;
+}
+
+namespace {
+
+std::optional<std::string> slurp(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return std::nullopt;
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+// The GPU's "attestation" object, or NOT_SUPPORTED.
+custos_nvmlReturn_t attestation_of(custos_nvmlDevice_t d, json::object& out) {
+    json::object g;
+    if (auto rc = gpu(d, g); rc != CUSTOS_NVML_SUCCESS) return rc;
+    if (!g.contains("attestation") || !g.at("attestation").is_object()) return CUSTOS_NVML_ERROR_NOT_SUPPORTED;
+    out = g.at("attestation").as_object();
+    return CUSTOS_NVML_SUCCESS;
+}
+
+std::string text_of(const json::object& o, const char* key) {
+    return o.contains(key) && o.at(key).is_string() ? std::string(o.at(key).as_string()) : std::string();
+}
+
+}  // namespace
+
+FAKE_NVML_EXPORT custos_nvmlReturn_t nvmlDeviceGetHandleByPciBusId_v2(const char* bus, custos_nvmlDevice_t* d) {
+    if (!bus || !d) return CUSTOS_NVML_ERROR_INVALID_ARGUMENT;
+    auto doc = load();
+    if (!doc) return CUSTOS_NVML_ERROR_UNKNOWN;
+    const json::array* gpus = doc->contains("gpus") ? doc->at("gpus").if_array() : nullptr;
+    if (!gpus) return CUSTOS_NVML_ERROR_NOT_FOUND;
+    for (std::size_t i = 0; i < gpus->size(); ++i) {
+        const auto* g = (*gpus)[i].if_object();
+        if (g && g->contains("pci_bus_id") && g->at("pci_bus_id").is_string() && g->at("pci_bus_id").as_string() == bus) {
+            *d = reinterpret_cast<custos_nvmlDevice_t>(static_cast<std::uintptr_t>(i + 1));
+            return CUSTOS_NVML_SUCCESS;
+        }
+    }
+    return CUSTOS_NVML_ERROR_NOT_FOUND;
+}
+
+FAKE_NVML_EXPORT custos_nvmlReturn_t nvmlDeviceGetConfComputeGpuAttestationReport(
+    custos_nvmlDevice_t d, custos_nvmlConfComputeGpuAttestationReport_t* r) {
+    if (!r) return CUSTOS_NVML_ERROR_INVALID_ARGUMENT;
+    json::object a;
+    if (auto rc = attestation_of(d, a); rc != CUSTOS_NVML_SUCCESS) return rc;
+    const auto key_pem = slurp(text_of(a, "key"));
+    if (!key_pem) return CUSTOS_NVML_ERROR_UNKNOWN;
+    custos::ossl::bio_ptr bio(BIO_new_mem_buf(key_pem->data(), static_cast<int>(key_pem->size())));
+    custos::ossl::pkey_ptr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
+    if (!key) return CUSTOS_NVML_ERROR_UNKNOWN;
+    custos::gpu_test_ca::report_fields f;
+    f.nonce.assign(r->nonce, r->nonce + sizeof r->nonce);
+    auto fwid = custos::from_hex(text_of(a, "fwid"));
+    if (!fwid) return CUSTOS_NVML_ERROR_UNKNOWN;
+    f.fwid = std::move(*fwid);
+    if (a.contains("measurements") && a.at("measurements").is_array())
+        for (const auto& m : a.at("measurements").as_array()) {
+            auto b = m.is_string() ? custos::from_hex(std::string(m.as_string())) : custos::result<custos::bytes>(custos::make_error(custos::errc::parse, "x"));
+            if (!b) return CUSTOS_NVML_ERROR_UNKNOWN;
+            f.measurements.push_back(std::move(*b));
+        }
+    if (f.measurements.empty()) f.measurements.push_back(custos::bytes(48, 0x11));
+    if (const std::string dv = text_of(a, "driver_version"); !dv.empty()) f.driver_version = dv;
+    auto report = custos::gpu_test_ca::make_report(key.get(), f);
+    if (!report || report->size() > sizeof r->attestationReport) return CUSTOS_NVML_ERROR_UNKNOWN;
+    std::memcpy(r->attestationReport, report->data(), report->size());
+    r->attestationReportSize = static_cast<unsigned>(report->size());
+    r->isCecAttestationReportPresent = 0;
+    r->cecAttestationReportSize = 0;
+    return CUSTOS_NVML_SUCCESS;
+}
+
+FAKE_NVML_EXPORT custos_nvmlReturn_t nvmlDeviceGetConfComputeGpuCertificate(custos_nvmlDevice_t d,
+                                                                            custos_nvmlConfComputeGpuCertificate_t* c) {
+    if (!c) return CUSTOS_NVML_ERROR_INVALID_ARGUMENT;
+    json::object a;
+    if (auto rc = attestation_of(d, a); rc != CUSTOS_NVML_SUCCESS) return rc;
+    const auto chain = slurp(text_of(a, "chain"));
+    if (!chain || chain->size() >= sizeof c->attestationCertChain) return CUSTOS_NVML_ERROR_UNKNOWN;
+    std::memcpy(c->attestationCertChain, chain->data(), chain->size());
+    c->attestationCertChainSize = static_cast<unsigned>(chain->size());
+    c->certChainSize = 0;
     return CUSTOS_NVML_SUCCESS;
 }
