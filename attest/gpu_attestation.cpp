@@ -314,7 +314,7 @@ result<gpu_chain> gpu_chain::verify(std::string_view chain_pem, std::string_view
     sk_X509_free(untrusted);
     ERR_clear_error();
     if (ok != 1)
-        return fail("chain", std::string("does not lead to the pinned device identity root: ") +
+        return fail("chain", std::string("does not lead to the trusted device identity root: ") +
                                  X509_verify_cert_error_string(err) + " (certificate " + std::to_string(depth) + ")");
     const int chain_len = verified ? sk_X509_num(verified) : 0;
     ossl::x509_ptr device_cert(chain_len >= 3 ? X509_dup(sk_X509_value(verified, 1)) : nullptr);

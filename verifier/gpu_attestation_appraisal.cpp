@@ -1,6 +1,7 @@
 #include "verifier/gpu_attestation_appraisal.hpp"
 
 #include <algorithm>
+#include <set>
 
 #include "crypto/digest.hpp"
 #include "verifier/findings.hpp"
@@ -40,20 +41,29 @@ result<attest::gpu_chain> gpu_chain_cache::get(const std::string& chain_pem, con
 result<void> appraise_gpu_attestations(service_context& ctx, store_tx& tx, const host_record& h,
                                        const attest::attest_request& msg, std::int64_t now,
                                        std::vector<finding_record>& raised) {
-    if (msg.gpus.empty() || h.state != "approved") return {};
+    if (h.state != "approved") return {};
     CUSTOS_TRY(inv, tx.get_host_inventory(h.id));
     const std::vector<std::string> listed = inv ? inv->serials : std::vector<std::string>{};
     auto raise = [&](const std::string& rule, const std::string& serial, const std::string& detail) {
         return raise_finding(tx, subject_finding(rule, h.id, "gpu", serial, detail, now), raised);
     };
+    // A round with no GPU evidence at all from a host whose listed GPUs attested before: the evidence was
+    // left out (an agent that skips the call is the same as a GPU that stops answering).
+    std::set<std::string> sent;
+    for (const auto& e : msg.gpus) sent.insert(e.serial);
+    CUSTOS_TRY(before, tx.list_gpu_attestations(h.id));
+    for (const auto& b : before)
+        if (b.status == "valid" && b.last_valid > 0 && !sent.count(b.serial) &&
+            std::binary_search(listed.begin(), listed.end(), b.serial))
+            CUSTOS_TRY_VOID(raise("gpu-attestation-invalid", b.serial,
+                                  "GPU " + b.serial + " on host " + h.id + " gave valid attestation reports until " +
+                                      when(b.last_valid) + " and the round carries no evidence for it"));
     for (const auto& e : msg.gpus) {
         const std::string& serial = e.serial;
-        if (!std::binary_search(listed.begin(), listed.end(), serial)) {
-            CUSTOS_TRY_VOID(raise("gpu-attestation-invalid", serial,
-                                  "host " + h.id + " sent attestation evidence for GPU serial " + serial +
-                                      ", which its latest inventory does not list"));
-            continue;
-        }
+        // Only serials the host's own inventory lists are bound (a round may come before the report that
+        // lists a new GPU; that GPU's evidence counts from the next round). Others are not stored: a host
+        // cannot fill the table with serials it does not hold.
+        if (!std::binary_search(listed.begin(), listed.end(), serial)) continue;
         CUSTOS_TRY(prev, tx.get_gpu_attestation(serial));
         gpu_attestation_record rec = prev ? *prev : gpu_attestation_record{};
         rec.serial = serial;

@@ -2,8 +2,9 @@
 // against the configured root (NVIDIA's, pinned, by default) with the nonce derived from the round's, and
 // the physical GPU it proves (its DeviceID key) bound to the serial NVML claims for it:
 //
-//   gpu-attestation-invalid   a report that fails a step (named), evidence for a serial the host does not
-//                             list, or a GPU that attested before and now gives no report;
+//   gpu-attestation-invalid   a report that fails a step (named), or a GPU that attested before and now
+//                             gives no report (evidence for a serial the host's inventory does not list is
+//                             not looked at);
 //   gpu-identity-mismatch     another physical GPU answers for a serial, or one physical GPU answers for two
 //                             serials (on one host or two);
 //   gpu-measurements-changed  a GPU's measurements differ from its baseline (its first valid report, or

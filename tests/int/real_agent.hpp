@@ -74,9 +74,12 @@ protected:
     }
     // One agent life: enroll if needed, one report, one round, flush, exit.
     process_result agent_once() {
+        // An empty PCI bus of the test's own, not the build machine's.
+        fs::create_directories(dir_.path() / "empty-sys/bus/pci/devices");
         return run_process({CUSTOS_AGENT_PATH, "--allow-root", "--once", "--host-id", "gpu-r", "--verifier-url", url_,
                             "--ca-file", (vdir_ / "ca/ca.pem").string(), "--state-dir", (dir_.path() / "agent").string(),
-                            "--tcti", tpm_->tcti(), "--enroll-token", token_});
+                            "--tcti", tpm_->tcti(), "--enroll-token", token_, "--sysfs-root",
+                            (dir_.path() / "empty-sys").string()});
     }
     json::value get(const std::string& path) {
         net::https_client_options o;

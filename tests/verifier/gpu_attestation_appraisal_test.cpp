@@ -133,8 +133,9 @@ TEST_F(GpuAttestationAppraisal, AForgedStaleOrUnlistedReportIsInvalid) {
     forged.chain = gpu_test_ca::chain_pem(gpus_[0], root_).value();
     EXPECT_EQ(round("a", {forged}, n3), (std::vector<std::string>{"gpu-attestation-invalid@a:s2"}));
     EXPECT_NE(record("s2").error.find("signature"), std::string::npos) << record("s2").error;
-    // Evidence for a serial the host does not list.
-    EXPECT_EQ(round("a", {evidence(2, "s9", n1)}, n1), (std::vector<std::string>{"gpu-attestation-invalid@a:s9"}));
+    // Evidence for a serial the host does not list is not looked at, nor stored.
+    EXPECT_TRUE(round("a", {evidence(2, "s9", n1)}, n1).empty());
+    EXPECT_FALSE(begin()->get_gpu_attestation("s9").value().has_value());
     EXPECT_NE(unattested("a").find("s1 (invalid"), std::string::npos) << unattested("a");
 }
 
@@ -149,6 +150,17 @@ TEST_F(GpuAttestationAppraisal, AGpuThatAttestedAndNowGivesNoReportIsAFinding) {
     round("a", {evidence(0, "s1", n2)}, n2);
     // Attested before, none now: a downgrade.
     EXPECT_EQ(round("a", {off}, n3), (std::vector<std::string>{"gpu-attestation-invalid@a:s1"}));
+}
+
+TEST_F(GpuAttestationAppraisal, ARoundThatLeavesOutAnAttestedGpusEvidenceIsAFinding) {
+    round("a", {evidence(0, "s1", n1), evidence(1, "s2", n1)}, n1);
+    EXPECT_EQ(round("a", {evidence(0, "s1", n2)}, n2), (std::vector<std::string>{"gpu-attestation-invalid@a:s2"}));
+    auto tx = begin();
+    finding_filter f;
+    f.rule = "gpu-attestation-invalid";
+    const auto open = tx->list_findings(f).value();
+    ASSERT_EQ(open.size(), 1u);
+    EXPECT_NE(open[0].detail.find("carries no evidence"), std::string::npos) << open[0].detail;
 }
 
 TEST_F(GpuAttestationAppraisal, ChangedMeasurementsAreAFindingUntilTheOperatorApprovesThem) {
