@@ -339,14 +339,8 @@ boost::json::object inventory_to_json(const gpu_inventory& inv, const policy::ch
             if (auto b = attest::canonical_pci_bus(g.pci_bus_id)) listed.insert(*b);
     json::array pci;
     for (const auto& f : inv.pci) {
-        json::object o{{"bus", f.bus},
-                       {"vendor", f.vendor},
-                       {"device", f.device},
-                       {"subsystem_vendor", f.subsystem_vendor},
-                       {"subsystem_device", f.subsystem_device},
-                       {"class", f.class_code}};
-        if (f.numa_node) o["numa_node"] = *f.numa_node;
-        else o["numa_node"] = nullptr;
+        json::object o = attest::pci_function_json(f);
+        if (!f.numa_node) o["numa_node"] = nullptr;
         const policy::chip* c = chips.by_pci(f.vendor, f.device);
         const policy::display_device* d = c ? nullptr : chips.display_only(f.vendor, f.device);
         o["chip"] = c ? c->id : d ? "display:" + d->id : "unknown";

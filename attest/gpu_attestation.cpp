@@ -168,22 +168,14 @@ result<std::vector<ossl::x509_ptr>> read_chain(std::string_view pem) {
     return out;
 }
 
-std::string hex_serial(X509* c) {
+// A certificate's serial number in lowercase hex, or in decimal.
+std::string serial_text(X509* c, bool decimal) {
     ossl::bn_ptr bn(ASN1_INTEGER_to_BN(X509_get0_serialNumber(c), nullptr));
     if (!bn) return "";
-    char* h = BN_bn2hex(bn.get());
-    std::string s = h ? h : "";
-    OPENSSL_free(h);
+    char* t = decimal ? BN_bn2dec(bn.get()) : BN_bn2hex(bn.get());
+    std::string s = t ? t : "";
+    OPENSSL_free(t);
     for (auto& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    return s;
-}
-
-std::string dec_serial(X509* c) {
-    ossl::bn_ptr bn(ASN1_INTEGER_to_BN(X509_get0_serialNumber(c), nullptr));
-    if (!bn) return "";
-    char* d = BN_bn2dec(bn.get());
-    std::string s = d ? d : "";
-    OPENSSL_free(d);
     return s;
 }
 
@@ -337,9 +329,9 @@ result<gpu_chain> gpu_chain::verify(std::string_view chain_pem, std::string_view
     st->leaf_key.reset(leaf_key);
     st->leaf_fwid = std::move(ext.first);
     st->identity.device_id = to_hex(sha256(device_spki));
-    st->identity.device_serial = hex_serial(device_cert.get());
+    st->identity.device_serial = serial_text(device_cert.get(), false);
     st->identity.hw_model = common_name(device_cert.get());
-    st->identity.ueid = dec_serial(certs[0].get());
+    st->identity.ueid = serial_text(certs[0].get(), true);
     st->leaf = std::move(certs[0]);
     gpu_chain c;
     c.s_ = std::move(st);

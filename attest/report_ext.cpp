@@ -76,6 +76,17 @@ std::optional<std::string> canonical_pci_bus(std::string_view s) {
     return std::string(buf);
 }
 
+json::object pci_function_json(const pci_function& f) {
+    json::object j{{"bus", f.bus},
+                   {"vendor", f.vendor},
+                   {"device", f.device},
+                   {"subsystem_vendor", f.subsystem_vendor},
+                   {"subsystem_device", f.subsystem_device},
+                   {"class", f.class_code}};
+    if (f.numa_node) j["numa_node"] = *f.numa_node;
+    return j;
+}
+
 std::string encode_report_ext(const report_ext& e) {
     json::object o;
     if (!e.inventory_source.empty() || !e.inventory_error.empty()) {
@@ -102,16 +113,7 @@ std::string encode_report_ext(const report_ext& e) {
         o["gpus"] = std::move(gpus);
         if (e.pci) {
             json::array pci;
-            for (const auto& f : *e.pci) {
-                json::object j{{"bus", f.bus},
-                               {"vendor", f.vendor},
-                               {"device", f.device},
-                               {"subsystem_vendor", f.subsystem_vendor},
-                               {"subsystem_device", f.subsystem_device},
-                               {"class", f.class_code}};
-                if (f.numa_node) j["numa_node"] = *f.numa_node;
-                pci.push_back(std::move(j));
-            }
+            for (const auto& f : *e.pci) pci.push_back(pci_function_json(f));
             o["pci"] = std::move(pci);
         }
         if (!e.pci_error.empty()) o["pci_error"] = e.pci_error;

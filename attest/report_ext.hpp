@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include <boost/json/object.hpp>
+
 #include "crypto/result.hpp"
 
 namespace custos::attest {
@@ -67,6 +69,10 @@ struct report_ext {
     std::vector<report_event> events;
     bool empty() const { return inventory_source.empty() && inventory_error.empty() && models.empty() && events.empty(); }
 };
+
+// One PCI function as the ext writes it: {"bus","vendor","device","subsystem_vendor","subsystem_device","class"
+// [,"numa_node"]} (custos gpu list prints the same, with numa_node null when absent).
+boost::json::object pci_function_json(const pci_function& f);
 
 std::string encode_report_ext(const report_ext& e);
 // Strict: known keys only, types, counts and string lengths bounded, counters finite and ≥ 0.

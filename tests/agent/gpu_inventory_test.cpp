@@ -16,8 +16,6 @@
 #include <optional>
 #include <string>
 
-#include <openssl/pem.h>
-
 #include "attest/gpu_attestation.hpp"
 #include "tests/support/fake_sysfs.hpp"
 #include "tools/fake-nvml/gpu_test_ca.hpp"
@@ -414,10 +412,7 @@ TEST_F(GpuInventory, AttestationReportsComeThroughNvmlForTheCallersNonce) {
     auto root = gpu_test_ca::make_root().value();
     auto g = gpu_test_ca::make_gpu(root, "1654922006536", bytes(48, 0x42)).value();
     const fs::path key = dir_.path() / "leaf.key", chain = dir_.path() / "chain.pem";
-    {
-        ossl::bio_ptr b(BIO_new_file(key.c_str(), "w"));
-        ASSERT_TRUE(PEM_write_bio_PrivateKey(b.get(), g.leaf_key.get(), nullptr, nullptr, 0, nullptr, nullptr));
-    }
+    std::ofstream(key) << gpu_test_ca::key_pem(g.leaf_key.get());
     std::ofstream(chain) << gpu_test_ca::chain_pem(g, root).value();
     json::value doc = json::parse(two_gpus);
     doc.at("gpus").as_array()[0].as_object()["attestation"] =
@@ -428,11 +423,7 @@ TEST_F(GpuInventory, AttestationReportsComeThroughNvmlForTheCallersNonce) {
     const bytes nonce(32, 0x7e);
     auto a = (*n)->attest("00000000:18:00.0", nonce);
     ASSERT_TRUE(a.ok()) << a.err().message;
-    ossl::bio_ptr rb(BIO_new(BIO_s_mem()));
-    PEM_write_bio_X509(rb.get(), root.cert.get());
-    char* p = nullptr;
-    const long len = BIO_get_mem_data(rb.get(), &p);
-    auto v = attest::verify_gpu_attestation(a->report, a->chain, nonce, std::string(p, static_cast<std::size_t>(len)));
+    auto v = attest::verify_gpu_attestation(a->report, a->chain, nonce, gpu_test_ca::cert_pem(root.cert.get()));
     ASSERT_TRUE(v.ok()) << v.err().message;
     EXPECT_EQ(v->fwid, to_hex(g.fwid));
     // The second GPU has confidential computing off: NVML answers NOT_SUPPORTED, named.

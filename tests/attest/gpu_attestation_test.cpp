@@ -182,11 +182,7 @@ protected:
         auto pem = gpu_test_ca::chain_pem(gpu_, root_);
         ASSERT_TRUE(pem.ok());
         chain_ = *pem;
-        ossl::bio_ptr b(BIO_new(BIO_s_mem()));
-        PEM_write_bio_X509(b.get(), root_.cert.get());
-        char* p = nullptr;
-        const long n = BIO_get_mem_data(b.get(), &p);
-        root_pem_.assign(p, static_cast<std::size_t>(n));
+        root_pem_ = gpu_test_ca::cert_pem(root_.cert.get());
         fields_.nonce = bytes(32, 0x5a);
         fields_.fwid = gpu_.fwid;
         for (int i = 0; i < 8; ++i) fields_.measurements.push_back(bytes(48, static_cast<std::uint8_t>(i)));

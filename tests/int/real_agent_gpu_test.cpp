@@ -5,8 +5,6 @@
 // GPU's chain, and sees a card NVML stops listing as accelerator-unreported.
 #include <gtest/gtest.h>
 
-#include <openssl/pem.h>
-
 #include <fstream>
 
 #include "tests/int/real_agent.hpp"
@@ -20,14 +18,11 @@ class RealAgentGpus : public RealAgent {
 protected:
     void edit_config(const fs::path& toml) override {
         root_ = gpu_test_ca::make_root().value();
-        ossl::bio_ptr b(BIO_new_file((dir_.path() / "gpu-root.pem").c_str(), "w"));
-        ASSERT_TRUE(PEM_write_bio_X509(b.get(), root_.cert.get()));
-        b.reset();
+        std::ofstream(dir_.path() / "gpu-root.pem") << gpu_test_ca::cert_pem(root_.cert.get());
         rewrite(toml, {{"\nattestation_root = ''", "\nattestation_root = \"" + (dir_.path() / "gpu-root.pem").string() + "\""}});
         for (const char* s : {"1654922006536", "1654922006537"}) {
             auto g = gpu_test_ca::make_gpu(root_, s, bytes(48, static_cast<std::uint8_t>(s[12]))).value();
-            ossl::bio_ptr k(BIO_new_file((dir_.path() / (std::string(s) + ".key")).c_str(), "w"));
-            ASSERT_TRUE(PEM_write_bio_PrivateKey(k.get(), g.leaf_key.get(), nullptr, nullptr, 0, nullptr, nullptr));
+            std::ofstream(dir_.path() / (std::string(s) + ".key")) << gpu_test_ca::key_pem(g.leaf_key.get());
             std::ofstream(dir_.path() / (std::string(s) + ".chain.pem")) << gpu_test_ca::chain_pem(g, root_).value();
             fwid_[s] = to_hex(g.fwid);
         }

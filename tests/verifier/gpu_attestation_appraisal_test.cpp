@@ -6,8 +6,6 @@
 
 #include <gtest/gtest.h>
 
-#include <openssl/pem.h>
-
 #include <algorithm>
 
 #include "tests/support/process.hpp"
@@ -19,14 +17,6 @@
 
 namespace custos::verifier {
 namespace {
-
-std::string pem_of(X509* c) {
-    ossl::bio_ptr b(BIO_new(BIO_s_mem()));
-    PEM_write_bio_X509(b.get(), c);
-    char* p = nullptr;
-    const long n = BIO_get_mem_data(b.get(), &p);
-    return std::string(p, static_cast<std::size_t>(n));
-}
 
 class GpuAttestationAppraisal : public ::testing::Test {
 protected:
@@ -47,7 +37,7 @@ protected:
         ASSERT_TRUE(tx->commit().ok());
         root_ = gpu_test_ca::make_root().value();
         for (int i = 0; i < 3; ++i) gpus_.push_back(gpu_test_ca::make_gpu(root_, "g" + std::to_string(i), bytes(48, static_cast<std::uint8_t>(0xa0 + i))).value());
-        ctx_.gpu_root_pem = pem_of(root_.cert.get());
+        ctx_.gpu_root_pem = gpu_test_ca::cert_pem(root_.cert.get());
         ctx_.gpu_chains = std::make_shared<gpu_chain_cache>();
     }
     std::unique_ptr<store_tx> begin() { return std::move(db_->begin()).value(); }

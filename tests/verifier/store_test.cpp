@@ -729,7 +729,7 @@ TEST_P(SqliteStore, AVersion1DatabaseMigratesToVersion2KeepingItsHosts) {
                            "DROP TABLE leases; DROP TABLE site_landmarks; DROP TABLE landmarks; DROP TABLE host_locations; "
                            "DROP TABLE host_measurements; DROP TABLE outbox; DROP TABLE fleet_state; DROP TABLE leader; "
                            "DROP TABLE log_pending; DROP TABLE log_entries; DROP TABLE log_hashes; DROP TABLE log_checkpoints; "
-                           "DROP TABLE log_state; ALTER TABLE appraisals DROP COLUMN round_evidence; "
+                           "DROP TABLE log_state; DROP TABLE gpu_attestations; ALTER TABLE appraisals DROP COLUMN round_evidence; "
                            "DROP INDEX findings_host_rule; DROP INDEX findings_subject; DROP INDEX hosts_live_ek; "
                            "ALTER TABLE findings DROP COLUMN repeats; ALTER TABLE findings DROP COLUMN last_at; "
                            "ALTER TABLE hosts DROP COLUMN last_quote_at; ALTER TABLE hosts DROP COLUMN quoted_head_seq; "

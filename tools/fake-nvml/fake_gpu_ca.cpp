@@ -2,8 +2,6 @@
 // the fake NVML. `fake-gpu-ca --out DIR SERIAL...` writes DIR/root.pem (what the verifier's [gpu]
 // attestation_root names) and, per serial, DIR/SERIAL.key (the attestation key, PEM), DIR/SERIAL.chain.pem
 // (leaf, DeviceID, root) and DIR/SERIAL.fwid (hex). Test-only: never installed.
-#include <openssl/pem.h>
-
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -13,26 +11,6 @@
 
 #include "crypto/digest.hpp"
 #include "tools/fake-nvml/gpu_test_ca.hpp"
-
-namespace {
-
-std::string pem_cert(X509* c) {
-    custos::ossl::bio_ptr b(BIO_new(BIO_s_mem()));
-    PEM_write_bio_X509(b.get(), c);
-    char* p = nullptr;
-    const long n = BIO_get_mem_data(b.get(), &p);
-    return std::string(p, static_cast<std::size_t>(n));
-}
-
-std::string pem_key(EVP_PKEY* k) {
-    custos::ossl::bio_ptr b(BIO_new(BIO_s_mem()));
-    PEM_write_bio_PrivateKey(b.get(), k, nullptr, nullptr, 0, nullptr, nullptr);
-    char* p = nullptr;
-    const long n = BIO_get_mem_data(b.get(), &p);
-    return std::string(p, static_cast<std::size_t>(n));
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
     if (argc < 4 || std::strcmp(argv[1], "--out") != 0) {
@@ -46,7 +24,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "fake-gpu-ca: %s\n", root.err().message.c_str());
         return 1;
     }
-    std::ofstream(out / "root.pem") << pem_cert(root->cert.get());
+    std::ofstream(out / "root.pem") << custos::gpu_test_ca::cert_pem(root->cert.get());
     for (int i = 3; i < argc; ++i) {
         const std::string serial = argv[i];
         const std::string tag = "fwid " + serial;
@@ -56,7 +34,7 @@ int main(int argc, char** argv) {
             std::fprintf(stderr, "fake-gpu-ca: %s\n", g.err().message.c_str());
             return 1;
         }
-        std::ofstream(out / (serial + ".key")) << pem_key(g->leaf_key.get());
+        std::ofstream(out / (serial + ".key")) << custos::gpu_test_ca::key_pem(g->leaf_key.get());
         std::ofstream(out / (serial + ".chain.pem")) << *custos::gpu_test_ca::chain_pem(*g, *root);
         std::ofstream(out / (serial + ".fwid")) << custos::to_hex(fwid) << "\n";
     }

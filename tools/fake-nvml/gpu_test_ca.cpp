@@ -104,13 +104,6 @@ result<ossl::x509_ptr> cert(const std::string& cn, EVP_PKEY* subject_key, X509* 
     return c;
 }
 
-std::string pem(X509* c) {
-    ossl::bio_ptr b(BIO_new(BIO_s_mem()));
-    PEM_write_bio_X509(b.get(), c);
-    char* p = nullptr;
-    const long n = BIO_get_mem_data(b.get(), &p);
-    return std::string(p, static_cast<std::size_t>(n));
-}
 
 void le(bytes& out, std::uint32_t v, std::size_t n) {
     for (std::size_t i = 0; i < n; ++i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
@@ -155,8 +148,24 @@ result<gpu> reissue_leaf(const authority&, gpu g, const bytes& fwid) {
     return g;
 }
 
+std::string cert_pem(X509* c) {
+    ossl::bio_ptr b(BIO_new(BIO_s_mem()));
+    PEM_write_bio_X509(b.get(), c);
+    char* p = nullptr;
+    const long n = BIO_get_mem_data(b.get(), &p);
+    return std::string(p, static_cast<std::size_t>(n));
+}
+
+std::string key_pem(EVP_PKEY* k) {
+    ossl::bio_ptr b(BIO_new(BIO_s_mem()));
+    PEM_write_bio_PrivateKey(b.get(), k, nullptr, nullptr, 0, nullptr, nullptr);
+    char* p = nullptr;
+    const long n = BIO_get_mem_data(b.get(), &p);
+    return std::string(p, static_cast<std::size_t>(n));
+}
+
 result<std::string> chain_pem(const gpu& g, const authority& root) {
-    return pem(g.leaf_cert.get()) + pem(g.device_cert.get()) + pem(root.cert.get());
+    return cert_pem(g.leaf_cert.get()) + cert_pem(g.device_cert.get()) + cert_pem(root.cert.get());
 }
 
 result<bytes> make_report(EVP_PKEY* leaf_key, const report_fields& f) {

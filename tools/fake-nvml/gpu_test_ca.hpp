@@ -34,6 +34,10 @@ result<gpu> make_gpu(const authority& root, const std::string& name, const bytes
 // A leaf issued for another FWID (a firmware update: same DeviceID, new attestation key).
 result<gpu> reissue_leaf(const authority& root, gpu g, const bytes& fwid);
 
+// PEM text of a certificate, and of a private key (unencrypted PKCS#8: test keys only).
+std::string cert_pem(X509* c);
+std::string key_pem(EVP_PKEY* k);
+
 // leaf, DeviceID, root: as NVML returns attestationCertChain.
 result<std::string> chain_pem(const gpu& g, const authority& root);
 
