@@ -195,4 +195,11 @@ std::vector<std::string> possible_countries(const border_map& map, const std::ve
     return out;
 }
 
+std::vector<cap_km> landmark_caps(const std::vector<landmark_rtt>& landmarks, double speed_km_per_ms) {
+    std::vector<cap_km> out;
+    for (const auto& l : landmarks)
+        out.push_back({l.lat, l.lon, std::min(l.rtt_ms / 2 * speed_km_per_ms, pi * earth_radius_km)});
+    return out;
+}
+
 }  // namespace custos::policy

@@ -50,5 +50,7 @@ struct cap_km {
     double lat = 0, lon = 0, radius_km = 0;
 };
 std::vector<std::string> possible_countries(const border_map& map, const std::vector<cap_km>& caps);
+// Each landmark's cap as bound_location draws it: radius min(rtt_ms / 2 × speed, half the globe).
+std::vector<cap_km> landmark_caps(const std::vector<landmark_rtt>& landmarks, double speed_km_per_ms = light_vacuum_km_per_ms);
 
 }  // namespace custos::policy

@@ -13,6 +13,7 @@
 #include "attest/pcr_selection.hpp"
 #include "attest/wire.hpp"
 #include "crypto/strict_json.hpp"
+#include "policy/borders.hpp"
 #include "policy/countries.hpp"
 #include "verifier/alerts.hpp"
 #include "verifier/api_common.hpp"
@@ -253,6 +254,10 @@ json::object site_json(const site_record& s) {
                         {"lat", s.lat}, {"lon", s.lon},       {"max_km", s.max_km}};
 }
 
+// How far outside its declared country's borders a site may be: 1:50m coasts are up to a few km off, and a
+// site on a border line is fine.
+constexpr double site_country_tolerance_km = 25;
+
 net::http_response add_site(store& db, const actor& who, const std::string& body) {
     auto v = sjson::parse(body, "site");
     if (!v) return error_reply(v.err());
@@ -276,6 +281,18 @@ net::http_response add_site(store& db, const actor& who, const std::string& body
     if (!(*lat >= -90 && *lat <= 90)) return error_reply(o->bad("lat", "must be within -90..90"));
     if (!(*lon >= -180 && *lon <= 180)) return error_reply(o->bad("lon", "must be within -180..180"));
     if (!(*km > 0 && std::isfinite(*km))) return error_reply(o->bad("max_km", "must be a positive distance in km"));
+    // The position must lie in the declared country (Natural Earth 1:50m borders, with room for coarse
+    // coasts and border lines); a country the border data has no shape for cannot be checked.
+    if (const policy::border_country* c = policy::border_map::builtin().by_code(*country)) {
+        const double off = policy::border_map::distance_km(*c, *lat, *lon);
+        if (off > site_country_tolerance_km) {
+            const policy::border_country* there = policy::border_map::builtin().country_at(*lat, *lon);
+            return error_reply(o->bad("country", "is " + *country + ", but (" + std::to_string(*lat) + ", " + std::to_string(*lon) +
+                                                     ") lies " + std::to_string(static_cast<long long>(off)) + " km outside it" +
+                                                     (there ? " (in " + there->code + ", " + there->name + ")" : "") +
+                                                     ": the country or the position is wrong"));
+        }
+    }
     site_record s{*id, *entity, *country, *lat, *lon, *km};
     auto tx = db.begin();
     if (!tx) return error_reply(tx.err());

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "policy/borders.hpp"
 #include "policy/geo.hpp"
 #include "tools/custos/cli.hpp"
 #include "tools/custos/cli_support.hpp"
@@ -66,11 +67,17 @@ int location_check(const location_args& a) {
     auto b = policy::bound_location((*site)[0], (*site)[1], a.max_km, lms, a.speed);
     if (!b) return fail("location check", b.err());
 
+    // The countries the feasible region may reach (an inclusive approximation: policy/borders.hpp).
+    const std::vector<std::string> countries =
+        b->verdict == "impossible" ? std::vector<std::string>{}
+                                   : policy::possible_countries(policy::border_map::builtin(), policy::landmark_caps(lms, a.speed));
+    std::string list;
+    for (const auto& c : countries) list += (list.empty() ? "" : ",") + ("\"" + c + "\"");
     if (a.json_out) {
         const auto num = [](const std::optional<double>& d) { return d ? json_number(*d) : std::string("null"); };
         // Built by hand: the verdict is one of four fixed words, and numbers read better than Boost's 1.5E3.
-        std::printf("{\"verdict\":\"%s\",\"max_km_from_site\":%s,\"min_km_from_site\":%s}\n", b->verdict.c_str(),
-                    num(b->max_km_from_site).c_str(), num(b->min_km_from_site).c_str());
+        std::printf("{\"verdict\":\"%s\",\"max_km_from_site\":%s,\"min_km_from_site\":%s,\"possible_countries\":[%s]}\n",
+                    b->verdict.c_str(), num(b->max_km_from_site).c_str(), num(b->min_km_from_site).c_str(), list.c_str());
         return exit_ok;
     }
     const std::size_t n = lms.size();
@@ -85,6 +92,12 @@ int location_check(const location_args& a) {
     if (b->verdict == "within") std::printf("every point consistent with the RTTs is within the limit\n");
     else if (b->verdict == "outside") std::printf("no point consistent with the RTTs is within the limit\n");
     else std::printf("some points consistent with the RTTs are within the limit, some are not: more or closer landmarks needed\n");
+    std::string plain;
+    for (const auto& c : countries) {
+        const policy::border_country* bc = policy::border_map::builtin().by_code(c);
+        plain += (plain.empty() ? "" : ", ") + c + (bc ? " (" + bc->name + ")" : "");
+    }
+    std::printf("possible countries: %s\n", plain.empty() ? "none on land (the region is at sea)" : plain.c_str());
     return exit_ok;
 }
 
