@@ -281,6 +281,12 @@ net::http_response add_site(store& db, const actor& who, const std::string& body
     if (!(*lat >= -90 && *lat <= 90)) return error_reply(o->bad("lat", "must be within -90..90"));
     if (!(*lon >= -180 && *lon <= 180)) return error_reply(o->bad("lon", "must be within -180..180"));
     if (!(*km > 0 && std::isfinite(*km))) return error_reply(o->bad("max_km", "must be a positive distance in km"));
+    site_record s{*id, *entity, *country, *lat, *lon, *km};
+    auto tx = db.begin();
+    if (!tx) return error_reply(tx.err());
+    auto ent = (*tx)->get_entity(s.entity);
+    if (!ent) return error_reply(ent.err());
+    if (!ent.value()) return net::json_error(404, "not-found", "no entity \"" + s.entity + "\"; add it with custos fleet entity add");
     // The position must lie in the declared country (Natural Earth 1:50m borders, with room for coarse
     // coasts and border lines); a country the border data has no shape for cannot be checked.
     if (const policy::border_country* c = policy::border_map::builtin().by_code(*country)) {
@@ -293,12 +299,6 @@ net::http_response add_site(store& db, const actor& who, const std::string& body
                                                      ": the country or the position is wrong"));
         }
     }
-    site_record s{*id, *entity, *country, *lat, *lon, *km};
-    auto tx = db.begin();
-    if (!tx) return error_reply(tx.err());
-    auto ent = (*tx)->get_entity(s.entity);
-    if (!ent) return error_reply(ent.err());
-    if (!ent.value()) return net::json_error(404, "not-found", "no entity \"" + s.entity + "\"; add it with custos fleet entity add");
     auto existing = (*tx)->get_site(s.id);
     if (!existing) return error_reply(existing.err());
     if (auto x = (*tx)->put_site(s); !x) return error_reply(x.err());

@@ -37,7 +37,7 @@ TEST(LocationCli, ExactJsonLine) {
     auto r = run_cli({"location", "check", "--site", "10,20", "--max-km", "0", "--landmark", "10,20,0", "--json"});
     ASSERT_EQ(r.rc, 0) << r.err;
     EXPECT_EQ(r.err, "");
-    EXPECT_EQ(r.out, "{\"verdict\":\"within\",\"max_km_from_site\":0,\"min_km_from_site\":0}\n");
+    EXPECT_EQ(r.out, "{\"verdict\":\"within\",\"max_km_from_site\":0,\"min_km_from_site\":0,\"possible_countries\":[\"TD\"]}\n");
 }
 
 TEST(LocationCli, DistancesAndVerdicts) {
@@ -49,7 +49,7 @@ TEST(LocationCli, DistancesAndVerdicts) {
         ASSERT_EQ(r.rc, 0) << r.err;
         EXPECT_EQ(lines(r.out), 1u);
         const auto o = parse_line(r.out);
-        ASSERT_EQ(o.size(), 3u) << r.out;
+        ASSERT_EQ(o.size(), 4u) << r.out;
         EXPECT_EQ(o.at("verdict"), verdict);
         EXPECT_NEAR(o.at("max_km_from_site").to_number<double>(), d + 1000, 0.01);
         EXPECT_NEAR(o.at("min_km_from_site").to_number<double>(), d - 1000, 0.01);
@@ -64,7 +64,7 @@ TEST(LocationCli, ImpossibleHasNullDistances) {
     auto r = run_cli({"location", "check", "--site", "0,15", "--max-km", "100", "--landmark", "0,0," + cap, "--landmark",
                       "0,30," + cap, "--json"});
     ASSERT_EQ(r.rc, 0) << r.err;
-    EXPECT_EQ(r.out, "{\"verdict\":\"impossible\",\"max_km_from_site\":null,\"min_km_from_site\":null}\n");
+    EXPECT_EQ(r.out, "{\"verdict\":\"impossible\",\"max_km_from_site\":null,\"min_km_from_site\":null,\"possible_countries\":[]}\n");
 }
 
 TEST(LocationCli, NegativeCoordinatesInBothSpellings) {

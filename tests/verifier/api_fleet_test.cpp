@@ -384,12 +384,12 @@ TEST_F(FleetApi, AddsAndReplacesEntitiesAndSites) {
     auto s = op("POST", "/v1/sites", R"({"id":"dc1","entity":"acme","country":"KR","lat":37.5,"lon":127,"max_km":5})");
     EXPECT_EQ(s.status, 201u) << s.body;
     EXPECT_EQ(s.body, R"({"id":"dc1","entity":"acme","country":"KR","lat":3.75E1,"lon":1.27E2,"max_km":5E0})");
-    EXPECT_EQ(op("POST", "/v1/sites", R"({"id":"dc1","entity":"beta","country":"DE","lat":-90,"lon":-180,"max_km":0.5})").status, 200u);
+    EXPECT_EQ(op("POST", "/v1/sites", R"({"id":"dc1","entity":"beta","country":"AQ","lat":-90,"lon":-180,"max_km":0.5})").status, 200u);
     auto list = obj(op("GET", "/v1/sites"));
     ASSERT_EQ(list["sites"].as_array().size(), 1u);
     auto& site = list["sites"].as_array()[0].as_object();
     EXPECT_EQ(site["entity"], "beta");
-    EXPECT_EQ(site["country"], "DE");
+    EXPECT_EQ(site["country"], "AQ");
     EXPECT_EQ(site["lat"].as_double(), -90.0);
     EXPECT_EQ(site["lon"].as_double(), -180.0);
     EXPECT_EQ(site["max_km"].as_double(), 0.5);
@@ -421,6 +421,8 @@ TEST_F(FleetApi, RefusedEntitiesAndSitesChangeNothing) {
         {"/v1/sites", R"({"id":"dc2","entity":"acme","country":"KR","lat":1,"lon":1,"max_km":-3})", 400, "max_km"},
         {"/v1/sites", R"({"id":"dc2","entity":"acme","country":"KR","lat":"1","lon":1,"max_km":1})", 400, "lat"},
         {"/v1/sites", R"({"id":"dc2","entity":"acme","country":"KR","lat":1,"lon":1,"max_km":1,"alt":3})", 400, "alt"},
+        // Berlin is not in Korea (the borders allow 25 km for coasts and border lines).
+        {"/v1/sites", R"({"id":"dc2","entity":"acme","country":"KR","lat":52.52,"lon":13.40,"max_km":1})", 400, "in DE"},
         {"/v1/sites", R"({"id":".dc2","entity":"acme","country":"KR","lat":1,"lon":1,"max_km":1})", 400, "id"},
         {"/v1/sites", R"({"id":"dc2","entity":"acme","country":"KR","lat":1,"lon":1})", 400, "max_km"},
         {"/v1/sites", "not json", 400, "site"},
